@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# virgo: kernel memory spread across many machines.
+#
+#   make            build virgo.ko and virgo_clouddrec.ko against the
+#                   installed kernel headers (KDIR=/path for another tree)
+#   make check      build + lint + KUnit (the CI entry point)
+#   make kunit      KUnit suites in UML over Debian's linux-source-6.1
+#   make lint       checkpatch --strict, sparse (C=2) and W=1, zero warnings
+#   make deps       install every package the above need (root)
+
+KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
+
+.PHONY: all modules deps check kunit lint clean install
+
+all: modules
+
+modules:
+	@test -n "$(KDIR)" || { echo "no kernel headers: make deps" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+install: modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+
+deps:
+	$(CURDIR)/scripts/deps.sh
+
+kunit:
+	$(CURDIR)/scripts/kunit.sh
+
+lint:
+	KDIR=$(KDIR) $(CURDIR)/scripts/lint.sh
+
+check:
+	$(CURDIR)/scripts/deps.sh
+	$(MAKE) modules
+	$(MAKE) lint
+	$(MAKE) kunit
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
