@@ -7,11 +7,12 @@
 #   make check      build + lint + KUnit (the CI entry point)
 #   make kunit      KUnit suites in UML over Debian's linux-source-6.1
 #   make lint       checkpatch --strict, sparse (C=2) and W=1, zero warnings
+#   make fuzz       libFuzzer over the wire decoder for FUZZ_TIME s (300)
 #   make deps       install every package the above need (root)
 
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 
-.PHONY: all modules deps check kunit lint clean install
+.PHONY: all modules deps check kunit lint fuzz fuzz-check clean install
 
 all: modules
 
@@ -31,11 +32,23 @@ kunit:
 lint:
 	KDIR=$(KDIR) $(CURDIR)/scripts/lint.sh
 
+# The default run is long enough for well over a million executions.
+FUZZ_TIME ?= 300
+fuzz:
+	$(MAKE) -C tools/fuzz run FUZZ_TIME=$(FUZZ_TIME)
+
+# What make check runs: the user-space codec suite and a bounded fuzz run.
+fuzz-check:
+	$(MAKE) -C tools/fuzz test
+	$(MAKE) -C tools/fuzz run FUZZ_TIME=60
+
 check:
 	$(CURDIR)/scripts/deps.sh
 	$(MAKE) modules
 	$(MAKE) lint
+	$(MAKE) fuzz-check
 	$(MAKE) kunit
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C tools/fuzz clean

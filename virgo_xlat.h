@@ -12,16 +12,17 @@
 #include <linux/maple_tree.h>
 #include <linux/mutex.h>
 #include <linux/atomic.h>
+#include <linux/bits.h>
 #include <linux/refcount.h>
 #include <linux/rcupdate.h>
 #include <linux/types.h>
 #include <linux/virgo.h>
 
 /* Lowest and highest address the table hands out (both page aligned). */
-#define VIRGO_XLAT_VA_MIN	(1ULL << 32)
-#define VIRGO_XLAT_VA_MAX	((1ULL << 62) - 1)
+#define VIRGO_XLAT_VA_MIN	BIT_ULL(32)
+#define VIRGO_XLAT_VA_MAX	(BIT_ULL(62) - 1)
 /* Largest single allocation the table accepts. */
-#define VIRGO_XLAT_MAX_SIZE	(1ULL << 46)
+#define VIRGO_XLAT_MAX_SIZE	BIT_ULL(46)
 /* Unmapped bytes kept after every allocation, so overruns never alias. */
 #define VIRGO_XLAT_GUARD	PAGE_SIZE
 
@@ -86,6 +87,7 @@ struct virgo_xlat_entry {
  */
 struct virgo_xlat {
 	struct maple_tree mt;
+	/* Serialises every writer of @mt; readers use RCU only. */
 	struct mutex lock;
 	atomic_long_t nr_entries;
 	atomic64_t nr_bytes;

@@ -1,0 +1,112 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run virgo's KUnit suites in UML over Debian's linux-source-6.1.
+#
+# The kernel tree and the build directory are cached outside the repo
+# ($VIRGO_CACHE, default ~/.cache/virgo), keyed by the linux-source
+# package version and the architecture; kunit.py rebuilds only what a
+# config or source change touches.
+#
+# The project is linked into the tree as drivers/virgo, a symlink to a
+# clean copy of the sources (no out-of-tree build products: with O= make
+# would otherwise find the host's virgo_*.o through VPATH).
+#
+# Fails on a failed or crashed test and on any BUG, WARNING, KASAN,
+# lockdep or kmemleak report in the kernel log.  An optional argument
+# selects suites (e.g. scripts/kunit.sh 'virgo_xlat*').
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${VIRGO_CACHE:-$HOME/.cache/virgo}
+tree=$("$repo/scripts/ktree.sh")
+ver=${tree##*/linux-source-}
+build="$cache/kunit-$ver-um"
+src="$cache/kunit-src"
+log="$cache/kunit-$ver-um.out"
+
+# 1. A clean copy of the sources, mtimes kept so rebuilds stay incremental.
+mkdir -p "$src" "$build"
+rsync -a --delete --exclude=.git --exclude-from="$repo/.gitignore" \
+	"$repo/" "$src/"
+
+# 2. Link it into the tree once.
+ln -sfn "$src" "$tree/drivers/virgo"
+if ! grep -q '^source "drivers/virgo/Kconfig"' "$tree/drivers/Kconfig"; then
+	sed -i '/^menu "Device Drivers"/a source "drivers/virgo/Kconfig"' \
+		"$tree/drivers/Kconfig"
+fi
+if ! grep -q '^obj-y += virgo/' "$tree/drivers/Makefile"; then
+	echo 'obj-y += virgo/' >>"$tree/drivers/Makefile"
+fi
+
+# Test-environment fixes to the UML kernel itself (not to virgo).
+for p in "$repo"/tests/uml/*.patch; do
+	if ! patch -d "$tree" -p1 -R -s -f --dry-run <"$p" >/dev/null 2>&1; then
+		patch -d "$tree" -p1 -s -N <"$p"
+	fi
+done
+
+# 3. Configure and build with kunit.py; run UML ourselves, because
+#    kunit.py pins mem=1G and the million-entry cases under KASAN and
+#    kmemleak need more; then let kunit.py parse the log.
+cd "$tree"
+python3 tools/testing/kunit/kunit.py build \
+	--build_dir="$build" \
+	--kunitconfig="$repo/tests/.kunitconfig" \
+	--jobs="$(nproc)"
+
+filter=()
+if [ $# -gt 0 ]; then
+	filter=("kunit.filter_glob=$1")
+fi
+# After the suites the kernel boots on into a tiny hostfs root whose init
+# triggers a kmemleak scan and powers off.
+root="$cache/kunit-root"
+mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev"
+cp -f /bin/busybox "$root/bin/busybox"
+cp -f "$repo/scripts/kunit-init.sh" "$root/init"
+
+echo "kunit.sh: running UML (log: $build/test.log)"
+set +e
+timeout -k 10 "${VIRGO_KUNIT_TIMEOUT:-1200}" "$build/linux" \
+	mem="${VIRGO_KUNIT_MEM:-4G}" console=tty \
+	root=/dev/root rootfstype=hostfs rootflags="$root" ro init=/init \
+	kunit.enable=1 "${filter[@]}" </dev/null >"$build/test.log" 2>&1
+urc=$?
+python3 tools/testing/kunit/kunit.py parse "$build/test.log" | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+stty sane 2>/dev/null || true
+if [ "$urc" -eq 124 ]; then
+	echo "kunit.sh: UML timed out" >&2
+	rc=1
+fi
+
+# 4. Any splat in the kernel log fails the run, whatever the tests said.
+splats='BUG:|WARNING:|KASAN|kmemleak: .*new suspected|unreferenced object|'
+splats+='possible circular locking|possible recursive locking|'
+splats+='inconsistent lock state|lock held when returning|'
+splats+='suspicious RCU usage|Kernel panic|general protection fault|'
+splats+='INFO: task .* blocked|scheduling while atomic|'
+splats+='sleeping function called from invalid context'
+if [ -f "$build/test.log" ] &&
+   grep -E -n "$splats" "$build/test.log" >"$cache/kunit-splats.txt"; then
+	echo "kunit.sh: the kernel log has reports (see $build/test.log):" >&2
+	head -n 40 "$cache/kunit-splats.txt" >&2
+	exit 1
+fi
+
+if [ "$rc" -ne 0 ]; then
+	echo "kunit.sh: kunit.py failed (exit $rc)" >&2
+	exit "$rc"
+fi
+if ! grep -q 'virgo-kmemleak: report ends' "$build/test.log"; then
+	echo "kunit.sh: the kmemleak report is missing" >&2
+	exit 1
+fi
+if ! grep -q 'Testing complete' "$log"; then
+	echo "kunit.sh: no test summary in the output" >&2
+	exit 1
+fi
+echo "kunit.sh: all suites passed, kernel log clean"
