@@ -1,21 +1,1134 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * virgo_clouddrec: lends this node's kernel memory to virgo clients.
+ *
+ * One listening kernel socket; an accept kthread; one work item per client
+ * connection on an unbound workqueue, which reads a frame, checks it with
+ * the shared codec (include/virgo_wire.h), executes it and replies, one
+ * request at a time.  Chunks are zeroed kvmalloc memory, named on the wire
+ * by opaque per-session handles (xarray indexes from a counter that never
+ * repeats within a session), never by address.  Everything a session
+ * allocated is freed when it ends, however it ends.
+ *
+ * This is the trust boundary of virgo: every length, count, handle and
+ * offset from the wire is checked before it is used, and a client that
+ * stops talking, or stops reading, is disconnected after a timeout.
+ *
+ * Unload (clouddrec_server_stop()): stop accepting, shut every session's
+ * socket down (which wakes its worker from any receive or send), wait
+ * for the workqueue to drain, release the listener.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <crypto/algapi.h>
+#include <crypto/hash.h>
+#include <linux/debugfs.h>
+#include <linux/inet.h>
+#include <linux/kthread.h>
 #include <linux/module.h>
+#include <linux/mm.h>
+#include <linux/net.h>
+#include <linux/random.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/tcp.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <net/sock.h>
+
+#include <virgo_wire.h>
+
+#include "virgo_clouddrec.h"
+
+static const char *const clouddrec_stat_names[CD_STAT_NR] = {
+	[CD_STAT_SESSIONS_ACCEPTED]	= "sessions_accepted",
+	[CD_STAT_SESSIONS_REFUSED]	= "sessions_refused",
+	[CD_STAT_SESSIONS_CLOSED]	= "sessions_closed",
+	[CD_STAT_REQUESTS]		= "requests",
+	[CD_STAT_CHUNKS_ALLOCATED]	= "chunks_allocated",
+	[CD_STAT_CHUNKS_FREED]		= "chunks_freed",
+	[CD_STAT_BYTES_WRITTEN]		= "bytes_written",
+	[CD_STAT_BYTES_READ]		= "bytes_read",
+	[CD_STAT_ERR_HEADER]		= "err_header",
+	[CD_STAT_ERR_PAYLOAD]		= "err_payload",
+	[CD_STAT_ERR_SEQUENCE]		= "err_sequence",
+	[CD_STAT_ERR_PERM]		= "err_perm",
+	[CD_STAT_ERR_AUTH]		= "err_auth",
+	[CD_STAT_ERR_HANDLE]		= "err_handle",
+	[CD_STAT_ERR_RANGE]		= "err_range",
+	[CD_STAT_ERR_NOMEM]		= "err_nomem",
+	[CD_STAT_ERR_TIMEOUT]		= "err_timeout",
+};
+
+/**
+ * struct clouddrec_server - one listening server
+ * @cfg: its configuration (@cfg.psk points into @psk)
+ * @psk: copy of the pre-shared key
+ * @lim: wire limits derived from @cfg
+ * @listener: the listening socket
+ * @acceptor: the accept kthread
+ * @wq: runs the session workers
+ * @hmac: hmac(sha256) keyed with @psk, or NULL without a key
+ * @lock: protects @sessions, @nr_sessions and @stopping
+ * @sessions: live sessions
+ * @nr_sessions: number of entries in @sessions
+ * @stopping: set once by clouddrec_server_stop(); no session starts after
+ * @lent_bytes: bytes in chunks currently lent, all sessions
+ * @lent_chunks: chunks currently lent, all sessions
+ * @stats: event counters, indexed by enum clouddrec_stat
+ * @dir: debugfs directory, or NULL
+ */
+struct clouddrec_server {
+	struct clouddrec_config cfg;
+	u8 psk[64];
+	struct virgo_wire_limits lim;
+	struct socket *listener;
+	struct task_struct *acceptor;
+	struct workqueue_struct *wq;
+	struct crypto_shash *hmac;
+	/* Protects sessions, nr_sessions and stopping. */
+	struct mutex lock;
+	struct list_head sessions;
+	unsigned int nr_sessions;
+	bool stopping;
+	atomic64_t lent_bytes;
+	atomic64_t lent_chunks;
+	atomic64_t stats[CD_STAT_NR];
+	struct dentry *dir;
+};
+
+/**
+ * struct clouddrec_chunk - one lent chunk
+ * @size: bytes in @data
+ * @data: the memory, zeroed at allocation
+ */
+struct clouddrec_chunk {
+	u32 size;
+	u8 data[] __aligned(8);
+};
+
+/**
+ * struct clouddrec_session - one client connection
+ * @srv: the server
+ * @sock: the connection
+ * @work: runs clouddrec_session_work()
+ * @node: entry in @srv->sessions
+ * @peer: the client's address, for debugfs
+ * @chunks: handle -> struct clouddrec_chunk
+ * @next_handle: last handle handed out
+ * @bytes: bytes in @chunks
+ * @nr_chunks: entries in @chunks
+ * @hello_done: HELLO was answered
+ * @authed: AUTH succeeded, or the server has no key
+ * @client_nonce: from the client's HELLO
+ * @server_nonce: from our HELLO reply
+ * @buf: receive buffer for payloads
+ * @buf_size: bytes allocated at @buf (at most lim.max_payload)
+ * @reply: buffer for reply payloads other than READ and PING data
+ *
+ * Only the session's worker touches the fields after @node, and only
+ * while it runs; the worker frees the session when it ends.  The stats in
+ * debugfs read @bytes and @nr_chunks racily, for display only.
+ */
+struct clouddrec_session {
+	struct clouddrec_server *srv;
+	struct socket *sock;
+	struct work_struct work;
+	struct list_head node;
+	struct sockaddr_in peer;
+	struct xarray chunks;
+	u64 next_handle;
+	u64 bytes;
+	u64 nr_chunks;
+	bool hello_done;
+	bool authed;
+	u8 client_nonce[VIRGO_WIRE_NONCE_LEN];
+	u8 server_nonce[VIRGO_WIRE_NONCE_LEN];
+	void *buf;
+	size_t buf_size;
+	void *reply;
+};
+
+/* Bytes of the largest reply built in s->reply: a full ALLOC reply. */
+static size_t cd_reply_size(struct clouddrec_server *srv)
+{
+	return max_t(size_t, VIRGO_WIRE_BATCH_HDR_LEN +
+		     (size_t)VIRGO_WIRE_HANDLE_LEN * srv->lim.max_batch,
+		     VIRGO_WIRE_MIN_PAYLOAD);
+}
+
+static void cd_count(struct clouddrec_server *srv, enum clouddrec_stat stat)
+{
+	atomic64_inc(&srv->stats[stat]);
+}
+
+/**
+ * clouddrec_config_default() - fill a configuration with the defaults
+ * @cfg: the configuration
+ *
+ * Listens on any address, an ephemeral port, no key; lends up to a
+ * quarter of RAM.
+ */
+void clouddrec_config_default(struct clouddrec_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_memory = (totalram_pages() << PAGE_SHIFT) / 4;
+	cfg->max_chunk = VIRGO_WIRE_DEF_MAX_CHUNK;
+	cfg->max_batch = VIRGO_WIRE_DEF_MAX_BATCH;
+	cfg->max_sessions = 64;
+	cfg->max_inflight = VIRGO_WIRE_DEF_MAX_INFLIGHT;
+	cfg->idle_timeout_ms = 300 * MSEC_PER_SEC;
+	cfg->io_timeout_ms = 30 * MSEC_PER_SEC;
+}
+
+/* ---- socket I/O ------------------------------------------------------ */
+
+/*
+ * Receive exactly @len bytes before @deadline (jiffies).  Returns 0,
+ * -ECONNRESET on EOF, -ETIMEDOUT, or another negative errno.
+ */
+static int cd_recv(struct clouddrec_session *s, void *buf, size_t len,
+		   unsigned long deadline)
+{
+	struct sock *sk = s->sock->sk;
+
+	while (len) {
+		struct kvec iov = { .iov_base = buf, .iov_len = len };
+		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+		long left = (long)(deadline - jiffies);
+		int ret;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		WRITE_ONCE(sk->sk_rcvtimeo, left);
+		ret = kernel_recvmsg(s->sock, &msg, &iov, 1, len, MSG_WAITALL);
+		if (ret == 0)
+			return -ECONNRESET;
+		if (ret == -EAGAIN)
+			return -ETIMEDOUT;
+		if (ret < 0)
+			return ret;
+		buf += ret;
+		len -= ret;
+	}
+	return 0;
+}
+
+/* Send all of @iov (@nr elements, @len bytes) within the I/O timeout. */
+static int cd_send(struct clouddrec_session *s, struct kvec *iov, int nr,
+		   size_t len)
+{
+	unsigned long deadline = jiffies +
+		msecs_to_jiffies(s->srv->cfg.io_timeout_ms);
+	struct sock *sk = s->sock->sk;
+
+	while (len) {
+		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+		long left = (long)(deadline - jiffies);
+		int ret;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		WRITE_ONCE(sk->sk_sndtimeo, left);
+		ret = kernel_sendmsg(s->sock, &msg, iov, nr, len);
+		if (ret == -EAGAIN)
+			return -ETIMEDOUT;
+		if (ret <= 0)
+			return ret ? ret : -ECONNRESET;
+		len -= ret;
+		/* Skip what was sent. */
+		while (ret && nr) {
+			size_t n = min_t(size_t, ret, iov->iov_len);
+
+			iov->iov_base += n;
+			iov->iov_len -= n;
+			ret -= n;
+			if (!iov->iov_len) {
+				iov++;
+				nr--;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Reply to @m with @status and the payload in @data (@len bytes), which
+ * may be NULL.  A non-zero status always goes out with no payload.
+ */
+static int cd_reply(struct clouddrec_session *s, const struct virgo_wire_msg *m,
+		    u32 status, const void *data, u32 len)
+{
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	struct kvec iov[2];
+
+	if (status)
+		len = 0;
+	virgo_wire_hdr_pack(hdr, m->opcode, VIRGO_WF_REPLY, len, status,
+			    m->tag);
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)data;
+	iov[1].iov_len = len;
+	return cd_send(s, iov, len ? 2 : 1, sizeof(hdr) + len);
+}
+
+static int cd_reply_err(struct clouddrec_session *s,
+			const struct virgo_wire_msg *m, int err)
+{
+	return cd_reply(s, m, virgo_errno_to_status(err), NULL, 0);
+}
+
+/* ---- chunks ---------------------------------------------------------- */
+
+static void cd_chunk_free(struct clouddrec_session *s,
+			  struct clouddrec_chunk *c)
+{
+	struct clouddrec_server *srv = s->srv;
+
+	s->bytes -= c->size;
+	s->nr_chunks--;
+	atomic64_sub(c->size, &srv->lent_bytes);
+	atomic64_dec(&srv->lent_chunks);
+	cd_count(srv, CD_STAT_CHUNKS_FREED);
+	kvfree(c);
+}
+
+/* Reserve @bytes of the server's lending budget. */
+static bool cd_reserve(struct clouddrec_server *srv, u64 bytes)
+{
+	if (atomic64_add_return(bytes, &srv->lent_bytes) >
+	    srv->cfg.max_memory) {
+		atomic64_sub(bytes, &srv->lent_bytes);
+		return false;
+	}
+	return true;
+}
+
+static struct clouddrec_chunk *cd_chunk_get(struct clouddrec_session *s,
+					    u64 handle)
+{
+	struct clouddrec_chunk *c = xa_load(&s->chunks, handle);
+
+	if (!c)
+		cd_count(s->srv, CD_STAT_ERR_HANDLE);
+	return c;
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+static int cd_do_hello(struct clouddrec_session *s,
+		       const struct virgo_wire_msg *m, const void *p)
+{
+	struct clouddrec_server *srv = s->srv;
+	struct virgo_wire_hello_rep rep = {};
+	struct virgo_wire_hello_req req;
+	u64 lent;
+	int len;
+
+	if (s->hello_done) {
+		cd_count(srv, CD_STAT_ERR_SEQUENCE);
+		return cd_reply_err(s, m, -EINVAL);
+	}
+	virgo_wire_get_hello_req(p, &req);
+	if (req.ver_min > VIRGO_WIRE_VERSION ||
+	    req.ver_max < VIRGO_WIRE_VERSION) {
+		cd_count(srv, CD_STAT_ERR_SEQUENCE);
+		return cd_reply_err(s, m, -EPROTONOSUPPORT);
+	}
+	memcpy(s->client_nonce, req.nonce, sizeof(s->client_nonce));
+	get_random_bytes(s->server_nonce, sizeof(s->server_nonce));
+
+	lent = atomic64_read(&srv->lent_bytes);
+	rep.version = VIRGO_WIRE_VERSION;
+	rep.flags = srv->hmac ? VIRGO_HELLO_AUTH_REQUIRED : 0;
+	rep.caps = req.caps & VIRGO_CAPS_V1;
+	rep.max_payload = srv->lim.max_payload;
+	rep.max_chunk = srv->lim.max_chunk;
+	rep.max_batch = srv->lim.max_batch;
+	rep.max_inflight = srv->cfg.max_inflight;
+	rep.capacity = srv->cfg.max_memory;
+	rep.free = lent < srv->cfg.max_memory ? srv->cfg.max_memory - lent : 0;
+	memcpy(rep.nonce, s->server_nonce, sizeof(rep.nonce));
+	len = virgo_wire_put_hello_rep(s->reply, VIRGO_WIRE_HELLO_REP_LEN,
+				       &rep);
+	if (WARN_ON_ONCE(len < 0))
+		return len;
+	s->hello_done = true;
+	return cd_reply(s, m, 0, s->reply, len);
+}
+
+static int cd_mac(struct clouddrec_session *s, enum virgo_wire_auth_role role,
+		  u8 *mac)
+{
+	u8 input[VIRGO_WIRE_AUTH_INPUT_LEN];
+
+	virgo_wire_auth_input(input, role, s->client_nonce, s->server_nonce);
+	return crypto_shash_tfm_digest(s->srv->hmac, input, sizeof(input), mac);
+}
+
+static int cd_do_auth(struct clouddrec_session *s,
+		      const struct virgo_wire_msg *m, const void *p)
+{
+	struct clouddrec_server *srv = s->srv;
+	u8 mac[VIRGO_WIRE_MAC_LEN];
+	int ret;
+
+	if (!srv->hmac || s->authed) {
+		cd_count(srv, CD_STAT_ERR_SEQUENCE);
+		return cd_reply_err(s, m, -EINVAL);
+	}
+	ret = cd_mac(s, VIRGO_WIRE_AUTH_CLIENT, mac);
+	if (ret)
+		return ret;
+	if (crypto_memneq(mac, p, sizeof(mac))) {
+		cd_count(srv, CD_STAT_ERR_AUTH);
+		cd_reply(s, m, VIRGO_ST_AUTH, NULL, 0);
+		/* No second try on this connection. */
+		return -EKEYREJECTED;
+	}
+	s->authed = true;
+	ret = cd_mac(s, VIRGO_WIRE_AUTH_SERVER, mac);
+	if (ret)
+		return ret;
+	return cd_reply(s, m, 0, mac, sizeof(mac));
+}
+
+static int cd_do_alloc(struct clouddrec_session *s,
+		       const struct virgo_wire_msg *m, const void *p)
+{
+	struct clouddrec_server *srv = s->srv;
+	u32 count = virgo_wire_batch_count(p), i, done = 0;
+	u64 total = 0;
+	int len, ret = -ENOMEM;
+
+	for (i = 0; i < count; i++)
+		total += virgo_wire_alloc_size(p, i);
+	if (!cd_reserve(srv, total)) {
+		cd_count(srv, CD_STAT_ERR_NOMEM);
+		return cd_reply_err(s, m, -ENOMEM);
+	}
+
+	len = virgo_wire_put_batch_hdr(s->reply, cd_reply_size(srv), count,
+				       VIRGO_WIRE_HANDLE_LEN);
+	if (WARN_ON_ONCE(len < 0))
+		goto unwind;
+	for (i = 0; i < count; i++) {
+		u32 size = virgo_wire_alloc_size(p, i);
+		struct clouddrec_chunk *c;
+		u64 handle;
+
+		c = kvzalloc(struct_size(c, data, size),
+			     GFP_KERNEL | __GFP_NOWARN);
+		if (!c)
+			goto unwind;
+		c->size = size;
+		handle = ++s->next_handle;
+		ret = xa_insert(&s->chunks, handle, c, GFP_KERNEL);
+		if (ret) {
+			kvfree(c);
+			goto unwind;
+		}
+		s->bytes += size;
+		s->nr_chunks++;
+		atomic64_inc(&srv->lent_chunks);
+		cd_count(srv, CD_STAT_CHUNKS_ALLOCATED);
+		virgo_wire_set_handle(s->reply, i, handle);
+		done++;
+	}
+	return cd_reply(s, m, 0, s->reply, len);
+
+unwind:
+	/* All or nothing: give back what this request got. */
+	for (i = 0; i < done; i++) {
+		u64 handle = virgo_wire_handle(s->reply, i);
+
+		cd_chunk_free(s, xa_erase(&s->chunks, handle));
+	}
+	/* cd_chunk_free() returned the allocated part of the budget. */
+	for (i = done; i < count; i++)
+		atomic64_sub(virgo_wire_alloc_size(p, i), &srv->lent_bytes);
+	cd_count(srv, CD_STAT_ERR_NOMEM);
+	return cd_reply_err(s, m, -ENOMEM);
+}
+
+static int cd_do_free(struct clouddrec_session *s,
+		      const struct virgo_wire_msg *m, const void *p)
+{
+	u32 count = virgo_wire_batch_count(p), i, freed = 0;
+	int len;
+
+	for (i = 0; i < count; i++) {
+		struct clouddrec_chunk *c;
+
+		c = xa_erase(&s->chunks, virgo_wire_handle(p, i));
+		if (!c) {
+			cd_count(s->srv, CD_STAT_ERR_HANDLE);
+			continue;
+		}
+		cd_chunk_free(s, c);
+		freed++;
+	}
+	len = virgo_wire_put_free_rep(s->reply, VIRGO_WIRE_FREE_REP_LEN, freed);
+	if (WARN_ON_ONCE(len < 0))
+		return len;
+	return cd_reply(s, m, 0, s->reply, len);
+}
+
+/* Look up the chunk of a WRITE/READ and check the range against it. */
+static struct clouddrec_chunk *cd_rw_chunk(struct clouddrec_session *s,
+					   const struct virgo_wire_rw *rw,
+					   int *err)
+{
+	struct clouddrec_chunk *c = cd_chunk_get(s, rw->handle);
+
+	if (!c) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	if ((u64)rw->offset + rw->length > c->size) {
+		cd_count(s->srv, CD_STAT_ERR_RANGE);
+		*err = -ERANGE;
+		return NULL;
+	}
+	return c;
+}
+
+static int cd_do_write(struct clouddrec_session *s,
+		       const struct virgo_wire_msg *m, const void *p)
+{
+	struct clouddrec_chunk *c;
+	struct virgo_wire_rw rw;
+	int err;
+
+	virgo_wire_get_rw(p, &rw);
+	c = cd_rw_chunk(s, &rw, &err);
+	if (!c)
+		return cd_reply_err(s, m, err);
+	memcpy(c->data + rw.offset, virgo_wire_rw_data(p), rw.length);
+	atomic64_add(rw.length, &s->srv->stats[CD_STAT_BYTES_WRITTEN]);
+	return cd_reply(s, m, 0, NULL, 0);
+}
+
+static int cd_do_read(struct clouddrec_session *s,
+		      const struct virgo_wire_msg *m, const void *p)
+{
+	struct clouddrec_chunk *c;
+	struct virgo_wire_rw rw;
+	int err;
+
+	virgo_wire_get_rw(p, &rw);
+	c = cd_rw_chunk(s, &rw, &err);
+	if (!c)
+		return cd_reply_err(s, m, err);
+	atomic64_add(rw.length, &s->srv->stats[CD_STAT_BYTES_READ]);
+	/* Sent straight from the chunk: only this worker can free it. */
+	return cd_reply(s, m, 0, c->data + rw.offset, rw.length);
+}
+
+static int cd_do_stat(struct clouddrec_session *s,
+		      const struct virgo_wire_msg *m)
+{
+	struct clouddrec_server *srv = s->srv;
+	struct virgo_wire_stat st = {};
+	u64 lent = atomic64_read(&srv->lent_bytes);
+	int len;
+
+	st.capacity = srv->cfg.max_memory;
+	st.free = lent < st.capacity ? st.capacity - lent : 0;
+	st.lent_bytes = lent;
+	st.lent_chunks = atomic64_read(&srv->lent_chunks);
+	st.sessions = clouddrec_server_sessions(srv);
+	st.session_bytes = s->bytes;
+	st.session_chunks = s->nr_chunks;
+	st.requests = atomic64_read(&srv->stats[CD_STAT_REQUESTS]);
+	len = virgo_wire_put_stat_rep(s->reply, VIRGO_WIRE_STAT_REP_LEN, &st);
+	if (WARN_ON_ONCE(len < 0))
+		return len;
+	return cd_reply(s, m, 0, s->reply, len);
+}
+
+static int cd_dispatch(struct clouddrec_session *s,
+		       const struct virgo_wire_msg *m, const void *p)
+{
+	struct clouddrec_server *srv = s->srv;
+
+	if (m->opcode != VIRGO_OP_HELLO && !s->hello_done) {
+		cd_count(srv, CD_STAT_ERR_PERM);
+		return cd_reply_err(s, m, -EACCES);
+	}
+	if (m->opcode != VIRGO_OP_HELLO && m->opcode != VIRGO_OP_AUTH &&
+	    !s->authed) {
+		cd_count(srv, CD_STAT_ERR_PERM);
+		return cd_reply_err(s, m, -EACCES);
+	}
+
+	switch (m->opcode) {
+	case VIRGO_OP_HELLO:
+		return cd_do_hello(s, m, p);
+	case VIRGO_OP_AUTH:
+		return cd_do_auth(s, m, p);
+	case VIRGO_OP_ALLOC:
+		return cd_do_alloc(s, m, p);
+	case VIRGO_OP_FREE:
+		return cd_do_free(s, m, p);
+	case VIRGO_OP_WRITE:
+		return cd_do_write(s, m, p);
+	case VIRGO_OP_READ:
+		return cd_do_read(s, m, p);
+	case VIRGO_OP_STAT:
+		return cd_do_stat(s, m);
+	case VIRGO_OP_PING:
+		return cd_reply(s, m, 0, p, m->len);
+	}
+	/* hdr_unpack() refuses unknown opcodes. */
+	return -EPROTO;
+}
+
+/* Make sure the receive buffer holds @len bytes (len <= max_payload). */
+static int cd_buf_reserve(struct clouddrec_session *s, size_t len)
+{
+	void *buf;
+
+	if (len <= s->buf_size)
+		return 0;
+	buf = kvmalloc(len, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	kvfree(s->buf);
+	s->buf = buf;
+	s->buf_size = len;
+	return 0;
+}
+
+/*
+ * Serve one request.  A non-zero return ends the session: the stream is
+ * broken, the peer misbehaved beyond repair, or the server is stopping.
+ */
+static int cd_serve_one(struct clouddrec_session *s)
+{
+	struct clouddrec_server *srv = s->srv;
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	struct virgo_wire_msg m;
+	int ret;
+
+	ret = cd_recv(s, hdr, sizeof(hdr), jiffies +
+		      msecs_to_jiffies(srv->cfg.idle_timeout_ms));
+	if (ret)
+		goto out;
+
+	ret = virgo_wire_hdr_unpack(hdr, &m, &srv->lim);
+	if (ret) {
+		/* Framing is lost: no reply, drop the connection. */
+		cd_count(srv, CD_STAT_ERR_HEADER);
+		return ret;
+	}
+	cd_count(srv, CD_STAT_REQUESTS);
+
+	ret = cd_buf_reserve(s, m.len);
+	if (ret)
+		return ret;
+	ret = cd_recv(s, s->buf, m.len, jiffies +
+		      msecs_to_jiffies(srv->cfg.io_timeout_ms));
+	if (ret)
+		goto out;
+
+	ret = virgo_wire_check_req(&m, m.len ? s->buf : NULL, &srv->lim);
+	if (ret) {
+		cd_count(srv, CD_STAT_ERR_PAYLOAD);
+		return cd_reply_err(s, &m, ret);
+	}
+	return cd_dispatch(s, &m, s->buf);
+out:
+	if (ret == -ETIMEDOUT)
+		cd_count(srv, CD_STAT_ERR_TIMEOUT);
+	return ret;
+}
+
+/* ---- sessions -------------------------------------------------------- */
+
+static void cd_session_free(struct clouddrec_session *s)
+{
+	struct clouddrec_chunk *c;
+	unsigned long handle;
+
+	xa_for_each(&s->chunks, handle, c)
+		cd_chunk_free(s, c);
+	xa_destroy(&s->chunks);
+	if (s->sock)
+		sock_release(s->sock);
+	kvfree(s->buf);
+	kvfree(s->reply);
+	kfree(s);
+}
+
+static void clouddrec_session_work(struct work_struct *work)
+{
+	struct clouddrec_session *s =
+		container_of(work, struct clouddrec_session, work);
+	struct clouddrec_server *srv = s->srv;
+
+	while (!READ_ONCE(srv->stopping)) {
+		if (cd_serve_one(s))
+			break;
+	}
+
+	mutex_lock(&srv->lock);
+	list_del(&s->node);
+	srv->nr_sessions--;
+	mutex_unlock(&srv->lock);
+	cd_count(srv, CD_STAT_SESSIONS_CLOSED);
+	cd_session_free(s);
+}
+
+/* Take over an accepted socket: start a session, or refuse it. */
+static void cd_session_start(struct clouddrec_server *srv, struct socket *sock)
+{
+	struct clouddrec_session *s;
+	int len;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		goto refuse;
+	s->reply = kvmalloc(cd_reply_size(srv), GFP_KERNEL);
+	if (!s->reply)
+		goto refuse;
+	s->srv = srv;
+	s->sock = sock;
+	s->authed = !srv->hmac;
+	xa_init(&s->chunks);
+	INIT_WORK(&s->work, clouddrec_session_work);
+	len = kernel_getpeername(sock, (struct sockaddr *)&s->peer);
+	if (len < 0)
+		memset(&s->peer, 0, sizeof(s->peer));
+
+	tcp_sock_set_nodelay(sock->sk);
+	sock_set_keepalive(sock->sk);
+
+	mutex_lock(&srv->lock);
+	if (srv->stopping || srv->nr_sessions >= srv->cfg.max_sessions) {
+		mutex_unlock(&srv->lock);
+		goto refuse;
+	}
+	list_add_tail(&s->node, &srv->sessions);
+	srv->nr_sessions++;
+	queue_work(srv->wq, &s->work);
+	mutex_unlock(&srv->lock);
+	cd_count(srv, CD_STAT_SESSIONS_ACCEPTED);
+	return;
+
+refuse:
+	cd_count(srv, CD_STAT_SESSIONS_REFUSED);
+	if (s) {
+		s->sock = NULL;
+		cd_session_free(s);
+	}
+	kernel_sock_shutdown(sock, SHUT_RDWR);
+	sock_release(sock);
+}
+
+static int clouddrec_acceptor(void *data)
+{
+	struct clouddrec_server *srv = data;
+
+	while (!kthread_should_stop()) {
+		struct socket *sock;
+		int ret;
+
+		ret = kernel_accept(srv->listener, &sock, 0);
+		if (ret) {
+			/* Shut down, or out of memory: back off, retry. */
+			if (!kthread_should_stop())
+				schedule_timeout_interruptible(HZ / 10);
+			continue;
+		}
+		cd_session_start(srv, sock);
+	}
+	return 0;
+}
+
+/* ---- debugfs --------------------------------------------------------- */
+
+static int cd_stats_show(struct seq_file *m, void *v)
+{
+	struct clouddrec_server *srv = m->private;
+	int i;
+
+	seq_printf(m, "capacity %llu\n", srv->cfg.max_memory);
+	seq_printf(m, "lent_bytes %llu\n", clouddrec_server_lent_bytes(srv));
+	seq_printf(m, "lent_chunks %llu\n", clouddrec_server_lent_chunks(srv));
+	seq_printf(m, "sessions %u\n", clouddrec_server_sessions(srv));
+	for (i = 0; i < CD_STAT_NR; i++)
+		seq_printf(m, "%s %llu\n", clouddrec_stat_names[i],
+			   clouddrec_server_stat(srv, i));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(cd_stats);
+
+static int cd_sessions_show(struct seq_file *m, void *v)
+{
+	struct clouddrec_server *srv = m->private;
+	struct clouddrec_session *s;
+
+	seq_puts(m, "peer bytes chunks authenticated\n");
+	mutex_lock(&srv->lock);
+	list_for_each_entry(s, &srv->sessions, node)
+		seq_printf(m, "%pISpc %llu %llu %d\n", &s->peer,
+			   READ_ONCE(s->bytes), READ_ONCE(s->nr_chunks),
+			   READ_ONCE(s->authed));
+	mutex_unlock(&srv->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(cd_sessions);
+
+/* ---- server ---------------------------------------------------------- */
+
+static int cd_check_config(const struct clouddrec_config *cfg,
+			   struct virgo_wire_limits *lim)
+{
+	if (cfg->psk_len > sizeof_field(struct clouddrec_server, psk) ||
+	    (cfg->psk_len && !cfg->psk))
+		return -EINVAL;
+	if (!cfg->max_memory || !cfg->max_sessions || !cfg->max_inflight ||
+	    !cfg->idle_timeout_ms || !cfg->io_timeout_ms)
+		return -EINVAL;
+	if (cfg->max_sessions > WQ_UNBOUND_MAX_ACTIVE)
+		return -EINVAL;
+	if (!cfg->max_chunk || cfg->max_chunk > VIRGO_WIRE_MAX_CHUNK_LIMIT ||
+	    !cfg->max_batch || cfg->max_batch > VIRGO_WIRE_MAX_BATCH_LIMIT)
+		return -EINVAL;
+
+	lim->max_chunk = cfg->max_chunk;
+	lim->max_batch = cfg->max_batch;
+	lim->max_payload = max3(cfg->max_chunk + VIRGO_WIRE_RW_REQ_LEN,
+				VIRGO_WIRE_BATCH_HDR_LEN +
+				VIRGO_WIRE_HANDLE_LEN * cfg->max_batch,
+				(u32)VIRGO_WIRE_MIN_PAYLOAD);
+	return virgo_wire_limits_check(lim);
+}
+
+static int cd_listen(struct clouddrec_server *srv)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = srv->cfg.addr,
+		.sin_port = htons(srv->cfg.port),
+	};
+	int ret;
+
+	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
+			       &srv->listener);
+	if (ret)
+		return ret;
+	sock_set_reuseaddr(srv->listener->sk);
+	ret = kernel_bind(srv->listener, (struct sockaddr *)&sin, sizeof(sin));
+	if (ret)
+		goto release;
+	ret = kernel_listen(srv->listener, 128);
+	if (ret)
+		goto release;
+	return 0;
+
+release:
+	sock_release(srv->listener);
+	srv->listener = NULL;
+	return ret;
+}
+
+/**
+ * clouddrec_server_start() - start a server
+ * @cfg: its configuration (copied)
+ *
+ * Return: the running server, or an ERR_PTR(): -EINVAL for a bad
+ * configuration, -EADDRINUSE and friends from bind, -ENOMEM, or the
+ * crypto API's error when hmac(sha256) is unavailable.
+ */
+struct clouddrec_server *
+clouddrec_server_start(const struct clouddrec_config *cfg)
+{
+	struct clouddrec_server *srv;
+	int ret, i;
+
+	srv = kzalloc(sizeof(*srv), GFP_KERNEL);
+	if (!srv)
+		return ERR_PTR(-ENOMEM);
+	ret = cd_check_config(cfg, &srv->lim);
+	if (ret)
+		goto free;
+	srv->cfg = *cfg;
+	if (cfg->psk_len) {
+		memcpy(srv->psk, cfg->psk, cfg->psk_len);
+		srv->cfg.psk = srv->psk;
+	} else {
+		srv->cfg.psk = NULL;
+	}
+	mutex_init(&srv->lock);
+	INIT_LIST_HEAD(&srv->sessions);
+	atomic64_set(&srv->lent_bytes, 0);
+	atomic64_set(&srv->lent_chunks, 0);
+	for (i = 0; i < CD_STAT_NR; i++)
+		atomic64_set(&srv->stats[i], 0);
+
+	if (cfg->psk_len) {
+		srv->hmac = crypto_alloc_shash("hmac(sha256)", 0, 0);
+		if (IS_ERR(srv->hmac)) {
+			ret = PTR_ERR(srv->hmac);
+			srv->hmac = NULL;
+			goto free;
+		}
+		ret = crypto_shash_setkey(srv->hmac, srv->psk, cfg->psk_len);
+		if (ret)
+			goto free_hmac;
+	}
+
+	srv->wq = alloc_workqueue("virgo_clouddrec", WQ_UNBOUND,
+				  cfg->max_sessions);
+	if (!srv->wq) {
+		ret = -ENOMEM;
+		goto free_hmac;
+	}
+	ret = cd_listen(srv);
+	if (ret)
+		goto free_wq;
+
+	srv->acceptor = kthread_run(clouddrec_acceptor, srv,
+				    "virgo_cd_accept");
+	if (IS_ERR(srv->acceptor)) {
+		ret = PTR_ERR(srv->acceptor);
+		goto release;
+	}
+
+	if (cfg->debugfs) {
+		srv->dir = debugfs_create_dir("virgo_clouddrec", NULL);
+		debugfs_create_file("stats", 0400, srv->dir, srv,
+				    &cd_stats_fops);
+		debugfs_create_file("sessions", 0400, srv->dir, srv,
+				    &cd_sessions_fops);
+	}
+	return srv;
+
+release:
+	sock_release(srv->listener);
+free_wq:
+	destroy_workqueue(srv->wq);
+free_hmac:
+	crypto_free_shash(srv->hmac);
+free:
+	memzero_explicit(srv->psk, sizeof(srv->psk));
+	kfree(srv);
+	return ERR_PTR(ret);
+}
+
+/**
+ * clouddrec_server_stop() - stop a server and free everything it lent
+ * @srv: the server
+ *
+ * Safe at any moment: sessions connected, requests in flight.  Returns
+ * once no thread of the server runs and every chunk is freed.
+ */
+void clouddrec_server_stop(struct clouddrec_server *srv)
+{
+	struct clouddrec_session *s;
+
+	debugfs_remove_recursive(srv->dir);
+
+	mutex_lock(&srv->lock);
+	srv->stopping = true;
+	mutex_unlock(&srv->lock);
+
+	/* Wakes the acceptor out of kernel_accept(). */
+	kernel_sock_shutdown(srv->listener, SHUT_RDWR);
+	kthread_stop(srv->acceptor);
+
+	/* Wakes every worker out of a receive or a send. */
+	mutex_lock(&srv->lock);
+	list_for_each_entry(s, &srv->sessions, node)
+		kernel_sock_shutdown(s->sock, SHUT_RDWR);
+	mutex_unlock(&srv->lock);
+
+	/* Drains: every worker frees its session and chunks. */
+	destroy_workqueue(srv->wq);
+	WARN_ON(!list_empty(&srv->sessions));
+	WARN_ON(atomic64_read(&srv->lent_bytes));
+
+	sock_release(srv->listener);
+	crypto_free_shash(srv->hmac);
+	memzero_explicit(srv->psk, sizeof(srv->psk));
+	kfree(srv);
+}
+
+/**
+ * clouddrec_server_port() - the TCP port a server listens on
+ * @srv: the server
+ *
+ * Return: the port, useful after starting with port 0; 0 on error.
+ */
+u16 clouddrec_server_port(struct clouddrec_server *srv)
+{
+	struct sockaddr_in sin;
+
+	if (kernel_getsockname(srv->listener, (struct sockaddr *)&sin) < 0)
+		return 0;
+	return ntohs(sin.sin_port);
+}
+
+/**
+ * clouddrec_server_stat() - read one event counter
+ * @srv: the server
+ * @stat: which counter
+ *
+ * Return: the counter's value.
+ */
+u64 clouddrec_server_stat(struct clouddrec_server *srv,
+			  enum clouddrec_stat stat)
+{
+	if (stat >= CD_STAT_NR)
+		return 0;
+	return atomic64_read(&srv->stats[stat]);
+}
+
+/**
+ * clouddrec_server_lent_bytes() - bytes currently lent to all sessions
+ * @srv: the server
+ *
+ * Return: the byte count.
+ */
+u64 clouddrec_server_lent_bytes(struct clouddrec_server *srv)
+{
+	return atomic64_read(&srv->lent_bytes);
+}
+
+/**
+ * clouddrec_server_lent_chunks() - chunks currently lent to all sessions
+ * @srv: the server
+ *
+ * Return: the chunk count.
+ */
+u64 clouddrec_server_lent_chunks(struct clouddrec_server *srv)
+{
+	return atomic64_read(&srv->lent_chunks);
+}
+
+/**
+ * clouddrec_server_sessions() - connected sessions
+ * @srv: the server
+ *
+ * Return: the number of live sessions.
+ */
+unsigned int clouddrec_server_sessions(struct clouddrec_server *srv)
+{
+	unsigned int n;
+
+	mutex_lock(&srv->lock);
+	n = srv->nr_sessions;
+	mutex_unlock(&srv->lock);
+	return n;
+}
+
+/* ---- module ---------------------------------------------------------- */
+
+static char *listen_addr = "0.0.0.0";
+module_param(listen_addr, charp, 0444);
+MODULE_PARM_DESC(listen_addr, "IPv4 address to listen on (default 0.0.0.0)");
+
+static ushort port = 7707;
+module_param(port, ushort, 0444);
+MODULE_PARM_DESC(port, "TCP port to listen on (default 7707)");
+
+static char psk[65];
+module_param_string(psk, psk, sizeof(psk), 0);
+MODULE_PARM_DESC(psk, "pre-shared key for AUTH, up to 64 bytes (default: none, and a warning)");
+
+static ulong max_memory_mb;
+module_param(max_memory_mb, ulong, 0444);
+MODULE_PARM_DESC(max_memory_mb, "MiB lent in total (default: a quarter of RAM)");
+
+static uint max_chunk = VIRGO_WIRE_DEF_MAX_CHUNK;
+module_param(max_chunk, uint, 0444);
+MODULE_PARM_DESC(max_chunk, "largest chunk in bytes (default 1 MiB, at most 32 MiB)");
+
+static uint max_batch = VIRGO_WIRE_DEF_MAX_BATCH;
+module_param(max_batch, uint, 0444);
+MODULE_PARM_DESC(max_batch, "most chunks in one ALLOC or FREE (default 1024)");
+
+static uint max_sessions = 64;
+module_param(max_sessions, uint, 0444);
+MODULE_PARM_DESC(max_sessions, "most client connections at once (default 64)");
+
+static uint max_inflight = VIRGO_WIRE_DEF_MAX_INFLIGHT;
+module_param(max_inflight, uint, 0444);
+MODULE_PARM_DESC(max_inflight, "requests a client may pipeline per connection (default 128)");
+
+static uint idle_timeout = 300;
+module_param(idle_timeout, uint, 0444);
+MODULE_PARM_DESC(idle_timeout, "seconds before an idle session is closed (default 300)");
+
+static uint io_timeout = 30;
+module_param(io_timeout, uint, 0444);
+MODULE_PARM_DESC(io_timeout, "seconds a frame may take to arrive or leave (default 30)");
+
+/* The module's server; set once at init, cleared at exit. */
+static struct clouddrec_server *clouddrec;
 
 static int __init clouddrec_init(void)
 {
-	pr_info("server loaded\n");
+	struct clouddrec_config cfg;
+	struct clouddrec_server *srv;
+
+#ifndef MODULE
+	/* Built in (the KUnit kernel): the suites run servers of their own. */
+	return 0;
+#endif
+	clouddrec_config_default(&cfg);
+	if (!in4_pton(listen_addr, -1, (u8 *)&cfg.addr, -1, NULL)) {
+		pr_err("listen_addr=%s is not an IPv4 address\n", listen_addr);
+		return -EINVAL;
+	}
+	cfg.port = port;
+	cfg.psk = (const u8 *)psk;
+	cfg.psk_len = strnlen(psk, sizeof(psk));
+	if (cfg.psk_len > 64) {
+		pr_err("psk is longer than 64 bytes\n");
+		return -EINVAL;
+	}
+	if (max_memory_mb)
+		cfg.max_memory = (u64)max_memory_mb << 20;
+	cfg.max_chunk = max_chunk;
+	cfg.max_batch = max_batch;
+	cfg.max_sessions = max_sessions;
+	cfg.max_inflight = max_inflight;
+	cfg.idle_timeout_ms = idle_timeout * MSEC_PER_SEC;
+	cfg.io_timeout_ms = io_timeout * MSEC_PER_SEC;
+	cfg.debugfs = true;
+	if (!port || !idle_timeout || !io_timeout ||
+	    idle_timeout > INT_MAX / MSEC_PER_SEC ||
+	    io_timeout > INT_MAX / MSEC_PER_SEC) {
+		pr_err("port and timeouts must be non-zero\n");
+		return -EINVAL;
+	}
+
+	if (!cfg.psk_len)
+		pr_warn("no psk set: any host that reaches port %u can use this node's memory\n",
+			port);
+
+	srv = clouddrec_server_start(&cfg);
+	if (IS_ERR(srv)) {
+		pr_err("cannot start on %s:%u: %ld\n", listen_addr, port,
+		       PTR_ERR(srv));
+		return PTR_ERR(srv);
+	}
+	clouddrec = srv;
+	pr_info("lending up to %llu MiB on %s:%u%s\n", cfg.max_memory >> 20,
+		listen_addr, port, cfg.psk_len ? ", key required" : "");
 	return 0;
 }
 
 static void __exit clouddrec_exit(void)
 {
-	pr_info("server unloaded\n");
+	if (clouddrec)
+		clouddrec_server_stop(clouddrec);
+	memzero_explicit(psk, sizeof(psk));
 }
 
 module_init(clouddrec_init);

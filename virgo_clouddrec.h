@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * virgo_clouddrec: the server that lends this node's kernel memory.
+ *
+ * The module runs one server instance configured by its parameters; the
+ * KUnit suites start and stop instances of their own on loopback.
+ */
+#ifndef _VIRGO_CLOUDDREC_H
+#define _VIRGO_CLOUDDREC_H
+
+#include <linux/types.h>
+
+struct clouddrec_server;
+
+/**
+ * struct clouddrec_config - how a server instance listens and what it lends
+ * @addr: IPv4 listen address, network order (0 = any)
+ * @port: TCP port (0 = any free port; see clouddrec_server_port())
+ * @psk: pre-shared key for AUTH, or NULL for none
+ * @psk_len: bytes in @psk
+ * @max_memory: bytes this server lends in total
+ * @max_chunk: largest chunk a client may allocate
+ * @max_batch: most sizes (handles) in one ALLOC (FREE)
+ * @max_sessions: most client connections at once
+ * @max_inflight: requests a client may pipeline on one connection
+ * @idle_timeout_ms: a session with no request for this long is closed
+ * @io_timeout_ms: a frame must arrive, and a reply leave, within this
+ * @debugfs: publish stats and sessions in debugfs (module instance only)
+ */
+struct clouddrec_config {
+	__be32 addr;
+	u16 port;
+	const u8 *psk;
+	size_t psk_len;
+	u64 max_memory;
+	u32 max_chunk;
+	u32 max_batch;
+	u32 max_sessions;
+	u32 max_inflight;
+	u32 idle_timeout_ms;
+	u32 io_timeout_ms;
+	bool debugfs;
+};
+
+/* Counters kept by a server; see clouddrec_stat_names[] for their names. */
+enum clouddrec_stat {
+	CD_STAT_SESSIONS_ACCEPTED,
+	CD_STAT_SESSIONS_REFUSED,
+	CD_STAT_SESSIONS_CLOSED,
+	CD_STAT_REQUESTS,
+	CD_STAT_CHUNKS_ALLOCATED,
+	CD_STAT_CHUNKS_FREED,
+	CD_STAT_BYTES_WRITTEN,
+	CD_STAT_BYTES_READ,
+	CD_STAT_ERR_HEADER,
+	CD_STAT_ERR_PAYLOAD,
+	CD_STAT_ERR_SEQUENCE,
+	CD_STAT_ERR_PERM,
+	CD_STAT_ERR_AUTH,
+	CD_STAT_ERR_HANDLE,
+	CD_STAT_ERR_RANGE,
+	CD_STAT_ERR_NOMEM,
+	CD_STAT_ERR_TIMEOUT,
+	CD_STAT_NR
+};
+
+struct clouddrec_server *
+clouddrec_server_start(const struct clouddrec_config *cfg);
+void clouddrec_server_stop(struct clouddrec_server *srv);
+u16 clouddrec_server_port(struct clouddrec_server *srv);
+u64 clouddrec_server_stat(struct clouddrec_server *srv,
+			  enum clouddrec_stat stat);
+u64 clouddrec_server_lent_bytes(struct clouddrec_server *srv);
+u64 clouddrec_server_lent_chunks(struct clouddrec_server *srv);
+unsigned int clouddrec_server_sessions(struct clouddrec_server *srv);
+void clouddrec_config_default(struct clouddrec_config *cfg);
+
+#endif /* _VIRGO_CLOUDDREC_H */
