@@ -2,28 +2,859 @@
 /*
  * virgo client: virgo_malloc(), virgo_free(), virgo_set(), virgo_get().
  *
- * This file holds the module glue and the allocation table of the client.
+ * virgo_malloc() cuts an allocation into chunk_size chunks, places each
+ * chunk on a peer by the power of two choices (two random peers, the one
+ * with more free memory wins, counting what this allocation already put
+ * there), sends one batched ALLOC per peer, all before waiting on any, and
+ * waits for all of them with one deadline.  If any part fails, whatever
+ * did succeed is freed again and nothing enters the table; only a
+ * complete allocation is recorded in the VIRGO address translation table.
+ *
+ * virgo_set() / virgo_get() split a range into one WRITE / READ per chunk
+ * piece and send them all, spread across the peers, before waiting.
+ * virgo_free() takes the allocation out of the table, waits for users of
+ * it to finish, and frees its chunks with one FREE per peer, in parallel.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/module.h>
+#include <linux/random.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
 
-#include "virgo_xlat.h"
+#include "virgo_client.h"
 
-/* The VIRGO address translation table of this node; has its own lock. */
-static struct virgo_xlat virgo_table;
+/* Requests one virgo_set()/virgo_get() keeps in flight at most. */
+#define VC_IO_WINDOW	256
+
+/* ---- placement ------------------------------------------------------- */
+
+/* Free bytes of @peer we may still plan on, or -1 if it is unusable. */
+static s64 vc_room(struct virgo_peer *peer, u64 planned, u32 len)
+{
+	s64 room;
+
+	if (!virgo_peer_usable(peer) || virgo_peer_connect(peer))
+		return -1;
+	if (peer->lim.max_chunk < len)
+		return -1;
+	room = atomic64_read(&peer->free) - planned;
+	return room >= len ? room : -1;
+}
+
+/*
+ * Pick a peer for a chunk of @len bytes: the roomier of two random
+ * peers; after a few unlucky draws, the first one with room.
+ */
+static int vc_pick(struct virgo_peer **peers, unsigned int n, u64 *planned,
+		   u32 len)
+{
+	unsigned int i, try;
+
+	for (try = 0; try < 4; try++) {
+		unsigned int a = get_random_u32_below(n);
+		unsigned int b = n > 1 ? get_random_u32_below(n - 1) : a;
+		s64 ra, rb;
+
+		if (n > 1 && b >= a)
+			b++;
+		ra = vc_room(peers[a], planned[a], len);
+		rb = b == a ? -1 : vc_room(peers[b], planned[b], len);
+		if (ra < 0 && rb < 0)
+			continue;
+		return ra >= rb ? a : b;
+	}
+	for (i = 0; i < n; i++)
+		if (vc_room(peers[i], planned[i], len) >= 0)
+			return i;
+	return -ENOSPC;
+}
+
+/* ---- virgo_malloc() --------------------------------------------------- */
+
+/* One batched ALLOC to one peer: chunks order[first .. first + count). */
+struct vc_alloc_req {
+	struct virgo_rpc *rpc;
+	unsigned int peer;
+	u32 first;
+	u32 count;
+	u64 bytes;
+	int err;
+};
+
+static int vc_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Free the chunks an ALLOC got, and wait for it (used on failure). */
+static void vc_undo_alloc(struct virgo_client *vc, struct vc_alloc_req *r,
+			  struct virgo_peer *peer)
+{
+	u32 len = VIRGO_WIRE_BATCH_HDR_LEN + r->count * VIRGO_WIRE_HANDLE_LEN;
+	struct virgo_rpc *rpc;
+	void *p;
+	u32 i;
+
+	p = kmalloc(len, GFP_KERNEL);
+	rpc = virgo_rpc_alloc(VIRGO_OP_FREE, NULL, VIRGO_WIRE_FREE_REP_LEN,
+			      VIRGO_WIRE_FREE_REP_LEN, GFP_KERNEL);
+	if (p && rpc) {
+		virgo_wire_put_batch_hdr(p, len, r->count,
+					 VIRGO_WIRE_HANDLE_LEN);
+		for (i = 0; i < r->count; i++) {
+			u64 h = virgo_wire_handle(r->rpc->data, i);
+
+			virgo_wire_set_handle(p, i, h);
+		}
+		if (!virgo_rpc_send(peer, rpc, p, len, NULL, 0)) {
+			if (virgo_rpc_wait(rpc, jiffies +
+					   msecs_to_jiffies(vc->rpc_timeout_ms))
+			    == -ETIMEDOUT)
+				rpc = NULL;
+		}
+	}
+	virgo_rpc_free(rpc);
+	kfree(p);
+}
+
+/**
+ * vc_malloc() - allocate memory on the peers of a client
+ * @vc: the client
+ * @size: bytes, 1..VIRGO_XLAT_MAX_SIZE
+ * @owner: owner cookie of the allocation (NULL: the kernel)
+ * @addr: set to the allocation's first VIRGO address
+ *
+ * Return: 0; -EINVAL (size 0, no @addr); -ENOMEM (too big, no memory
+ * here or on the peers); -ENODEV (no peers); -ENOSPC (no reachable peer
+ * with room); -ETIMEDOUT or -EIO (a peer failed).
+ */
+int vc_malloc(struct virgo_client *vc, size_t size, const void *owner,
+	      virgo_addr_t *addr)
+{
+	struct vc_alloc_req *reqs = NULL;
+	struct virgo_xlat_entry *e;
+	struct virgo_peer **peers;
+	unsigned int nr_peers, nr_reqs = 0, i;
+	u32 *place = NULL, *order = NULL, *count = NULL;
+	u64 *planned = NULL, nr_chunks;
+	unsigned long deadline;
+	int ret;
+
+	if (!addr || !size)
+		return -EINVAL;
+	if (size > VIRGO_XLAT_MAX_SIZE)
+		return -ENOMEM;
+	nr_chunks = DIV_ROUND_UP_ULL(size, vc->chunk_size);
+	if (nr_chunks > U32_MAX / 2)
+		return -ENOMEM;
+
+	peers = virgo_peers_snapshot(&vc->peers, &nr_peers);
+	if (!peers)
+		return nr_peers ? -ENOMEM : -ENODEV;
+
+	e = virgo_xlat_entry_alloc(size, nr_chunks, GFP_KERNEL);
+	if (IS_ERR(e)) {
+		ret = PTR_ERR(e);
+		goto put_peers;
+	}
+	e->owner = owner;
+	ret = -ENOMEM;
+	place = kvmalloc_array(nr_chunks, sizeof(*place), GFP_KERNEL);
+	order = kvmalloc_array(nr_chunks, sizeof(*order), GFP_KERNEL);
+	planned = kvcalloc(nr_peers, sizeof(*planned), GFP_KERNEL);
+	count = kvcalloc(nr_peers, sizeof(*count), GFP_KERNEL);
+	if (!place || !order || !planned || !count)
+		goto free_entry;
+
+	/* Place every chunk. */
+	for (i = 0; i < nr_chunks; i++) {
+		u64 off = (u64)i * vc->chunk_size;
+		u32 len = min_t(u64, vc->chunk_size, size - off);
+		int p = vc_pick(peers, nr_peers, planned, len);
+
+		if (p < 0) {
+			ret = p;
+			goto free_entry;
+		}
+		e->chunks[i].offset = off;
+		e->chunks[i].len = len;
+		e->chunks[i].nr_replicas = 1;
+		place[i] = p;
+		planned[p] += len;
+		count[p]++;
+	}
+
+	/* Chunks grouped by peer: order[] lists them peer after peer. */
+	for (i = 1; i < nr_peers; i++)
+		count[i] += count[i - 1];
+	for (i = nr_chunks; i-- > 0; )
+		order[--count[place[i]]] = i;
+	/* count[p] is now where peer p's run starts in order[]. */
+
+	reqs = kvcalloc(nr_chunks, sizeof(*reqs), GFP_KERNEL);
+	if (!reqs)
+		goto free_entry;
+
+	/* One ALLOC per peer (per max_batch chunks), all sent first. */
+	for (i = 0; i < nr_chunks; ) {
+		unsigned int p = place[order[i]];
+		struct virgo_peer *peer = peers[p];
+		u32 n = 0, len, j;
+		struct vc_alloc_req *r = &reqs[nr_reqs];
+		void *payload;
+
+		while (i + n < nr_chunks && place[order[i + n]] == p &&
+		       n < peer->lim.max_batch)
+			n++;
+		r->peer = p;
+		r->first = i;
+		r->count = n;
+		i += n;
+		nr_reqs++;
+
+		len = VIRGO_WIRE_BATCH_HDR_LEN + n * VIRGO_WIRE_SIZE_LEN;
+		payload = kmalloc(len, GFP_KERNEL);
+		r->rpc = virgo_rpc_alloc(VIRGO_OP_ALLOC, NULL,
+					 VIRGO_WIRE_BATCH_HDR_LEN +
+					 n * VIRGO_WIRE_HANDLE_LEN,
+					 VIRGO_WIRE_BATCH_HDR_LEN +
+					 n * VIRGO_WIRE_HANDLE_LEN, GFP_KERNEL);
+		if (!payload || !r->rpc) {
+			kfree(payload);
+			r->err = -ENOMEM;
+			continue;
+		}
+		r->rpc->count = n;
+		virgo_wire_put_batch_hdr(payload, len, n, VIRGO_WIRE_SIZE_LEN);
+		for (j = 0; j < n; j++) {
+			u32 idx = order[r->first + j];
+
+			virgo_wire_set_alloc_size(payload, j, e->chunks[idx].len);
+		}
+		r->err = virgo_rpc_send(peer, r->rpc, payload, len, NULL, 0);
+		kfree(payload);
+	}
+
+	/* Then wait for all of them. */
+	deadline = jiffies + msecs_to_jiffies(vc->rpc_timeout_ms);
+	ret = 0;
+	for (i = 0; i < nr_reqs; i++) {
+		struct vc_alloc_req *r = &reqs[i];
+
+		if (!r->err)
+			r->err = virgo_rpc_wait(r->rpc, deadline);
+		if (r->err == -ETIMEDOUT)
+			r->rpc = NULL;	/* the peer frees what it gets */
+		if (r->err && !ret)
+			ret = r->err;
+	}
+
+	if (ret) {
+		/* All or nothing: give back what did succeed. */
+		for (i = 0; i < nr_reqs; i++) {
+			struct vc_alloc_req *r = &reqs[i];
+
+			if (!r->err)
+				vc_undo_alloc(vc, r, peers[r->peer]);
+		}
+		goto free_reqs;
+	}
+
+	for (i = 0; i < nr_reqs; i++) {
+		struct vc_alloc_req *r = &reqs[i];
+		struct virgo_peer *peer = peers[r->peer];
+		u64 bytes = 0;
+		u32 j;
+
+		for (j = 0; j < r->count; j++) {
+			struct virgo_chunk *c = &e->chunks[order[r->first + j]];
+
+			c->replicas[0].peer_id = peer->id;
+			c->replicas[0].epoch = r->rpc->epoch;
+			c->replicas[0].handle =
+				virgo_wire_handle(r->rpc->data, j);
+			bytes += c->len;
+		}
+		r->bytes = bytes;
+		atomic64_add(bytes, &peer->placed);
+		atomic64_sub(bytes, &peer->free);
+	}
+
+	ret = virgo_xlat_insert(&vc->table, e);
+	if (ret) {
+		/* Only if the table itself is out of memory. */
+		for (i = 0; i < nr_reqs; i++) {
+			struct virgo_peer *peer = peers[reqs[i].peer];
+
+			atomic64_sub(reqs[i].bytes, &peer->placed);
+			atomic64_add(reqs[i].bytes, &peer->free);
+			vc_undo_alloc(vc, &reqs[i], peer);
+		}
+		goto free_reqs;
+	}
+	*addr = e->va;
+	e = NULL;
+
+free_reqs:
+	for (i = 0; i < nr_reqs; i++)
+		virgo_rpc_free(reqs[i].rpc);
+	kvfree(reqs);
+free_entry:
+	virgo_xlat_entry_free(e);
+	kvfree(place);
+	kvfree(order);
+	kvfree(planned);
+	kvfree(count);
+put_peers:
+	virgo_peers_snapshot_put(peers, nr_peers);
+	return ret;
+}
+
+/* ---- virgo_free() ----------------------------------------------------- */
+
+/* A chunk to free: sorted by peer, then handle. */
+struct vc_dead_chunk {
+	u32 peer_id;
+	u32 epoch;
+	u64 handle;
+	u32 len;
+};
+
+static int vc_cmp_dead(const void *a, const void *b)
+{
+	const struct vc_dead_chunk *x = a, *y = b;
+
+	if (x->peer_id != y->peer_id)
+		return x->peer_id < y->peer_id ? -1 : 1;
+	return vc_cmp_u64(&x->handle, &y->handle);
+}
+
+/* Free the remote chunks of a removed, unused entry, in parallel. */
+static int vc_release_chunks(struct virgo_client *vc,
+			     struct virgo_xlat_entry *e)
+{
+	struct vc_dead_chunk *dead;
+	struct virgo_rpc **rpcs;
+	unsigned long deadline;
+	u32 i, nr_rpcs = 0;
+	int ret = 0;
+
+	dead = kvmalloc_array(e->nr_chunks, sizeof(*dead), GFP_KERNEL);
+	rpcs = kvcalloc(e->nr_chunks, sizeof(*rpcs), GFP_KERNEL);
+	if (!dead || !rpcs) {
+		kvfree(dead);
+		kvfree(rpcs);
+		return -ENOMEM;
+	}
+	for (i = 0; i < e->nr_chunks; i++) {
+		dead[i].peer_id = e->chunks[i].replicas[0].peer_id;
+		dead[i].epoch = e->chunks[i].replicas[0].epoch;
+		dead[i].handle = e->chunks[i].replicas[0].handle;
+		dead[i].len = e->chunks[i].len;
+	}
+	sort(dead, e->nr_chunks, sizeof(*dead), vc_cmp_dead, NULL);
+
+	for (i = 0; i < e->nr_chunks; ) {
+		struct virgo_peer *peer = virgo_peer_get(&vc->peers,
+							 dead[i].peer_id);
+		struct virgo_rpc *rpc;
+		u32 n = 0, len, j;
+		u64 bytes = 0;
+		int err;
+		void *p;
+
+		while (i + n < e->nr_chunks &&
+		       dead[i + n].peer_id == dead[i].peer_id &&
+		       (!peer || n < peer->lim.max_batch))
+			n++;
+		for (j = 0; j < n; j++)
+			bytes += dead[i + j].len;
+		if (!peer) {
+			i += n;
+			continue;
+		}
+		atomic64_sub(bytes, &peer->placed);
+		atomic64_add(bytes, &peer->free);
+		/* Chunks of an older epoch died with their session. */
+		if (dead[i].epoch != READ_ONCE(peer->epoch) ||
+		    READ_ONCE(peer->state) != VIRGO_PEER_UP) {
+			virgo_peer_put(peer);
+			i += n;
+			continue;
+		}
+		len = VIRGO_WIRE_BATCH_HDR_LEN + n * VIRGO_WIRE_HANDLE_LEN;
+		p = kmalloc(len, GFP_KERNEL);
+		rpc = virgo_rpc_alloc(VIRGO_OP_FREE, NULL,
+				      VIRGO_WIRE_FREE_REP_LEN,
+				      VIRGO_WIRE_FREE_REP_LEN, GFP_KERNEL);
+		err = -ENOMEM;
+		if (p && rpc) {
+			virgo_wire_put_batch_hdr(p, len, n,
+						 VIRGO_WIRE_HANDLE_LEN);
+			for (j = 0; j < n; j++)
+				virgo_wire_set_handle(p, j, dead[i + j].handle);
+			err = virgo_rpc_send(peer, rpc, p, len, NULL, 0);
+		}
+		if (!err) {
+			rpcs[nr_rpcs++] = rpc;
+		} else {
+			virgo_rpc_free(rpc);
+			if (!ret)
+				ret = err;
+		}
+		kfree(p);
+		virgo_peer_put(peer);
+		i += n;
+	}
+
+	deadline = jiffies + msecs_to_jiffies(vc->rpc_timeout_ms);
+	for (i = 0; i < nr_rpcs; i++) {
+		int err = virgo_rpc_wait(rpcs[i], deadline);
+
+		if (err && !ret)
+			ret = err;
+		if (err != -ETIMEDOUT)
+			virgo_rpc_free(rpcs[i]);
+	}
+	kvfree(rpcs);
+	kvfree(dead);
+	return ret;
+}
+
+/**
+ * vc_free() - free an allocation
+ * @vc: the client
+ * @addr: the first VIRGO address of the allocation
+ * @owner: its owner cookie
+ *
+ * Return: 0, -ENOENT, -EINVAL (not the first address), -EPERM (another
+ * owner's), or an error from a peer (the allocation is gone regardless).
+ */
+int vc_free(struct virgo_client *vc, virgo_addr_t addr, const void *owner)
+{
+	struct virgo_xlat_entry *e;
+	int ret;
+
+	e = virgo_xlat_remove(&vc->table, addr, owner);
+	if (IS_ERR(e))
+		return PTR_ERR(e);
+	virgo_xlat_wait_unused(e);
+	ret = vc_release_chunks(vc, e);
+	virgo_xlat_put(e);
+	return ret;
+}
+
+/**
+ * vc_free_all() - free every allocation of an owner
+ * @vc: the client
+ * @owner: the owner cookie
+ * @any_owner: free every allocation, whoever owns it
+ *
+ * Return: the number of allocations freed.
+ */
+unsigned int vc_free_all(struct virgo_client *vc, const void *owner,
+			 bool any_owner)
+{
+	struct virgo_xlat_entry *e;
+	virgo_addr_t from = 0;
+	unsigned int n = 0;
+
+	while ((e = virgo_xlat_find_next(&vc->table, &from))) {
+		virgo_addr_t va = e->va;
+		const void *o = e->owner;
+
+		virgo_xlat_put(e);
+		if (!any_owner && o != owner)
+			continue;
+		if (vc_free(vc, va, o) != -ENOENT)
+			n++;
+	}
+	return n;
+}
+
+/* ---- virgo_set() / virgo_get() ----------------------------------------- */
+
+struct vc_io {
+	struct virgo_client *vc;
+	bool write;
+	u8 *buf;
+	struct virgo_rpc *rpcs[VC_IO_WINDOW];
+	unsigned int nr;
+	int err;
+};
+
+/* Wait for every request of the window; keep the first error. */
+static void vc_io_drain(struct vc_io *io)
+{
+	unsigned long deadline = jiffies +
+		msecs_to_jiffies(io->vc->rpc_timeout_ms);
+	unsigned int i;
+
+	for (i = 0; i < io->nr; i++) {
+		int err = virgo_rpc_wait(io->rpcs[i], deadline);
+
+		if (err != -ETIMEDOUT)
+			virgo_rpc_free(io->rpcs[i]);
+		/* A chunk the server does not know is lost, not missing. */
+		if (err == -ENOENT || err == -ERANGE || err == -EPROTO)
+			err = -EIO;
+		if (err && !io->err)
+			io->err = err;
+	}
+	io->nr = 0;
+}
+
+static int vc_io_piece(struct virgo_xlat_entry *e, u32 idx, u32 chunk_off,
+		       u32 len, u64 buf_off, void *arg)
+{
+	const struct virgo_replica *rep = &e->chunks[idx].replicas[0];
+	struct vc_io *io = arg;
+	struct virgo_wire_rw rw = {
+		.handle = rep->handle, .offset = chunk_off, .length = len,
+	};
+	u8 payload[VIRGO_WIRE_RW_REQ_LEN];
+	struct virgo_peer *peer;
+	struct virgo_rpc *rpc;
+	int ret;
+
+	if (io->nr == VC_IO_WINDOW)
+		vc_io_drain(io);
+	if (io->err)
+		return io->err;
+
+	peer = virgo_peer_get(&io->vc->peers, rep->peer_id);
+	if (!peer)
+		return -EIO;
+	ret = -EIO;
+	if (READ_ONCE(peer->epoch) != rep->epoch ||
+	    READ_ONCE(peer->state) != VIRGO_PEER_UP)
+		goto put;
+	ret = -ENOMEM;
+	rpc = virgo_rpc_alloc(io->write ? VIRGO_OP_WRITE : VIRGO_OP_READ,
+			      io->write ? NULL : io->buf + buf_off,
+			      io->write ? 0 : len, 0, GFP_KERNEL);
+	if (!rpc)
+		goto put;
+	virgo_wire_put_rw_req(payload, sizeof(payload), &rw);
+	ret = virgo_rpc_send(peer, rpc, payload, sizeof(payload),
+			     io->write ? io->buf + buf_off : NULL,
+			     io->write ? len : 0);
+	if (ret) {
+		virgo_rpc_free(rpc);
+		goto put;
+	}
+	/* The handle may be from an epoch that just ended. */
+	if (rpc->epoch != rep->epoch) {
+		virgo_rpc_forget(rpc);
+		ret = -EIO;
+		goto put;
+	}
+	io->rpcs[io->nr++] = rpc;
+put:
+	virgo_peer_put(peer);
+	return ret;
+}
+
+static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
+		 const void *owner, void *buf, size_t len, bool write)
+{
+	struct virgo_xlat_entry *e;
+	struct vc_io *io;
+	int ret;
+
+	if (!len)
+		return 0;
+	if (!buf)
+		return -EINVAL;
+	e = virgo_xlat_get(&vc->table, addr);
+	if (!e)
+		return -ENOENT;
+	ret = -EPERM;
+	if (e->owner != owner)
+		goto put;
+	ret = -ENOMEM;
+	io = kzalloc(sizeof(*io), GFP_KERNEL);
+	if (!io)
+		goto put;
+	io->vc = vc;
+	io->write = write;
+	io->buf = buf;
+	ret = virgo_xlat_walk(e, addr, len, vc_io_piece, io);
+	if (ret == -ERANGE)
+		ret = -EINVAL;
+	vc_io_drain(io);
+	if (!ret)
+		ret = io->err;
+	kfree(io);
+put:
+	virgo_xlat_put(e);
+	return ret;
+}
+
+/**
+ * vc_set() - write bytes into an allocation
+ * @vc: the client
+ * @addr: any VIRGO address inside the allocation
+ * @owner: the allocation's owner cookie
+ * @buf: the bytes
+ * @len: how many; [addr, addr + len) must lie inside the allocation
+ *
+ * Return: 0, -ENOENT, -EPERM, -EINVAL (range outside), -EIO, -ETIMEDOUT.
+ */
+int vc_set(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
+	   const void *buf, size_t len)
+{
+	return vc_io(vc, addr, owner, (void *)buf, len, true);
+}
+
+/**
+ * vc_get() - read bytes from an allocation
+ * @vc: the client
+ * @addr: any VIRGO address inside the allocation
+ * @owner: the allocation's owner cookie
+ * @buf: where to put them
+ * @len: how many; [addr, addr + len) must lie inside the allocation
+ *
+ * Return: as vc_set().
+ */
+int vc_get(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
+	   void *buf, size_t len)
+{
+	return vc_io(vc, addr, owner, buf, len, false);
+}
+
+/* ---- client instances ------------------------------------------------- */
+
+/**
+ * virgo_client_init() - set a client up
+ * @vc: the client
+ * @cfg: its configuration
+ *
+ * Return: 0 or a negative errno (-EINVAL for a bad configuration).
+ */
+int virgo_client_init(struct virgo_client *vc,
+		      const struct virgo_client_config *cfg)
+{
+	int ret;
+
+	if (cfg->chunk_size < VIRGO_CHUNK_MIN ||
+	    cfg->chunk_size > VIRGO_CHUNK_MAX || !cfg->rpc_timeout_ms)
+		return -EINVAL;
+	vc->chunk_size = cfg->chunk_size;
+	vc->rpc_timeout_ms = cfg->rpc_timeout_ms;
+	ret = virgo_peers_init(&vc->peers, cfg->psk, cfg->psk_len,
+			       cfg->connect_timeout_ms, cfg->rpc_timeout_ms);
+	if (ret)
+		return ret;
+	virgo_xlat_init(&vc->table);
+	ret = virgo_peers_add_list(&vc->peers, cfg->peers);
+	if (ret) {
+		virgo_xlat_destroy(&vc->table);
+		virgo_peers_destroy(&vc->peers);
+	}
+	return ret;
+}
+
+/**
+ * virgo_client_destroy() - free every allocation remotely, then the client
+ * @vc: the client
+ */
+void virgo_client_destroy(struct virgo_client *vc)
+{
+	vc_free_all(vc, NULL, true);
+	virgo_peers_destroy(&vc->peers);
+	virgo_xlat_destroy(&vc->table);
+}
+
+/* ---- the module ------------------------------------------------------- */
+
+static char *peers;
+module_param(peers, charp, 0444);
+MODULE_PARM_DESC(peers, "comma-separated a.b.c.d:port list of virgo_clouddrec peers");
+
+static char psk[65];
+module_param_string(psk, psk, sizeof(psk), 0);
+MODULE_PARM_DESC(psk, "pre-shared key for the peers, up to 64 bytes");
+
+static uint chunk_size = 256 * 1024;
+module_param(chunk_size, uint, 0444);
+MODULE_PARM_DESC(chunk_size, "bytes per chunk (default 256 KiB)");
+
+static uint connect_timeout_ms = 3000;
+module_param(connect_timeout_ms, uint, 0444);
+MODULE_PARM_DESC(connect_timeout_ms, "bound on connecting to a peer (default 3000)");
+
+static uint rpc_timeout_ms = 10000;
+module_param(rpc_timeout_ms, uint, 0444);
+MODULE_PARM_DESC(rpc_timeout_ms, "bound on each request round (default 10000)");
+
+/* The module's client: set up at init, torn down at exit. */
+static struct virgo_client virgo_client;
+
+/**
+ * virgo_malloc() - allocate memory that lives on the cloud peers
+ * @size: bytes, at least 1
+ * @addr: set to the allocation's first VIRGO address (never 0)
+ *
+ * The memory reads as zeroes until written.  May sleep.
+ *
+ * Return: 0; -EINVAL (size 0); -ENOMEM (no memory, or too big);
+ * -ENODEV (no peers); -ENOSPC (no reachable peer with room); -EIO or
+ * -ETIMEDOUT (a peer failed; nothing stays allocated).
+ */
+int virgo_malloc(size_t size, virgo_addr_t *addr)
+{
+	return vc_malloc(&virgo_client, size, NULL, addr);
+}
+EXPORT_SYMBOL_GPL(virgo_malloc);
+
+/**
+ * virgo_free() - free an allocation
+ * @addr: the address virgo_malloc() returned
+ *
+ * Return: 0, -ENOENT (no such allocation), -EINVAL (not its first
+ * address), -EPERM (owned by user space), or a peer's error (the
+ * allocation is freed anyway).
+ */
+int virgo_free(virgo_addr_t addr)
+{
+	return vc_free(&virgo_client, addr, NULL);
+}
+EXPORT_SYMBOL_GPL(virgo_free);
+
+/**
+ * virgo_set() - write into an allocation
+ * @addr: any VIRGO address inside an allocation
+ * @buf: the bytes to write
+ * @len: how many; the range must lie inside the allocation
+ *
+ * Return: 0, -ENOENT, -EINVAL (range outside), -EPERM, -EIO, -ETIMEDOUT.
+ */
+int virgo_set(virgo_addr_t addr, const void *buf, size_t len)
+{
+	return vc_set(&virgo_client, addr, NULL, buf, len);
+}
+EXPORT_SYMBOL_GPL(virgo_set);
+
+/**
+ * virgo_get() - read from an allocation
+ * @addr: any VIRGO address inside an allocation
+ * @buf: where to put the bytes
+ * @len: how many; the range must lie inside the allocation
+ *
+ * Return: as virgo_set().
+ */
+int virgo_get(virgo_addr_t addr, void *buf, size_t len)
+{
+	return vc_get(&virgo_client, addr, NULL, buf, len);
+}
+EXPORT_SYMBOL_GPL(virgo_get);
+
+/**
+ * virgo_malloc_owned() - virgo_malloc() on behalf of an owner
+ * @size: bytes
+ * @owner: the owner cookie
+ * @addr: set to the allocation's first VIRGO address
+ *
+ * Return: as virgo_malloc().
+ */
+int virgo_malloc_owned(size_t size, const void *owner, virgo_addr_t *addr)
+{
+	return vc_malloc(&virgo_client, size, owner, addr);
+}
+EXPORT_SYMBOL_GPL(virgo_malloc_owned);
+
+/**
+ * virgo_free_owned() - virgo_free() on behalf of an owner
+ * @addr: the allocation's first VIRGO address
+ * @owner: the owner cookie
+ *
+ * Return: as virgo_free().
+ */
+int virgo_free_owned(virgo_addr_t addr, const void *owner)
+{
+	return vc_free(&virgo_client, addr, owner);
+}
+EXPORT_SYMBOL_GPL(virgo_free_owned);
+
+/**
+ * virgo_set_owned() - virgo_set() on behalf of an owner
+ * @addr: any VIRGO address inside the allocation
+ * @owner: the owner cookie
+ * @buf: the bytes
+ * @len: how many
+ *
+ * Return: as virgo_set().
+ */
+int virgo_set_owned(virgo_addr_t addr, const void *owner, const void *buf,
+		    size_t len)
+{
+	return vc_set(&virgo_client, addr, owner, buf, len);
+}
+EXPORT_SYMBOL_GPL(virgo_set_owned);
+
+/**
+ * virgo_get_owned() - virgo_get() on behalf of an owner
+ * @addr: any VIRGO address inside the allocation
+ * @owner: the owner cookie
+ * @buf: where to put the bytes
+ * @len: how many
+ *
+ * Return: as virgo_get().
+ */
+int virgo_get_owned(virgo_addr_t addr, const void *owner, void *buf,
+		    size_t len)
+{
+	return vc_get(&virgo_client, addr, owner, buf, len);
+}
+EXPORT_SYMBOL_GPL(virgo_get_owned);
+
+/**
+ * virgo_free_all_owned() - free every allocation of an owner
+ * @owner: the owner cookie
+ *
+ * Return: the number of allocations freed.
+ */
+unsigned int virgo_free_all_owned(const void *owner)
+{
+	return vc_free_all(&virgo_client, owner, false);
+}
+EXPORT_SYMBOL_GPL(virgo_free_all_owned);
 
 static int __init virgo_init(void)
 {
-	virgo_xlat_init(&virgo_table);
-	pr_info("client loaded\n");
+	struct virgo_client_config cfg = {
+		.peers = peers,
+		.psk = (const u8 *)psk,
+		.psk_len = strnlen(psk, sizeof(psk)),
+		.chunk_size = chunk_size,
+		.connect_timeout_ms = connect_timeout_ms,
+		.rpc_timeout_ms = rpc_timeout_ms,
+	};
+	int ret;
+
+	if (cfg.psk_len > 64)
+		return -EINVAL;
+	ret = virgo_client_init(&virgo_client, &cfg);
+	memzero_explicit(psk, sizeof(psk));
+	if (ret) {
+		pr_err("cannot start: %d (check peers= and chunk_size=)\n",
+		       ret);
+		return ret;
+	}
+	pr_info("client ready: %u peers, %u-byte chunks%s\n",
+		virgo_client.peers.nr, chunk_size,
+		cfg.psk_len ? ", key set" : "");
 	return 0;
 }
 
 static void __exit virgo_exit(void)
 {
-	virgo_xlat_destroy(&virgo_table);
+	virgo_client_destroy(&virgo_client);
 	pr_info("client unloaded\n");
 }
 

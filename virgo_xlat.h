@@ -32,10 +32,13 @@
 /**
  * struct virgo_replica - where one copy of a chunk lives
  * @peer_id: id of the peer in the client's peer table (0 = unused slot)
+ * @epoch: the peer's connection epoch the handle belongs to; handles die
+ *	with the server session that issued them
  * @handle: the opaque handle that peer returned for the chunk
  */
 struct virgo_replica {
 	u32 peer_id;
+	u32 epoch;
 	u64 handle;
 };
 

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * virgo client: one instance of the client (the module has one; the KUnit
+ * suites make their own).
+ */
+#ifndef _VIRGO_CLIENT_H
+#define _VIRGO_CLIENT_H
+
+#include <linux/virgo.h>
+
+#include "virgo_peer.h"
+#include "virgo_xlat.h"
+
+/* Bounds of the chunk_size parameter. */
+#define VIRGO_CHUNK_MIN		4096U
+#define VIRGO_CHUNK_MAX		VIRGO_WIRE_MAX_CHUNK_LIMIT
+
+/**
+ * struct virgo_client - a client instance
+ * @table: its VIRGO address translation table
+ * @peers: its peers
+ * @chunk_size: bytes per chunk (the last chunk of an allocation is shorter)
+ * @rpc_timeout_ms: bound on each fan-out round
+ */
+struct virgo_client {
+	struct virgo_xlat table;
+	struct virgo_peer_set peers;
+	u32 chunk_size;
+	unsigned int rpc_timeout_ms;
+};
+
+/**
+ * struct virgo_client_config - how to set a client up
+ * @peers: comma-separated "a.b.c.d:port" list, or NULL
+ * @psk: pre-shared key, or NULL
+ * @psk_len: bytes in @psk
+ * @chunk_size: bytes per chunk, VIRGO_CHUNK_MIN..VIRGO_CHUNK_MAX
+ * @connect_timeout_ms: bound on connect + HELLO + AUTH to one peer
+ * @rpc_timeout_ms: bound on one fan-out round
+ */
+struct virgo_client_config {
+	const char *peers;
+	const u8 *psk;
+	size_t psk_len;
+	u32 chunk_size;
+	unsigned int connect_timeout_ms;
+	unsigned int rpc_timeout_ms;
+};
+
+int virgo_client_init(struct virgo_client *vc,
+		      const struct virgo_client_config *cfg);
+void virgo_client_destroy(struct virgo_client *vc);
+int vc_malloc(struct virgo_client *vc, size_t size, const void *owner,
+	      virgo_addr_t *addr);
+int vc_free(struct virgo_client *vc, virgo_addr_t addr, const void *owner);
+int vc_set(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
+	   const void *buf, size_t len);
+int vc_get(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
+	   void *buf, size_t len);
+unsigned int vc_free_all(struct virgo_client *vc, const void *owner,
+			 bool any_owner);
+
+#endif /* _VIRGO_CLIENT_H */

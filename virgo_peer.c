@@ -1,0 +1,1046 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virgo client: peers, their connections, and RPCs over them.
+ *
+ * Each peer has at most one connection, opened lazily by the first caller
+ * that needs it (HELLO, then AUTH when the server asks for it), and kept.
+ * Many requests are in flight on it at once: a sender takes an in-flight
+ * slot, files its request under a fresh tag in @pending and writes the
+ * frame under @conn_lock; the peer's receive thread reads replies in
+ * whatever order they come, finds each request by its tag and completes
+ * it, receiving READ data straight into the caller's buffer.
+ *
+ * A request whose caller stops waiting (timeout) is abandoned, not
+ * forgotten: it stays in @pending and the receive thread disposes of the
+ * late reply, freeing the chunks of an ALLOC nobody wants any more.
+ *
+ * A broken connection fails every pending request with -EIO and marks the
+ * peer down; the next user reconnects after an exponential backoff.  A
+ * new connection is a new server session with new handles, so each
+ * connection has an epoch and handles from an older epoch are dead.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <crypto/algapi.h>
+#include <crypto/hash.h>
+#include <linux/inet.h>
+#include <linux/kthread.h>
+#include <linux/net.h>
+#include <linux/random.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/tcp.h>
+#include <net/sock.h>
+
+#include "virgo_peer.h"
+
+#define VIRGO_BACKOFF_MIN_MS	100
+#define VIRGO_BACKOFF_MAX_MS	30000
+
+static const char *const virgo_peer_state_names[] = {
+	[VIRGO_PEER_IDLE] = "idle",
+	[VIRGO_PEER_UP] = "up",
+	[VIRGO_PEER_DOWN] = "down",
+};
+
+/**
+ * virgo_peer_state_name() - printable name of a peer state
+ * @state: enum virgo_peer_state
+ *
+ * Return: a static string.
+ */
+const char *virgo_peer_state_name(int state)
+{
+	if (state < 0 || state >= ARRAY_SIZE(virgo_peer_state_names))
+		return "?";
+	return virgo_peer_state_names[state];
+}
+
+/* ---- socket helpers -------------------------------------------------- */
+
+/* Send all of @iov; the socket's send timeout bounds each wait. */
+static int vp_sendv(struct socket *sock, struct kvec *iov, int nr, size_t len)
+{
+	unsigned int noreclaim = memalloc_noreclaim_save();
+	int ret = 0;
+
+	while (len) {
+		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+
+		ret = kernel_sendmsg(sock, &msg, iov, nr, len);
+		if (ret <= 0) {
+			ret = ret == -EAGAIN ? -ETIMEDOUT : ret ? ret : -EPIPE;
+			break;
+		}
+		len -= ret;
+		while (ret && nr) {
+			size_t n = min_t(size_t, ret, iov->iov_len);
+
+			iov->iov_base += n;
+			iov->iov_len -= n;
+			ret -= n;
+			if (!iov->iov_len) {
+				iov++;
+				nr--;
+			}
+		}
+		ret = 0;
+	}
+	memalloc_noreclaim_restore(noreclaim);
+	return ret;
+}
+
+/* Receive exactly @len bytes (@buf NULL: discard them). */
+static int vp_recv(struct socket *sock, void *buf, size_t len)
+{
+	u8 scratch[256];
+
+	while (len) {
+		size_t n = buf ? len : min(len, sizeof(scratch));
+		struct kvec iov = { .iov_base = buf ? buf : scratch,
+				    .iov_len = n };
+		struct msghdr msg = {};
+		int ret = kernel_recvmsg(sock, &msg, &iov, 1, n, MSG_WAITALL);
+
+		if (ret == 0)
+			return -ECONNRESET;
+		if (ret == -EAGAIN)
+			return -ETIMEDOUT;
+		if (ret < 0)
+			return ret;
+		if (buf)
+			buf += ret;
+		len -= ret;
+	}
+	return 0;
+}
+
+/* ---- rpcs ------------------------------------------------------------ */
+
+/**
+ * virgo_rpc_alloc() - allocate a request
+ * @op: VIRGO_OP_*
+ * @rbuf: where the reply payload goes, or NULL for the inline buffer
+ * @rlen: exact reply payload length expected on success
+ * @inline_len: bytes of inline reply buffer to allocate
+ * @gfp: allocation flags
+ *
+ * Return: the request, or NULL.
+ */
+struct virgo_rpc *virgo_rpc_alloc(u8 op, void *rbuf, u32 rlen,
+				  u32 inline_len, gfp_t gfp)
+{
+	struct virgo_rpc *rpc;
+
+	rpc = kzalloc(struct_size(rpc, data, inline_len), gfp);
+	if (!rpc)
+		return NULL;
+	rpc->op = op;
+	rpc->rlen = rlen;
+	rpc->rbuf = rbuf ? rbuf : (rlen ? rpc->data : NULL);
+	init_completion(&rpc->done);
+	return rpc;
+}
+
+/**
+ * virgo_rpc_free() - free a request its caller still owns
+ * @rpc: the request, or NULL
+ */
+void virgo_rpc_free(struct virgo_rpc *rpc)
+{
+	if (!rpc)
+		return;
+	if (rpc->peer)
+		virgo_peer_put(rpc->peer);
+	kfree(rpc);
+}
+
+/* Took @rpc out of @pending: give its in-flight slot back. */
+static void vp_slot_put(struct virgo_peer *peer)
+{
+	atomic_dec(&peer->inflight);
+	wake_up(&peer->slot_wq);
+}
+
+/* Called with the rpc out of @pending and no lock held. */
+static void vp_rpc_finish(struct virgo_rpc *rpc)
+{
+	struct virgo_peer *peer = rpc->peer;
+
+	if (!rpc->abandoned) {
+		complete(&rpc->done);
+		return;
+	}
+	/* Nobody waits: whatever an ALLOC got must go back. */
+	if (rpc->op == VIRGO_OP_ALLOC && !rpc->err) {
+		u64 *handles = kmalloc_array(rpc->count, sizeof(u64),
+					     GFP_KERNEL);
+		u32 i;
+
+		if (handles) {
+			for (i = 0; i < rpc->count; i++)
+				handles[i] = virgo_wire_handle(rpc->data, i);
+			virgo_peer_free_handles(peer, rpc->epoch, handles,
+						rpc->count);
+			kfree(handles);
+		}
+	}
+	virgo_rpc_free(rpc);
+}
+
+/* Fail every pending request with @err (the connection is gone). */
+static void vp_fail_all(struct virgo_peer *peer, int err)
+{
+	for (;;) {
+		unsigned long tag = 0;
+		struct virgo_rpc *rpc;
+
+		xa_lock(&peer->pending);
+		rpc = xa_find(&peer->pending, &tag, ULONG_MAX, XA_PRESENT);
+		if (!rpc) {
+			xa_unlock(&peer->pending);
+			break;
+		}
+		__xa_erase(&peer->pending, tag);
+		rpc->err = err;
+		if (rpc->abandoned)
+			rpc->op = 0;	/* its chunks died with the session */
+		else
+			rpc->claimed = true;
+		xa_unlock(&peer->pending);
+		vp_slot_put(peer);
+		vp_rpc_finish(rpc);
+	}
+}
+
+/* Take an in-flight slot if one is free. */
+static bool vp_slot_try(struct virgo_peer *peer)
+{
+	return atomic_add_unless(&peer->inflight, 1,
+				 READ_ONCE(peer->max_inflight));
+}
+
+/**
+ * virgo_rpc_send() - send a request to a peer
+ * @peer: the peer, connected (virgo_peer_connect())
+ * @rpc: the request, from virgo_rpc_alloc()
+ * @payload: the request payload, @len bytes
+ * @len: bytes in @payload
+ * @data: bytes sent after @payload (WRITE data), or NULL
+ * @data_len: bytes in @data
+ *
+ * Return: 0 once the request is on the wire (wait for it with
+ * virgo_rpc_wait()), or a negative errno: then it was not sent and is
+ * still the caller's.
+ */
+int virgo_rpc_send(struct virgo_peer *peer, struct virgo_rpc *rpc,
+		   const void *payload, u32 len, const void *data,
+		   u32 data_len)
+{
+	struct virgo_peer_set *set = peer->set;
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	struct kvec iov[3];
+	bool slot = false;
+	int nr = 0, ret;
+
+	wait_event_timeout(peer->slot_wq,
+			   (slot = vp_slot_try(peer)) ||
+			   READ_ONCE(peer->state) != VIRGO_PEER_UP,
+			   msecs_to_jiffies(set->rpc_timeout_ms));
+	if (!slot)
+		return READ_ONCE(peer->state) != VIRGO_PEER_UP ? -EIO :
+			-ETIMEDOUT;
+
+	mutex_lock(&peer->conn_lock);
+	if (peer->state != VIRGO_PEER_UP || !peer->sock) {
+		mutex_unlock(&peer->conn_lock);
+		vp_slot_put(peer);
+		return -EIO;
+	}
+	kref_get(&peer->ref);
+	rpc->peer = peer;
+	rpc->epoch = peer->epoch;
+	rpc->tag = ++peer->next_tag;
+	ret = xa_insert(&peer->pending, rpc->tag, rpc, GFP_KERNEL);
+	if (ret) {
+		mutex_unlock(&peer->conn_lock);
+		vp_slot_put(peer);
+		return ret;
+	}
+
+	virgo_wire_hdr_pack(hdr, rpc->op, 0, len + data_len, 0, rpc->tag);
+	iov[nr].iov_base = hdr;
+	iov[nr++].iov_len = sizeof(hdr);
+	if (len) {
+		iov[nr].iov_base = (void *)payload;
+		iov[nr++].iov_len = len;
+	}
+	if (data_len) {
+		iov[nr].iov_base = (void *)data;
+		iov[nr++].iov_len = data_len;
+	}
+	rpc->sent_ns = ktime_get_ns();
+	WRITE_ONCE(peer->sock->sk->sk_sndtimeo,
+		   msecs_to_jiffies(set->rpc_timeout_ms));
+	ret = vp_sendv(peer->sock, iov, nr, sizeof(hdr) + len + data_len);
+	if (ret) {
+		/* A partial frame breaks the stream: drop the connection. */
+		kernel_sock_shutdown(peer->sock, SHUT_RDWR);
+		mutex_unlock(&peer->conn_lock);
+		xa_lock(&peer->pending);
+		if (!rpc->claimed && __xa_erase(&peer->pending, rpc->tag)) {
+			xa_unlock(&peer->pending);
+			vp_slot_put(peer);
+			return -EIO;
+		}
+		xa_unlock(&peer->pending);
+		/* The receive thread failed it already. */
+		wait_for_completion(&rpc->done);
+		return -EIO;
+	}
+	mutex_unlock(&peer->conn_lock);
+	return 0;
+}
+
+/**
+ * virgo_rpc_wait() - wait for the reply to a sent request
+ * @rpc: the request
+ * @deadline: jiffies after which the caller gives up
+ *
+ * Return: the request's result (0, a negative errno, or the reply's status
+ * as an errno); the caller then frees @rpc.  Or -ETIMEDOUT: @rpc now
+ * belongs to the peer and the caller must not touch it again.
+ */
+int virgo_rpc_wait(struct virgo_rpc *rpc, unsigned long deadline)
+{
+	struct virgo_peer *peer = rpc->peer;
+	long left = (long)(deadline - jiffies);
+
+	if (left > 0 && wait_for_completion_timeout(&rpc->done, left))
+		return rpc->err;
+
+	xa_lock(&peer->pending);
+	if (rpc->claimed) {
+		/* The reply is being received: it finishes soon. */
+		xa_unlock(&peer->pending);
+		wait_for_completion(&rpc->done);
+		return rpc->err;
+	}
+	rpc->abandoned = true;
+	if (rpc->rbuf != rpc->data)
+		rpc->rbuf = NULL;
+	xa_unlock(&peer->pending);
+	return -ETIMEDOUT;
+}
+
+/**
+ * virgo_rpc_forget() - stop caring about a sent request
+ * @rpc: the request
+ *
+ * Its reply, whenever it comes, is disposed of by the receive path.
+ */
+void virgo_rpc_forget(struct virgo_rpc *rpc)
+{
+	if (virgo_rpc_wait(rpc, jiffies) != -ETIMEDOUT)
+		virgo_rpc_free(rpc);
+}
+
+/* ---- the receive thread ---------------------------------------------- */
+
+/* Receive and dispatch one reply; an error ends the connection. */
+static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
+{
+	unsigned long timeout = msecs_to_jiffies(peer->set->rpc_timeout_ms);
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	struct virgo_wire_msg m;
+	struct virgo_rpc *rpc;
+	void *dest;
+	int ret;
+
+	WRITE_ONCE(sock->sk->sk_rcvtimeo, MAX_SCHEDULE_TIMEOUT);
+	ret = vp_recv(sock, hdr, sizeof(hdr));
+	if (ret)
+		return ret;
+	ret = virgo_wire_hdr_unpack(hdr, &m, &peer->lim);
+	if (ret || !virgo_wire_is_reply(&m))
+		return -EPROTO;
+
+	xa_lock(&peer->pending);
+	rpc = __xa_erase(&peer->pending, m.tag);
+	if (rpc && !rpc->abandoned)
+		rpc->claimed = true;
+	xa_unlock(&peer->pending);
+	if (!rpc)
+		return -EPROTO;
+	vp_slot_put(peer);
+
+	WRITE_ONCE(sock->sk->sk_rcvtimeo, timeout);
+	if (m.opcode != rpc->op || (!m.status && m.len != rpc->rlen)) {
+		rpc->err = -EPROTO;
+		vp_rpc_finish(rpc);
+		return -EPROTO;
+	}
+	if (m.status) {
+		rpc->err = virgo_status_to_errno(m.status);
+		vp_rpc_finish(rpc);
+		return 0;
+	}
+
+	dest = rpc->rbuf;
+	ret = vp_recv(sock, dest, m.len);
+	if (!ret && dest && m.opcode != VIRGO_OP_READ &&
+	    virgo_wire_check_rep(&m, dest, &peer->lim))
+		ret = -EPROTO;
+	if (!ret && m.opcode == VIRGO_OP_ALLOC &&
+	    virgo_wire_batch_count(dest) != rpc->count)
+		ret = -EPROTO;
+	if (!ret && m.opcode == VIRGO_OP_PING)
+		atomic64_set(&peer->rtt_ns, ktime_get_ns() - rpc->sent_ns);
+	rpc->err = ret ? -EIO : 0;
+	vp_rpc_finish(rpc);
+	return ret;
+}
+
+static int vp_rx_thread(void *data)
+{
+	struct virgo_peer *peer = data;
+	struct socket *sock = peer->sock;
+	int ret = 0;
+
+	while (!kthread_should_stop()) {
+		ret = vp_rx_one(peer, sock);
+		if (ret)
+			break;
+	}
+
+	/* Broken or stopped: fail what waits, then wait to be reaped. */
+	if (cmpxchg(&peer->state, VIRGO_PEER_UP, VIRGO_PEER_DOWN) ==
+	    VIRGO_PEER_UP)
+		pr_info("peer %s: connection lost (%d)\n", peer->name, ret);
+	kernel_sock_shutdown(sock, SHUT_RDWR);
+	vp_fail_all(peer, -EIO);
+	while (!kthread_should_stop()) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (!kthread_should_stop())
+			schedule();
+		__set_current_state(TASK_RUNNING);
+	}
+	return 0;
+}
+
+/* ---- connecting ------------------------------------------------------ */
+
+/* One synchronous exchange before the receive thread runs. */
+static int vp_exchange(struct virgo_peer *peer, u8 op, const void *req,
+		       u32 len, void *rep, u32 rep_len)
+{
+	struct virgo_wire_limits lim;
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	struct virgo_wire_msg m;
+	struct kvec iov[2] = {
+		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = (void *)req, .iov_len = len },
+	};
+	int ret;
+
+	virgo_wire_limits_default(&lim);
+	virgo_wire_hdr_pack(hdr, op, 0, len, 0, 0);
+	ret = vp_sendv(peer->sock, iov, 2, sizeof(hdr) + len);
+	if (ret)
+		return ret;
+	ret = vp_recv(peer->sock, hdr, sizeof(hdr));
+	if (ret)
+		return ret;
+	if (virgo_wire_hdr_unpack(hdr, &m, &lim) || !virgo_wire_is_reply(&m) ||
+	    m.opcode != op || m.tag)
+		return -EPROTO;
+	if (m.status)
+		return virgo_status_to_errno(m.status);
+	if (m.len != rep_len)
+		return -EPROTO;
+	ret = vp_recv(peer->sock, rep, rep_len);
+	if (ret)
+		return ret;
+	return virgo_wire_check_rep(&m, rep, &lim) ? -EPROTO : 0;
+}
+
+static int vp_mac(struct virgo_peer_set *set, enum virgo_wire_auth_role role,
+		  const u8 *cn, const u8 *sn, u8 *mac)
+{
+	u8 input[VIRGO_WIRE_AUTH_INPUT_LEN];
+
+	virgo_wire_auth_input(input, role, cn, sn);
+	return crypto_shash_tfm_digest(set->hmac, input, sizeof(input), mac);
+}
+
+/* HELLO, and AUTH when the server wants it.  Called with @conn_lock. */
+static int vp_greet(struct virgo_peer *peer)
+{
+	struct virgo_peer_set *set = peer->set;
+	struct virgo_wire_hello_req req = { .ver_min = 1, .ver_max = 1 };
+	u8 p[VIRGO_WIRE_HELLO_REP_LEN], mac[VIRGO_WIRE_MAC_LEN];
+	u8 cn[VIRGO_WIRE_NONCE_LEN];
+	struct virgo_wire_hello_rep rep;
+	int ret;
+
+	get_random_bytes(req.nonce, sizeof(req.nonce));
+	memcpy(cn, req.nonce, sizeof(cn));
+	ret = virgo_wire_put_hello_req(p, sizeof(p), &req);
+	if (ret < 0)
+		return ret;
+	ret = vp_exchange(peer, VIRGO_OP_HELLO, p, ret, p,
+			  VIRGO_WIRE_HELLO_REP_LEN);
+	if (ret)
+		return ret;
+	virgo_wire_get_hello_rep(p, &rep);
+
+	if (!!(rep.flags & VIRGO_HELLO_AUTH_REQUIRED) != !!set->hmac) {
+		/* No key to give, or a server that would not check ours. */
+		pr_warn("peer %s: %s\n", peer->name, set->hmac ?
+			"does not ask for the key: refusing it" :
+			"wants a key and none is set");
+		return -EKEYREJECTED;
+	}
+	if (set->hmac) {
+		ret = vp_mac(set, VIRGO_WIRE_AUTH_CLIENT, cn, rep.nonce, mac);
+		if (ret)
+			return ret;
+		ret = vp_exchange(peer, VIRGO_OP_AUTH, mac, sizeof(mac), p,
+				  VIRGO_WIRE_MAC_LEN);
+		if (ret)
+			return ret == -EKEYREJECTED || ret == -EACCES ?
+				-EKEYREJECTED : ret;
+		ret = vp_mac(set, VIRGO_WIRE_AUTH_SERVER, cn, rep.nonce, mac);
+		if (ret)
+			return ret;
+		if (crypto_memneq(mac, p, sizeof(mac))) {
+			pr_warn("peer %s: server does not know the key\n",
+				peer->name);
+			return -EKEYREJECTED;
+		}
+	}
+
+	peer->lim.max_payload = rep.max_payload;
+	peer->lim.max_chunk = rep.max_chunk;
+	peer->lim.max_batch = rep.max_batch;
+	WRITE_ONCE(peer->max_inflight, rep.max_inflight);
+	peer->capacity = rep.capacity;
+	atomic64_set(&peer->free, rep.free);
+	return 0;
+}
+
+/* Drop the connection, if any.  Called with @conn_lock. */
+static void vp_disconnect(struct virgo_peer *peer, int state)
+{
+	WRITE_ONCE(peer->state, state);
+	if (peer->sock)
+		kernel_sock_shutdown(peer->sock, SHUT_RDWR);
+	if (peer->rx) {
+		kthread_stop(peer->rx);
+		peer->rx = NULL;
+	}
+	vp_fail_all(peer, -EIO);
+	if (peer->sock) {
+		sock_release(peer->sock);
+		peer->sock = NULL;
+	}
+}
+
+/**
+ * virgo_peer_connect() - make sure a peer is connected and greeted
+ * @peer: the peer
+ *
+ * Connects (and authenticates) if needed.  A peer that failed recently is
+ * not retried before its backoff expires.
+ *
+ * Return: 0 when the peer is up; -EAGAIN while backing off; or why the
+ * connection failed.
+ */
+int virgo_peer_connect(struct virgo_peer *peer)
+{
+	struct virgo_peer_set *set = peer->set;
+	unsigned long timeout = msecs_to_jiffies(set->connect_timeout_ms);
+	struct socket *sock;
+	int ret;
+
+	if (READ_ONCE(peer->state) == VIRGO_PEER_UP)
+		return 0;
+
+	mutex_lock(&peer->conn_lock);
+	if (peer->state == VIRGO_PEER_UP) {
+		ret = 0;
+		goto unlock;
+	}
+	if (peer->state == VIRGO_PEER_DOWN &&
+	    time_before(jiffies, peer->next_try)) {
+		ret = -EAGAIN;
+		goto unlock;
+	}
+	vp_disconnect(peer, VIRGO_PEER_DOWN);
+
+	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
+			       &sock);
+	if (ret)
+		goto fail;
+	sock->sk->sk_allocation = GFP_NOIO;
+	sock->sk->sk_sndtimeo = timeout;
+	sock->sk->sk_rcvtimeo = timeout;
+	tcp_sock_set_nodelay(sock->sk);
+	sock_set_keepalive(sock->sk);
+	tcp_sock_set_keepidle(sock->sk, 10);
+	tcp_sock_set_keepintvl(sock->sk, 5);
+	tcp_sock_set_keepcnt(sock->sk, 3);
+	peer->sock = sock;
+
+	ret = kernel_connect(sock, (struct sockaddr *)&peer->addr,
+			     sizeof(peer->addr), 0);
+	if (ret)
+		goto fail;
+	ret = vp_greet(peer);
+	if (ret)
+		goto fail;
+
+	peer->epoch++;
+	WRITE_ONCE(peer->state, VIRGO_PEER_UP);
+	peer->rx = kthread_run(vp_rx_thread, peer, "virgo_rx/%u", peer->id);
+	if (IS_ERR(peer->rx)) {
+		ret = PTR_ERR(peer->rx);
+		peer->rx = NULL;
+		goto fail;
+	}
+	peer->backoff_ms = 0;
+	mutex_unlock(&peer->conn_lock);
+	return 0;
+
+fail:
+	vp_disconnect(peer, VIRGO_PEER_DOWN);
+	peer->backoff_ms = clamp(peer->backoff_ms * 2, VIRGO_BACKOFF_MIN_MS,
+				 VIRGO_BACKOFF_MAX_MS);
+	peer->next_try = jiffies + msecs_to_jiffies(peer->backoff_ms);
+unlock:
+	mutex_unlock(&peer->conn_lock);
+	return ret;
+}
+
+/**
+ * virgo_peer_usable() - is a peer worth placing chunks on
+ * @peer: the peer
+ *
+ * Return: true when it is up, or may be (re)connected now.
+ */
+bool virgo_peer_usable(struct virgo_peer *peer)
+{
+	int state = READ_ONCE(peer->state);
+
+	return state != VIRGO_PEER_DOWN ||
+		time_after_eq(jiffies, READ_ONCE(peer->next_try));
+}
+
+/**
+ * virgo_peer_ping() - measure one round trip to a connected peer
+ * @peer: the peer
+ *
+ * Return: 0 (the RTT is in @peer->rtt_ns) or a negative errno.
+ */
+int virgo_peer_ping(struct virgo_peer *peer)
+{
+	struct virgo_rpc *rpc;
+	u64 stamp = ktime_get_ns();
+	int ret;
+
+	rpc = virgo_rpc_alloc(VIRGO_OP_PING, NULL, sizeof(stamp),
+			      sizeof(stamp), GFP_KERNEL);
+	if (!rpc)
+		return -ENOMEM;
+	ret = virgo_rpc_send(peer, rpc, &stamp, sizeof(stamp), NULL, 0);
+	if (ret) {
+		virgo_rpc_free(rpc);
+		return ret;
+	}
+	ret = virgo_rpc_wait(rpc, jiffies +
+			     msecs_to_jiffies(peer->set->rpc_timeout_ms));
+	if (ret == -ETIMEDOUT)
+		return ret;
+	if (!ret && memcmp(rpc->data, &stamp, sizeof(stamp)))
+		ret = -EIO;
+	virgo_rpc_free(rpc);
+	return ret;
+}
+
+struct vp_orphans {
+	struct work_struct work;
+	struct virgo_peer *peer;
+	u32 epoch;
+	u32 count;
+	u64 handles[];
+};
+
+static void vp_orphans_work(struct work_struct *work)
+{
+	struct vp_orphans *o = container_of(work, struct vp_orphans, work);
+	struct virgo_peer *peer = o->peer;
+	u32 done = 0;
+
+	while (done < o->count && READ_ONCE(peer->epoch) == o->epoch) {
+		u32 n = min(o->count - done, peer->lim.max_batch);
+		u32 len = VIRGO_WIRE_BATCH_HDR_LEN + n * VIRGO_WIRE_HANDLE_LEN;
+		struct virgo_rpc *rpc;
+		void *p = kmalloc(len, GFP_KERNEL);
+
+		rpc = virgo_rpc_alloc(VIRGO_OP_FREE, NULL,
+				      VIRGO_WIRE_FREE_REP_LEN,
+				      VIRGO_WIRE_FREE_REP_LEN, GFP_KERNEL);
+		if (!p || !rpc ||
+		    virgo_wire_put_free_req(p, len, o->handles + done, n) < 0 ||
+		    virgo_rpc_send(peer, rpc, p, len, NULL, 0)) {
+			virgo_rpc_free(rpc);
+			kfree(p);
+			break;
+		}
+		kfree(p);
+		virgo_rpc_forget(rpc);
+		done += n;
+	}
+	virgo_peer_put(peer);
+	kfree(o);
+}
+
+/**
+ * virgo_peer_free_handles() - free chunks nobody waits for, in the background
+ * @peer: the peer holding them
+ * @epoch: the connection epoch the handles belong to
+ * @handles: the handles
+ * @count: how many
+ *
+ * Handles of an older epoch died with their session and are ignored.
+ */
+void virgo_peer_free_handles(struct virgo_peer *peer, u32 epoch,
+			     const u64 *handles, u32 count)
+{
+	struct vp_orphans *o;
+
+	if (!count || READ_ONCE(peer->epoch) != epoch)
+		return;
+	o = kmalloc(struct_size(o, handles, count), GFP_KERNEL);
+	if (!o)
+		return;
+	INIT_WORK(&o->work, vp_orphans_work);
+	kref_get(&peer->ref);
+	o->peer = peer;
+	o->epoch = epoch;
+	o->count = count;
+	memcpy(o->handles, handles, count * sizeof(u64));
+	queue_work(peer->set->wq, &o->work);
+}
+
+/* ---- the peer set ---------------------------------------------------- */
+
+static void vp_release(struct kref *ref)
+{
+	struct virgo_peer *peer = container_of(ref, struct virgo_peer, ref);
+
+	WARN_ON(peer->sock || peer->rx);
+	xa_destroy(&peer->pending);
+	mutex_destroy(&peer->conn_lock);
+	kfree_rcu(peer, rcu);
+}
+
+/**
+ * virgo_peer_put() - drop a reference to a peer
+ * @peer: the peer
+ */
+void virgo_peer_put(struct virgo_peer *peer)
+{
+	kref_put(&peer->ref, vp_release);
+}
+
+/**
+ * virgo_peer_get() - find a listed peer by id
+ * @set: the peer set
+ * @id: the peer's id
+ *
+ * Return: the peer with a reference, or NULL.
+ */
+struct virgo_peer *virgo_peer_get(struct virgo_peer_set *set, u32 id)
+{
+	struct virgo_peer *peer;
+
+	rcu_read_lock();
+	peer = xa_load(&set->ids, id);
+	if (peer && !kref_get_unless_zero(&peer->ref))
+		peer = NULL;
+	rcu_read_unlock();
+	return peer;
+}
+
+/* Parse "a.b.c.d:port". */
+static int vp_parse(const char *spec, size_t len, struct sockaddr_in *sin)
+{
+	char buf[24];
+	const char *end;
+	u16 port;
+
+	if (!len || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, spec, len);
+	buf[len] = '\0';
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	if (!in4_pton(buf, len, (u8 *)&sin->sin_addr.s_addr, ':', &end) ||
+	    *end != ':' || kstrtou16(end + 1, 10, &port) || !port)
+		return -EINVAL;
+	sin->sin_port = htons(port);
+	return 0;
+}
+
+static struct virgo_peer *vp_find(struct virgo_peer_set *set,
+				  const struct sockaddr_in *sin)
+{
+	struct virgo_peer *peer;
+
+	list_for_each_entry(peer, &set->list, node)
+		if (peer->addr.sin_addr.s_addr == sin->sin_addr.s_addr &&
+		    peer->addr.sin_port == sin->sin_port)
+			return peer;
+	return NULL;
+}
+
+/**
+ * virgo_peer_add() - add a peer; it is connected when first needed
+ * @set: the peer set
+ * @spec: "a.b.c.d:port", optionally surrounded by white space
+ *
+ * Return: 0, -EINVAL for a malformed @spec, -EEXIST, or -ENOMEM.
+ */
+int virgo_peer_add(struct virgo_peer_set *set, const char *spec)
+{
+	struct virgo_peer *peer;
+	struct sockaddr_in sin;
+	u32 id;
+	int ret;
+
+	spec = skip_spaces(spec);
+	ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin);
+	if (ret)
+		return ret;
+
+	peer = kzalloc(sizeof(*peer), GFP_KERNEL);
+	if (!peer)
+		return -ENOMEM;
+	peer->addr = sin;
+	snprintf(peer->name, sizeof(peer->name), "%pI4:%u",
+		 &sin.sin_addr.s_addr, ntohs(sin.sin_port));
+	kref_init(&peer->ref);
+	peer->set = set;
+	mutex_init(&peer->conn_lock);
+	xa_init(&peer->pending);
+	init_waitqueue_head(&peer->slot_wq);
+	peer->max_inflight = 1;
+	virgo_wire_limits_default(&peer->lim);
+
+	mutex_lock(&set->lock);
+	if (vp_find(set, &sin)) {
+		ret = -EEXIST;
+		goto unlock;
+	}
+	id = ++set->next_id;
+	peer->id = id;
+	ret = xa_insert(&set->ids, id, peer, GFP_KERNEL);
+	if (ret)
+		goto unlock;
+	list_add_tail(&peer->node, &set->list);
+	set->nr++;
+	mutex_unlock(&set->lock);
+	return 0;
+
+unlock:
+	mutex_unlock(&set->lock);
+	mutex_destroy(&peer->conn_lock);
+	kfree(peer);
+	return ret;
+}
+
+/* Take a peer out of the set and close it.  Called with set->lock. */
+static void vp_remove(struct virgo_peer_set *set, struct virgo_peer *peer)
+{
+	list_del(&peer->node);
+	set->nr--;
+	xa_erase(&set->ids, peer->id);
+	mutex_lock(&peer->conn_lock);
+	vp_disconnect(peer, VIRGO_PEER_IDLE);
+	/* Orphan FREEs of this epoch can no longer be sent. */
+	peer->epoch++;
+	mutex_unlock(&peer->conn_lock);
+	virgo_peer_put(peer);
+}
+
+/**
+ * virgo_peer_del() - remove a peer that holds none of our chunks
+ * @set: the peer set
+ * @spec: "a.b.c.d:port"
+ *
+ * Return: 0, -EINVAL, -ENOENT, or -EBUSY while chunks live there.
+ */
+int virgo_peer_del(struct virgo_peer_set *set, const char *spec)
+{
+	struct virgo_peer *peer;
+	struct sockaddr_in sin;
+	int ret;
+
+	spec = skip_spaces(spec);
+	ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin);
+	if (ret)
+		return ret;
+	mutex_lock(&set->lock);
+	peer = vp_find(set, &sin);
+	if (!peer)
+		ret = -ENOENT;
+	else if (atomic64_read(&peer->placed))
+		ret = -EBUSY;
+	else
+		vp_remove(set, peer);
+	mutex_unlock(&set->lock);
+	return ret;
+}
+
+/**
+ * virgo_peers_add_list() - add a comma-separated list of peers
+ * @set: the peer set
+ * @list: "a.b.c.d:port,a.b.c.d:port,...", or NULL/empty for none
+ *
+ * Return: 0, or the first error (the peers before it stay added).
+ */
+int virgo_peers_add_list(struct virgo_peer_set *set, const char *list)
+{
+	while (list && *list) {
+		size_t len = strcspn(list, ",");
+		char spec[24];
+		int ret;
+
+		if (len >= sizeof(spec))
+			return -EINVAL;
+		memcpy(spec, list, len);
+		spec[len] = '\0';
+		ret = virgo_peer_add(set, spec);
+		if (ret)
+			return ret;
+		list += len;
+		if (*list == ',')
+			list++;
+	}
+	return 0;
+}
+
+/**
+ * virgo_peers_snapshot() - references to every listed peer
+ * @set: the peer set
+ * @nr: set to the number of peers returned
+ *
+ * Return: an array to release with virgo_peers_snapshot_put(), or NULL
+ * when there is no peer or no memory.
+ */
+struct virgo_peer **virgo_peers_snapshot(struct virgo_peer_set *set,
+					 unsigned int *nr)
+{
+	struct virgo_peer **peers = NULL, *peer;
+	unsigned int n = 0;
+
+	mutex_lock(&set->lock);
+	if (set->nr)
+		peers = kvmalloc_array(set->nr, sizeof(*peers), GFP_KERNEL);
+	if (peers) {
+		list_for_each_entry(peer, &set->list, node) {
+			kref_get(&peer->ref);
+			peers[n++] = peer;
+		}
+	}
+	mutex_unlock(&set->lock);
+	*nr = n;
+	return peers;
+}
+
+/**
+ * virgo_peers_snapshot_put() - release a snapshot
+ * @peers: from virgo_peers_snapshot(), or NULL
+ * @nr: its size
+ */
+void virgo_peers_snapshot_put(struct virgo_peer **peers, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		virgo_peer_put(peers[i]);
+	kvfree(peers);
+}
+
+/**
+ * virgo_peers_init() - initialise an empty peer set
+ * @set: the set
+ * @psk: pre-shared key, or NULL
+ * @psk_len: bytes in @psk (at most 64)
+ * @connect_timeout_ms: bound on connect + HELLO + AUTH
+ * @rpc_timeout_ms: bound on one request
+ *
+ * Return: 0 or a negative errno.
+ */
+int virgo_peers_init(struct virgo_peer_set *set, const u8 *psk, size_t psk_len,
+		     unsigned int connect_timeout_ms,
+		     unsigned int rpc_timeout_ms)
+{
+	int ret;
+
+	memset(set, 0, sizeof(*set));
+	if (psk_len > sizeof(set->psk) || !connect_timeout_ms ||
+	    !rpc_timeout_ms)
+		return -EINVAL;
+	mutex_init(&set->lock);
+	INIT_LIST_HEAD(&set->list);
+	xa_init(&set->ids);
+	set->connect_timeout_ms = connect_timeout_ms;
+	set->rpc_timeout_ms = rpc_timeout_ms;
+	set->wq = alloc_workqueue("virgo_peers", WQ_UNBOUND, 0);
+	if (!set->wq)
+		return -ENOMEM;
+	if (psk_len) {
+		memcpy(set->psk, psk, psk_len);
+		set->psk_len = psk_len;
+		set->hmac = crypto_alloc_shash("hmac(sha256)", 0, 0);
+		if (IS_ERR(set->hmac)) {
+			ret = PTR_ERR(set->hmac);
+			set->hmac = NULL;
+			goto fail;
+		}
+		ret = crypto_shash_setkey(set->hmac, set->psk, psk_len);
+		if (ret)
+			goto fail;
+	}
+	return 0;
+
+fail:
+	crypto_free_shash(set->hmac);
+	destroy_workqueue(set->wq);
+	memzero_explicit(set->psk, sizeof(set->psk));
+	return ret;
+}
+
+/**
+ * virgo_peers_destroy() - close and drop every peer
+ * @set: the set
+ */
+void virgo_peers_destroy(struct virgo_peer_set *set)
+{
+	struct virgo_peer *peer, *tmp;
+
+	/* Orphan FREEs still queued go out first. */
+	flush_workqueue(set->wq);
+	mutex_lock(&set->lock);
+	list_for_each_entry_safe(peer, tmp, &set->list, node)
+		vp_remove(set, peer);
+	mutex_unlock(&set->lock);
+	destroy_workqueue(set->wq);
+	xa_destroy(&set->ids);
+	crypto_free_shash(set->hmac);
+	memzero_explicit(set->psk, sizeof(set->psk));
+	mutex_destroy(&set->lock);
+}

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * virgo client: peers, their connections, and RPCs over them.
+ */
+#ifndef _VIRGO_PEER_H
+#define _VIRGO_PEER_H
+
+#include <linux/completion.h>
+#include <linux/in.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+
+#include <virgo_wire.h>
+
+enum virgo_peer_state {
+	VIRGO_PEER_IDLE,	/* never connected, or closed cleanly */
+	VIRGO_PEER_UP,		/* connected and greeted */
+	VIRGO_PEER_DOWN,	/* connection lost or refused; backing off */
+};
+
+struct virgo_peer_set;
+
+/**
+ * struct virgo_peer - one cloud node
+ * @id: id in the peer set, never 0, never reused while the set lives
+ * @addr: its address
+ * @name: "a.b.c.d:port"
+ * @ref: references; the set holds one while the peer is listed
+ * @set: the set it belongs to
+ * @conn_lock: serialises connecting, disconnecting and sending; protects
+ *	@sock, @rx, @epoch, @lim and @max_inflight
+ * @sock: the connection, or NULL
+ * @rx: the receive thread of @sock
+ * @epoch: incremented by every successful connect; handles are valid
+ *	only in the epoch that issued them
+ * @state: enum virgo_peer_state (READ_ONCE; written under @conn_lock or by
+ *	the receive thread when the connection breaks)
+ * @lim: the server's limits, from HELLO
+ * @max_inflight: requests we may have outstanding on @sock
+ * @pending: tag -> struct virgo_rpc of requests sent, not yet answered;
+ *	its xa_lock also protects the claimed/abandoned flags of its rpcs
+ * @next_tag: tag of the last request sent (under @conn_lock)
+ * @inflight: entries in @pending
+ * @slot_wq: senders waiting for @inflight to drop below @max_inflight
+ * @free: bytes the server said it can still lend, less what we took since
+ * @capacity: bytes the server lends in total
+ * @placed: bytes of our chunks on this peer
+ * @rtt_ns: round trip of the last PING, in ns
+ * @next_try: jiffies before which no reconnect is tried
+ * @backoff_ms: the current reconnect backoff
+ * @node: entry in the set's list
+ * @rcu: frees the peer after lockless lookups are done with it
+ */
+struct virgo_peer {
+	u32 id;
+	struct sockaddr_in addr;
+	char name[24];
+	struct kref ref;
+	struct virgo_peer_set *set;
+
+	/* Serialises connect, disconnect and send; see above. */
+	struct mutex conn_lock;
+	struct socket *sock;
+	struct task_struct *rx;
+	u32 epoch;
+	int state;
+	struct virgo_wire_limits lim;
+	u32 max_inflight;
+
+	struct xarray pending;
+	u64 next_tag;
+	atomic_t inflight;
+	wait_queue_head_t slot_wq;
+
+	atomic64_t free;
+	u64 capacity;
+	atomic64_t placed;
+	atomic64_t rtt_ns;
+	unsigned long next_try;
+	unsigned int backoff_ms;
+
+	struct list_head node;
+	struct rcu_head rcu;
+};
+
+/**
+ * struct virgo_peer_set - the peers of one client
+ * @lock: protects @list, @nr and @next_id, and the peers' listing
+ * @list: the peers, in the order added
+ * @nr: entries in @list
+ * @ids: id -> peer, for lookups without @lock (RCU)
+ * @next_id: id of the next peer added
+ * @psk: the pre-shared key, @psk_len bytes (none when 0)
+ * @psk_len: bytes in @psk
+ * @hmac: hmac(sha256) keyed with @psk, or NULL
+ * @connect_timeout_ms: bound on connect + HELLO + AUTH
+ * @rpc_timeout_ms: bound on one request's round trip
+ * @wq: runs orphan FREEs
+ */
+struct virgo_peer_set {
+	/* Protects list, nr and next_id. */
+	struct mutex lock;
+	struct list_head list;
+	unsigned int nr;
+	struct xarray ids;
+	u32 next_id;
+	u8 psk[64];
+	size_t psk_len;
+	struct crypto_shash *hmac;
+	unsigned int connect_timeout_ms;
+	unsigned int rpc_timeout_ms;
+	struct workqueue_struct *wq;
+};
+
+/**
+ * struct virgo_rpc - one request and, once answered, its reply
+ * @peer: where it went (a reference is held)
+ * @op: VIRGO_OP_*
+ * @tag: its tag on @peer
+ * @epoch: the peer epoch it was sent in
+ * @rbuf: where the reply payload goes (NULL: no payload expected)
+ * @rlen: exact reply payload length expected on success
+ * @count: batch count of an ALLOC/FREE
+ * @err: the result: 0, a negative errno, or the reply's status mapped
+ * @claimed: the receive thread took it; only it completes it now
+ * @abandoned: its sender stopped waiting; the receive path frees it
+ * @sent_ns: when it was sent (for RTT)
+ * @done: completed when @err is final
+ * @data: inline reply buffer (ALLOC handles, FREE count, PING echo)
+ */
+struct virgo_rpc {
+	struct virgo_peer *peer;
+	u8 op;
+	u64 tag;
+	u32 epoch;
+	void *rbuf;
+	u32 rlen;
+	u32 count;
+	int err;
+	bool claimed;
+	bool abandoned;
+	u64 sent_ns;
+	struct completion done;
+	u8 data[] __aligned(8);
+};
+
+int virgo_peers_init(struct virgo_peer_set *set, const u8 *psk, size_t psk_len,
+		     unsigned int connect_timeout_ms,
+		     unsigned int rpc_timeout_ms);
+void virgo_peers_destroy(struct virgo_peer_set *set);
+int virgo_peer_add(struct virgo_peer_set *set, const char *spec);
+int virgo_peer_del(struct virgo_peer_set *set, const char *spec);
+int virgo_peers_add_list(struct virgo_peer_set *set, const char *list);
+struct virgo_peer *virgo_peer_get(struct virgo_peer_set *set, u32 id);
+void virgo_peer_put(struct virgo_peer *peer);
+struct virgo_peer **virgo_peers_snapshot(struct virgo_peer_set *set,
+					 unsigned int *nr);
+void virgo_peers_snapshot_put(struct virgo_peer **peers, unsigned int nr);
+int virgo_peer_connect(struct virgo_peer *peer);
+bool virgo_peer_usable(struct virgo_peer *peer);
+const char *virgo_peer_state_name(int state);
+
+struct virgo_rpc *virgo_rpc_alloc(u8 op, void *rbuf, u32 rlen,
+				  u32 inline_len, gfp_t gfp);
+void virgo_rpc_free(struct virgo_rpc *rpc);
+int virgo_rpc_send(struct virgo_peer *peer, struct virgo_rpc *rpc,
+		   const void *payload, u32 len, const void *data,
+		   u32 data_len);
+int virgo_rpc_wait(struct virgo_rpc *rpc, unsigned long deadline);
+void virgo_rpc_forget(struct virgo_rpc *rpc);
+int virgo_peer_ping(struct virgo_peer *peer);
+void virgo_peer_free_handles(struct virgo_peer *peer, u32 epoch,
+			     const u64 *handles, u32 count);
+
+#endif /* _VIRGO_PEER_H */
