@@ -233,7 +233,8 @@ int vc_malloc(struct virgo_client *vc, size_t size, const void *owner,
 		for (j = 0; j < n; j++) {
 			u32 idx = order[r->first + j];
 
-			virgo_wire_set_alloc_size(payload, j, e->chunks[idx].len);
+			virgo_wire_set_alloc_size(payload, j,
+						  e->chunks[idx].len);
 		}
 		r->err = virgo_rpc_send(peer, r->rpc, payload, len, NULL, 0);
 		kfree(payload);
