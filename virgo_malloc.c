@@ -23,7 +23,11 @@
 #include <linux/slab.h>
 #include <linux/sort.h>
 
+#include "virgo_admin.h"
 #include "virgo_client.h"
+
+#define CREATE_TRACE_POINTS
+#include "virgo_trace.h"
 
 /* Requests one virgo_set()/virgo_get() keeps in flight at most. */
 #define VC_IO_WINDOW	256
@@ -121,6 +125,9 @@ static void vc_undo_alloc(struct virgo_client *vc, struct vc_alloc_req *r,
 	kfree(p);
 }
 
+static int __vc_malloc(struct virgo_client *vc, size_t size,
+		       const void *owner, virgo_addr_t *addr, u32 *nr);
+
 /**
  * vc_malloc() - allocate memory on the peers of a client
  * @vc: the client
@@ -134,6 +141,19 @@ static void vc_undo_alloc(struct virgo_client *vc, struct vc_alloc_req *r,
  */
 int vc_malloc(struct virgo_client *vc, size_t size, const void *owner,
 	      virgo_addr_t *addr)
+{
+	u64 start = ktime_get_ns();
+	u32 nr = 0;
+	int ret;
+
+	ret = __vc_malloc(vc, size, owner, addr, &nr);
+	trace_virgo_malloc(size, ret ? 0 : *addr, nr, ret,
+			   ktime_get_ns() - start);
+	return ret;
+}
+
+static int __vc_malloc(struct virgo_client *vc, size_t size,
+		       const void *owner, virgo_addr_t *addr, u32 *nr)
 {
 	struct vc_alloc_req *reqs = NULL;
 	struct virgo_xlat_entry *e;
@@ -151,6 +171,7 @@ int vc_malloc(struct virgo_client *vc, size_t size, const void *owner,
 	nr_chunks = DIV_ROUND_UP_ULL(size, vc->chunk_size);
 	if (nr_chunks > U32_MAX / 2)
 		return -ENOMEM;
+	*nr = nr_chunks;
 
 	peers = virgo_peers_snapshot(&vc->peers, &nr_peers);
 	if (!peers)
@@ -445,6 +466,7 @@ int vc_free(struct virgo_client *vc, virgo_addr_t addr, const void *owner)
 		return PTR_ERR(e);
 	virgo_xlat_wait_unused(e);
 	ret = vc_release_chunks(vc, e);
+	trace_virgo_free(addr, e->size, ret);
 	virgo_xlat_put(e);
 	return ret;
 }
@@ -847,6 +869,11 @@ static int __init virgo_init(void)
 		       ret);
 		return ret;
 	}
+	ret = virgo_admin_init(&virgo_client);
+	if (ret) {
+		virgo_client_destroy(&virgo_client);
+		return ret;
+	}
 	pr_info("client ready: %u peers, %u-byte chunks%s\n",
 		virgo_client.peers.nr, chunk_size,
 		cfg.psk_len ? ", key set" : "");
@@ -855,6 +882,7 @@ static int __init virgo_init(void)
 
 static void __exit virgo_exit(void)
 {
+	virgo_admin_exit();
 	virgo_client_destroy(&virgo_client);
 	pr_info("client unloaded\n");
 }

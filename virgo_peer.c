@@ -34,6 +34,7 @@
 #include <net/sock.h>
 
 #include "virgo_peer.h"
+#include "virgo_trace.h"
 
 #define VIRGO_BACKOFF_MIN_MS	100
 #define VIRGO_BACKOFF_MAX_MS	30000
@@ -383,6 +384,8 @@ static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
 	}
 	if (m.status) {
 		rpc->err = virgo_status_to_errno(m.status);
+		trace_virgo_rpc(peer->id, rpc->op, rpc->tag, 0, rpc->err,
+				ktime_get_ns() - rpc->sent_ns);
 		vp_rpc_finish(rpc);
 		return 0;
 	}
@@ -398,6 +401,8 @@ static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
 	if (!ret && m.opcode == VIRGO_OP_PING)
 		atomic64_set(&peer->rtt_ns, ktime_get_ns() - rpc->sent_ns);
 	rpc->err = ret ? -EIO : 0;
+	trace_virgo_rpc(peer->id, rpc->op, rpc->tag, m.len, rpc->err,
+			ktime_get_ns() - rpc->sent_ns);
 	vp_rpc_finish(rpc);
 	return ret;
 }

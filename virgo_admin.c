@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virgo client: what an administrator sees and changes at run time.
+ *
+ *   /sys/kernel/virgo/peers    read: one line per peer;
+ *                              write: "add a.b.c.d:port" or "del a.b.c.d:port"
+ *   /sys/kernel/debug/virgo/table   the VIRGO address translation table:
+ *                              every allocation and where each chunk lives
+ *   /sys/kernel/debug/virgo/peers   the peers with their connection state
+ *
+ * No kernel address is ever printed: owners show as "kernel" or "user".
+ */
+
+#include <linux/debugfs.h>
+#include <linux/kobject.h>
+#include <linux/seq_file.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
+
+#include "virgo_admin.h"
+
+/* The client the files describe; set while they exist. */
+static struct virgo_client *admin_client;
+static struct dentry *admin_dir;
+static struct kobject *admin_kobj;
+
+static void admin_peer_line(struct seq_file *m, char *buf, size_t size,
+			    struct virgo_peer *peer)
+{
+	int state = READ_ONCE(peer->state);
+	int n = scnprintf(buf, size,
+			  "%u %s %s %u %llu %lld %llu %llu %d\n",
+			  peer->id, peer->name, virgo_peer_state_name(state),
+			  READ_ONCE(peer->epoch),
+			  div_u64(atomic64_read(&peer->rtt_ns), 1000),
+			  (long long)atomic64_read(&peer->free),
+			  peer->capacity, atomic64_read(&peer->placed),
+			  atomic_read(&peer->inflight));
+
+	if (m)
+		seq_write(m, buf, n);
+}
+
+static const char admin_peers_header[] =
+	"id address state epoch rtt_us free capacity placed inflight\n";
+
+static int admin_peers_show(struct seq_file *m, void *v)
+{
+	struct virgo_peer **peers;
+	unsigned int nr, i;
+	char line[160];
+
+	seq_puts(m, admin_peers_header);
+	peers = virgo_peers_snapshot(&admin_client->peers, &nr);
+	for (i = 0; i < nr; i++)
+		admin_peer_line(m, line, sizeof(line), peers[i]);
+	virgo_peers_snapshot_put(peers, nr);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(admin_peers);
+
+static int admin_table_show(struct seq_file *m, void *v)
+{
+	struct virgo_xlat *xl = &admin_client->table;
+	struct virgo_xlat_entry *e;
+	virgo_addr_t from = 0;
+	u32 i;
+
+	seq_printf(m, "allocations %lu bytes %llu\n", virgo_xlat_count(xl),
+		   virgo_xlat_bytes(xl));
+	while ((e = virgo_xlat_find_next(xl, &from))) {
+		seq_printf(m, "0x%llx size %llu owner %s chunks %u\n", e->va,
+			   e->size, e->owner ? "user" : "kernel", e->nr_chunks);
+		for (i = 0; i < e->nr_chunks; i++) {
+			const struct virgo_chunk *c = &e->chunks[i];
+			const struct virgo_replica *r = &c->replicas[0];
+			struct virgo_peer *peer;
+
+			peer = virgo_peer_get(&admin_client->peers,
+					      r->peer_id);
+			seq_printf(m,
+				   "  chunk %u offset %llu len %u peer %u %s epoch %u handle %llu\n",
+				   i, c->offset, c->len, r->peer_id,
+				   peer ? peer->name : "(removed)", r->epoch,
+				   r->handle);
+			if (peer)
+				virgo_peer_put(peer);
+		}
+		virgo_xlat_put(e);
+		if (seq_has_overflowed(m))
+			break;
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(admin_table);
+
+static ssize_t peers_show(struct kobject *kobj, struct kobj_attribute *attr,
+			  char *buf)
+{
+	struct virgo_peer **peers;
+	unsigned int nr, i;
+	ssize_t len;
+
+	len = sysfs_emit(buf, "%s", admin_peers_header);
+	peers = virgo_peers_snapshot(&admin_client->peers, &nr);
+	for (i = 0; i < nr && len < PAGE_SIZE - 160; i++) {
+		char line[160];
+
+		admin_peer_line(NULL, line, sizeof(line), peers[i]);
+		len += sysfs_emit_at(buf, len, "%s", line);
+	}
+	virgo_peers_snapshot_put(peers, nr);
+	return len;
+}
+
+static ssize_t peers_store(struct kobject *kobj, struct kobj_attribute *attr,
+			   const char *buf, size_t count)
+{
+	char cmd[48];
+	int ret;
+
+	if (count >= sizeof(cmd))
+		return -EINVAL;
+	memcpy(cmd, buf, count);
+	cmd[count] = '\0';
+	if (str_has_prefix(cmd, "add "))
+		ret = virgo_peer_add(&admin_client->peers, cmd + 4);
+	else if (str_has_prefix(cmd, "del "))
+		ret = virgo_peer_del(&admin_client->peers, cmd + 4);
+	else
+		ret = -EINVAL;
+	return ret ? ret : count;
+}
+
+static struct kobj_attribute peers_attr = __ATTR(peers, 0644, peers_show,
+						 peers_store);
+
+/**
+ * virgo_admin_init() - publish the admin files of a client
+ * @vc: the client (the module's)
+ *
+ * Return: 0 or a negative errno (debugfs failures are not fatal).
+ */
+int virgo_admin_init(struct virgo_client *vc)
+{
+	int ret;
+
+	admin_client = vc;
+	admin_kobj = kobject_create_and_add("virgo", kernel_kobj);
+	if (!admin_kobj)
+		return -ENOMEM;
+	ret = sysfs_create_file(admin_kobj, &peers_attr.attr);
+	if (ret) {
+		kobject_put(admin_kobj);
+		admin_kobj = NULL;
+		return ret;
+	}
+	admin_dir = debugfs_create_dir("virgo", NULL);
+	debugfs_create_file("table", 0400, admin_dir, NULL, &admin_table_fops);
+	debugfs_create_file("peers", 0400, admin_dir, NULL, &admin_peers_fops);
+	return 0;
+}
+
+/**
+ * virgo_admin_exit() - remove the admin files
+ */
+void virgo_admin_exit(void)
+{
+	debugfs_remove_recursive(admin_dir);
+	admin_dir = NULL;
+	if (admin_kobj) {
+		sysfs_remove_file(admin_kobj, &peers_attr.attr);
+		kobject_put(admin_kobj);
+		admin_kobj = NULL;
+	}
+}
