@@ -2,10 +2,15 @@
 /*
  * virgo_clouddrec: lends this node's kernel memory to virgo clients.
  *
- * One listening kernel socket; an accept kthread; one work item per client
- * connection on an unbound workqueue, which reads a frame, checks it with
- * the shared codec (include/virgo_wire.h), executes it and replies, one
- * request at a time.  Chunks are zeroed kvmalloc memory, named on the wire
+ * One listening kernel socket and an accept kthread.  Each client
+ * connection is driven by its socket callbacks, as nvmet-tcp does: data
+ * arriving queues the session's I/O work, which reads what is there
+ * without blocking, and for every complete frame checks it with the
+ * shared codec (include/virgo_wire.h), executes it and replies, one
+ * request at a time per session.  No thread waits on an idle client, so
+ * thousands of sessions cost no threads; a reaper closes sessions that
+ * stay idle, or leave a frame half sent, for too long.  Chunks are zeroed
+ * kvmalloc memory, named on the wire
  * by opaque per-session handles (xarray indexes from a counter that never
  * repeats within a session), never by address.  Everything a session
  * allocated is freed when it ends, however it ends.
@@ -14,9 +19,10 @@
  * offset from the wire is checked before it is used, and a client that
  * stops talking, or stops reading, is disconnected after a timeout.
  *
- * Unload (clouddrec_server_stop()): stop accepting, shut every session's
- * socket down (which wakes its worker from any receive or send), wait
- * for the workqueue to drain, release the listener.
+ * Unload (clouddrec_server_stop()): stop accepting and reaping, shut
+ * every session's socket down (which queues its I/O work, which closes
+ * it, and wakes any send in progress), drain the workqueue, release the
+ * listener.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -77,6 +83,8 @@ static const char *const clouddrec_stat_names[CD_STAT_NR] = {
  * @lent_bytes: bytes in chunks currently lent, all sessions
  * @lent_chunks: chunks currently lent, all sessions
  * @stats: event counters, indexed by enum clouddrec_stat
+ * @reaper: closes sessions past their idle or frame timeout
+ * @reap_period: jiffies between two reaper runs
  * @dir: debugfs directory, or NULL
  */
 struct clouddrec_server {
@@ -95,6 +103,8 @@ struct clouddrec_server {
 	atomic64_t lent_bytes;
 	atomic64_t lent_chunks;
 	atomic64_t stats[CD_STAT_NR];
+	struct delayed_work reaper;
+	unsigned long reap_period;
 	struct dentry *dir;
 };
 
@@ -108,13 +118,30 @@ struct clouddrec_chunk {
 	u8 data[] __aligned(8);
 };
 
+/* Where the receive side of a session is. */
+enum cd_rx_stage {
+	CD_RX_HDR,	/* reading a header; rx_have bytes of it so far */
+	CD_RX_PAYLOAD,	/* reading the payload of rx_msg */
+};
+
 /**
  * struct clouddrec_session - one client connection
  * @srv: the server
  * @sock: the connection
- * @work: runs clouddrec_session_work()
+ * @io_work: reads and serves what arrived (clouddrec_session_io())
+ * @release_work: frees the session once it is closed
  * @node: entry in @srv->sessions
  * @peer: the client's address, for debugfs
+ * @closing: set once; no I/O work runs after it, the release work frees
+ * @timed_out: the reaper closed it
+ * @last_rx: jiffies of the last byte received
+ * @frame_start: jiffies the current frame began
+ * @saved_data_ready: the socket's callback before we took it over
+ * @saved_state_change: likewise
+ * @rx_stage: enum cd_rx_stage
+ * @rx_have: bytes of the current header or payload received
+ * @rx_hdr: the header being received
+ * @rx_msg: the decoded header, in CD_RX_PAYLOAD
  * @chunks: handle -> struct clouddrec_chunk
  * @next_handle: last handle handed out
  * @bytes: bytes in @chunks
@@ -127,16 +154,28 @@ struct clouddrec_chunk {
  * @buf_size: bytes allocated at @buf (at most lim.max_payload)
  * @reply: buffer for reply payloads other than READ and PING data
  *
- * Only the session's worker touches the fields after @node, and only
- * while it runs; the worker frees the session when it ends.  The stats in
- * debugfs read @bytes and @nr_chunks racily, for display only.
+ * Only the session's I/O work touches the fields after @rx_stage, and
+ * the work never runs twice at once (one work item, one queue), then the
+ * release work after it.  debugfs reads @bytes and @nr_chunks racily, for
+ * display; the reaper reads @last_rx, @frame_start and @rx_* racily.
  */
 struct clouddrec_session {
 	struct clouddrec_server *srv;
 	struct socket *sock;
-	struct work_struct work;
+	struct work_struct io_work;
+	struct work_struct release_work;
 	struct list_head node;
 	struct sockaddr_in peer;
+	bool closing;
+	bool timed_out;
+	unsigned long last_rx;
+	unsigned long frame_start;
+	void (*saved_data_ready)(struct sock *sk);
+	void (*saved_state_change)(struct sock *sk);
+	int rx_stage;
+	u32 rx_have;
+	u8 rx_hdr[VIRGO_WIRE_HDR_LEN];
+	struct virgo_wire_msg rx_msg;
 	struct xarray chunks;
 	u64 next_handle;
 	u64 bytes;
@@ -149,6 +188,9 @@ struct clouddrec_session {
 	size_t buf_size;
 	void *reply;
 };
+
+/* Upper bound of max_sessions: sessions cost memory, not threads. */
+#define CD_MAX_SESSIONS	65536
 
 /* Bytes of the largest reply built in s->reply: a full ALLOC reply. */
 static size_t cd_reply_size(struct clouddrec_server *srv)
@@ -176,7 +218,7 @@ void clouddrec_config_default(struct clouddrec_config *cfg)
 	cfg->max_memory = (totalram_pages() << PAGE_SHIFT) / 4;
 	cfg->max_chunk = VIRGO_WIRE_DEF_MAX_CHUNK;
 	cfg->max_batch = VIRGO_WIRE_DEF_MAX_BATCH;
-	cfg->max_sessions = 64;
+	cfg->max_sessions = 1024;
 	cfg->max_inflight = VIRGO_WIRE_DEF_MAX_INFLIGHT;
 	cfg->idle_timeout_ms = 300 * MSEC_PER_SEC;
 	cfg->io_timeout_ms = 30 * MSEC_PER_SEC;
@@ -185,34 +227,23 @@ void clouddrec_config_default(struct clouddrec_config *cfg)
 /* ---- socket I/O ------------------------------------------------------ */
 
 /*
- * Receive exactly @len bytes before @deadline (jiffies).  Returns 0,
- * -ECONNRESET on EOF, -ETIMEDOUT, or another negative errno.
+ * Receive up to @len bytes without waiting.  Returns the bytes received,
+ * 0 when nothing is there yet, -ECONNRESET on EOF, or a negative errno.
  */
-static int cd_recv(struct clouddrec_session *s, void *buf, size_t len,
-		   unsigned long deadline)
+static int cd_recv_some(struct clouddrec_session *s, void *buf, size_t len)
 {
-	struct sock *sk = s->sock->sk;
+	struct kvec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
+	int ret;
 
-	while (len) {
-		struct kvec iov = { .iov_base = buf, .iov_len = len };
-		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
-		long left = (long)(deadline - jiffies);
-		int ret;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		WRITE_ONCE(sk->sk_rcvtimeo, left);
-		ret = kernel_recvmsg(s->sock, &msg, &iov, 1, len, MSG_WAITALL);
-		if (ret == 0)
-			return -ECONNRESET;
-		if (ret == -EAGAIN)
-			return -ETIMEDOUT;
-		if (ret < 0)
-			return ret;
-		buf += ret;
-		len -= ret;
-	}
-	return 0;
+	ret = kernel_recvmsg(s->sock, &msg, &iov, 1, len, msg.msg_flags);
+	if (ret == -EAGAIN)
+		return 0;
+	if (ret == 0)
+		return -ECONNRESET;
+	if (ret > 0)
+		WRITE_ONCE(s->last_rx, jiffies);
+	return ret;
 }
 
 /* Send all of @iov (@nr elements, @len bytes) within the I/O timeout. */
@@ -603,47 +634,62 @@ static int cd_buf_reserve(struct clouddrec_session *s, size_t len)
 }
 
 /*
- * Serve one request.  A non-zero return ends the session: the stream is
- * broken, the peer misbehaved beyond repair, or the server is stopping.
+ * Make progress on the receive side: read what is there, serve a frame
+ * once it is complete.  Returns 1 after serving a frame, 0 when it has to
+ * wait for more bytes, or a negative errno that ends the session.
  */
-static int cd_serve_one(struct clouddrec_session *s)
+static int cd_rx_step(struct clouddrec_session *s)
 {
 	struct clouddrec_server *srv = s->srv;
-	u8 hdr[VIRGO_WIRE_HDR_LEN];
-	struct virgo_wire_msg m;
+	struct virgo_wire_msg *m = &s->rx_msg;
 	int ret;
 
-	ret = cd_recv(s, hdr, sizeof(hdr), jiffies +
-		      msecs_to_jiffies(srv->cfg.idle_timeout_ms));
-	if (ret)
-		goto out;
+	if (s->rx_stage == CD_RX_HDR) {
+		ret = cd_recv_some(s, s->rx_hdr + s->rx_have,
+				   sizeof(s->rx_hdr) - s->rx_have);
+		if (ret <= 0)
+			return ret;
+		if (!s->rx_have)
+			WRITE_ONCE(s->frame_start, jiffies);
+		s->rx_have += ret;
+		if (s->rx_have < sizeof(s->rx_hdr))
+			return 0;
 
-	ret = virgo_wire_hdr_unpack(hdr, &m, &srv->lim);
-	if (ret) {
-		/* Framing is lost: no reply, drop the connection. */
-		cd_count(srv, CD_STAT_ERR_HEADER);
-		return ret;
+		ret = virgo_wire_hdr_unpack(s->rx_hdr, m, &srv->lim);
+		if (ret) {
+			/* Framing is lost: no reply, drop the connection. */
+			cd_count(srv, CD_STAT_ERR_HEADER);
+			return ret;
+		}
+		cd_count(srv, CD_STAT_REQUESTS);
+		ret = cd_buf_reserve(s, m->len);
+		if (ret)
+			return ret;
+		s->rx_have = 0;
+		WRITE_ONCE(s->rx_stage, CD_RX_PAYLOAD);
 	}
-	cd_count(srv, CD_STAT_REQUESTS);
 
-	ret = cd_buf_reserve(s, m.len);
-	if (ret)
-		return ret;
-	ret = cd_recv(s, s->buf, m.len, jiffies +
-		      msecs_to_jiffies(srv->cfg.io_timeout_ms));
-	if (ret)
-		goto out;
+	if (s->rx_have < m->len) {
+		ret = cd_recv_some(s, s->buf + s->rx_have, m->len - s->rx_have);
+		if (ret <= 0)
+			return ret;
+		s->rx_have += ret;
+		if (s->rx_have < m->len)
+			return 0;
+	}
 
-	ret = virgo_wire_check_req(&m, m.len ? s->buf : NULL, &srv->lim);
+	/* A whole frame: the next one starts afresh. */
+	s->rx_have = 0;
+	WRITE_ONCE(s->rx_stage, CD_RX_HDR);
+
+	ret = virgo_wire_check_req(m, m->len ? s->buf : NULL, &srv->lim);
 	if (ret) {
 		cd_count(srv, CD_STAT_ERR_PAYLOAD);
-		return cd_reply_err(s, &m, ret);
+		ret = cd_reply_err(s, m, ret);
+	} else {
+		ret = cd_dispatch(s, m, s->buf);
 	}
-	return cd_dispatch(s, &m, s->buf);
-out:
-	if (ret == -ETIMEDOUT)
-		cd_count(srv, CD_STAT_ERR_TIMEOUT);
-	return ret;
+	return ret ? ret : 1;
 }
 
 /* ---- sessions -------------------------------------------------------- */
@@ -663,29 +709,124 @@ static void cd_session_free(struct clouddrec_session *s)
 	kfree(s);
 }
 
-static void clouddrec_session_work(struct work_struct *work)
+static void cd_data_ready(struct sock *sk)
+{
+	struct clouddrec_session *s;
+
+	read_lock_bh(&sk->sk_callback_lock);
+	s = sk->sk_user_data;
+	if (s && !READ_ONCE(s->closing))
+		queue_work(s->srv->wq, &s->io_work);
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
+static void cd_state_change(struct sock *sk)
+{
+	cd_data_ready(sk);
+}
+
+/* Stop the socket from queueing work for @s. */
+static void cd_session_unhook(struct clouddrec_session *s)
+{
+	struct sock *sk = s->sock->sk;
+
+	write_lock_bh(&sk->sk_callback_lock);
+	if (sk->sk_user_data == s) {
+		sk->sk_user_data = NULL;
+		sk->sk_data_ready = s->saved_data_ready;
+		sk->sk_state_change = s->saved_state_change;
+	}
+	write_unlock_bh(&sk->sk_callback_lock);
+}
+
+static void clouddrec_session_release(struct work_struct *work)
 {
 	struct clouddrec_session *s =
-		container_of(work, struct clouddrec_session, work);
+		container_of(work, struct clouddrec_session, release_work);
 	struct clouddrec_server *srv = s->srv;
 
-	while (!READ_ONCE(srv->stopping)) {
-		if (cd_serve_one(s))
-			break;
-	}
-
+	/* The I/O work sees ->closing and does nothing any more. */
+	cancel_work_sync(&s->io_work);
 	mutex_lock(&srv->lock);
 	list_del(&s->node);
 	srv->nr_sessions--;
 	mutex_unlock(&srv->lock);
 	cd_count(srv, CD_STAT_SESSIONS_CLOSED);
+	if (s->timed_out)
+		cd_count(srv, CD_STAT_ERR_TIMEOUT);
 	cd_session_free(s);
+}
+
+/* End a session: called by its I/O work only. */
+static void cd_session_close(struct clouddrec_session *s)
+{
+	WRITE_ONCE(s->closing, true);
+	cd_session_unhook(s);
+	kernel_sock_shutdown(s->sock, SHUT_RDWR);
+	queue_work(s->srv->wq, &s->release_work);
+}
+
+/* Frames served per run of the I/O work before it yields. */
+#define CD_IO_BUDGET	16
+
+static void clouddrec_session_io(struct work_struct *work)
+{
+	struct clouddrec_session *s =
+		container_of(work, struct clouddrec_session, io_work);
+	int budget = CD_IO_BUDGET, ret;
+
+	if (READ_ONCE(s->closing))
+		return;
+	do {
+		if (READ_ONCE(s->srv->stopping) || READ_ONCE(s->timed_out)) {
+			cd_session_close(s);
+			return;
+		}
+		ret = cd_rx_step(s);
+		if (ret < 0) {
+			cd_session_close(s);
+			return;
+		}
+	} while (ret > 0 && --budget);
+
+	/* Out of budget with data left: let others run, then go on. */
+	if (!budget)
+		queue_work(s->srv->wq, &s->io_work);
+}
+
+/* Close sessions idle, or mid-frame, for longer than allowed. */
+static void clouddrec_reaper(struct work_struct *work)
+{
+	struct clouddrec_server *srv =
+		container_of(work, struct clouddrec_server, reaper.work);
+	unsigned long idle = msecs_to_jiffies(srv->cfg.idle_timeout_ms);
+	unsigned long io = msecs_to_jiffies(srv->cfg.io_timeout_ms);
+	struct clouddrec_session *s;
+
+	mutex_lock(&srv->lock);
+	list_for_each_entry(s, &srv->sessions, node) {
+		bool in_frame = READ_ONCE(s->rx_stage) != CD_RX_HDR ||
+				READ_ONCE(s->rx_have);
+		unsigned long since = in_frame ? READ_ONCE(s->frame_start) :
+						 READ_ONCE(s->last_rx);
+
+		if (READ_ONCE(s->closing) || READ_ONCE(s->timed_out) ||
+		    time_before(jiffies, since + (in_frame ? io : idle)))
+			continue;
+		WRITE_ONCE(s->timed_out, true);
+		/* Wakes a blocked send and queues the I/O work. */
+		kernel_sock_shutdown(s->sock, SHUT_RDWR);
+	}
+	if (!srv->stopping)
+		queue_delayed_work(srv->wq, &srv->reaper, srv->reap_period);
+	mutex_unlock(&srv->lock);
 }
 
 /* Take over an accepted socket: start a session, or refuse it. */
 static void cd_session_start(struct clouddrec_server *srv, struct socket *sock)
 {
 	struct clouddrec_session *s;
+	struct sock *sk = sock->sk;
 	int len;
 
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
@@ -697,14 +838,16 @@ static void cd_session_start(struct clouddrec_server *srv, struct socket *sock)
 	s->srv = srv;
 	s->sock = sock;
 	s->authed = !srv->hmac;
+	s->last_rx = jiffies;
 	xa_init(&s->chunks);
-	INIT_WORK(&s->work, clouddrec_session_work);
+	INIT_WORK(&s->io_work, clouddrec_session_io);
+	INIT_WORK(&s->release_work, clouddrec_session_release);
 	len = kernel_getpeername(sock, (struct sockaddr *)&s->peer);
 	if (len < 0)
 		memset(&s->peer, 0, sizeof(s->peer));
 
-	tcp_sock_set_nodelay(sock->sk);
-	sock_set_keepalive(sock->sk);
+	tcp_sock_set_nodelay(sk);
+	sock_set_keepalive(sk);
 
 	mutex_lock(&srv->lock);
 	if (srv->stopping || srv->nr_sessions >= srv->cfg.max_sessions) {
@@ -713,7 +856,17 @@ static void cd_session_start(struct clouddrec_server *srv, struct socket *sock)
 	}
 	list_add_tail(&s->node, &srv->sessions);
 	srv->nr_sessions++;
-	queue_work(srv->wq, &s->work);
+
+	write_lock_bh(&sk->sk_callback_lock);
+	sk->sk_user_data = s;
+	s->saved_data_ready = sk->sk_data_ready;
+	s->saved_state_change = sk->sk_state_change;
+	sk->sk_data_ready = cd_data_ready;
+	sk->sk_state_change = cd_state_change;
+	write_unlock_bh(&sk->sk_callback_lock);
+
+	/* Bytes may have arrived before the callbacks were ours. */
+	queue_work(srv->wq, &s->io_work);
 	mutex_unlock(&srv->lock);
 	cd_count(srv, CD_STAT_SESSIONS_ACCEPTED);
 	return;
@@ -793,7 +946,7 @@ static int cd_check_config(const struct clouddrec_config *cfg,
 	if (!cfg->max_memory || !cfg->max_sessions || !cfg->max_inflight ||
 	    !cfg->idle_timeout_ms || !cfg->io_timeout_ms)
 		return -EINVAL;
-	if (cfg->max_sessions > WQ_UNBOUND_MAX_ACTIVE)
+	if (cfg->max_sessions > CD_MAX_SESSIONS)
 		return -EINVAL;
 	if (!cfg->max_chunk || cfg->max_chunk > VIRGO_WIRE_MAX_CHUNK_LIMIT ||
 	    !cfg->max_batch || cfg->max_batch > VIRGO_WIRE_MAX_BATCH_LIMIT)
@@ -865,6 +1018,10 @@ clouddrec_server_start(const struct clouddrec_config *cfg)
 	}
 	mutex_init(&srv->lock);
 	INIT_LIST_HEAD(&srv->sessions);
+	INIT_DELAYED_WORK(&srv->reaper, clouddrec_reaper);
+	srv->reap_period = clamp(msecs_to_jiffies(min(cfg->idle_timeout_ms,
+						      cfg->io_timeout_ms)) / 4,
+				 msecs_to_jiffies(10), (unsigned long)HZ);
 	atomic64_set(&srv->lent_bytes, 0);
 	atomic64_set(&srv->lent_chunks, 0);
 	for (i = 0; i < CD_STAT_NR; i++)
@@ -882,8 +1039,7 @@ clouddrec_server_start(const struct clouddrec_config *cfg)
 			goto free_hmac;
 	}
 
-	srv->wq = alloc_workqueue("virgo_clouddrec", WQ_UNBOUND,
-				  cfg->max_sessions);
+	srv->wq = alloc_workqueue("virgo_clouddrec", WQ_UNBOUND, 0);
 	if (!srv->wq) {
 		ret = -ENOMEM;
 		goto free_hmac;
@@ -898,6 +1054,7 @@ clouddrec_server_start(const struct clouddrec_config *cfg)
 		ret = PTR_ERR(srv->acceptor);
 		goto release;
 	}
+	queue_delayed_work(srv->wq, &srv->reaper, srv->reap_period);
 
 	if (cfg->debugfs) {
 		srv->dir = debugfs_create_dir("virgo_clouddrec", NULL);
@@ -940,14 +1097,15 @@ void clouddrec_server_stop(struct clouddrec_server *srv)
 	/* Wakes the acceptor out of kernel_accept(). */
 	kernel_sock_shutdown(srv->listener, SHUT_RDWR);
 	kthread_stop(srv->acceptor);
+	cancel_delayed_work_sync(&srv->reaper);
 
-	/* Wakes every worker out of a receive or a send. */
+	/* Queues every session's I/O work, and wakes any send. */
 	mutex_lock(&srv->lock);
 	list_for_each_entry(s, &srv->sessions, node)
 		kernel_sock_shutdown(s->sock, SHUT_RDWR);
 	mutex_unlock(&srv->lock);
 
-	/* Drains: every worker frees its session and chunks. */
+	/* Drains: every session closes and its release frees its chunks. */
 	destroy_workqueue(srv->wq);
 	WARN_ON(!list_empty(&srv->sessions));
 	WARN_ON(atomic64_read(&srv->lent_bytes));
@@ -1052,9 +1210,9 @@ static uint max_batch = VIRGO_WIRE_DEF_MAX_BATCH;
 module_param(max_batch, uint, 0444);
 MODULE_PARM_DESC(max_batch, "most chunks in one ALLOC or FREE (default 1024)");
 
-static uint max_sessions = 64;
+static uint max_sessions = 1024;
 module_param(max_sessions, uint, 0444);
-MODULE_PARM_DESC(max_sessions, "most client connections at once (default 64)");
+MODULE_PARM_DESC(max_sessions, "most client connections at once (default 1024)");
 
 static uint max_inflight = VIRGO_WIRE_DEF_MAX_INFLIGHT;
 module_param(max_inflight, uint, 0444);

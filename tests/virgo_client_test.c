@@ -428,6 +428,78 @@ static void vc_test_destroy_frees_remote_memory(struct kunit *test)
 	}
 }
 
+#define MANY_PEERS	1000
+
+/* 1000 peers 127.0.0.1 ... 127.0.4.x, all one server listening on any. */
+static void vc_test_thousand_peers(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	struct virgo_client_config cfg = {
+		.chunk_size = CHUNK, .connect_timeout_ms = 5000,
+		.rpc_timeout_ms = 20000,
+	};
+	const size_t size = 2 * MANY_PEERS * CHUNK;
+	struct clouddrec_config scfg;
+	struct virgo_xlat_entry *e;
+	u16 *per_peer;
+	u8 *buf;
+	virgo_addr_t va;
+	u32 i, used = 0, most = 0;
+	u16 port;
+
+	per_peer = kunit_kcalloc(test, MANY_PEERS + 1, sizeof(*per_peer),
+				 GFP_KERNEL);
+	buf = kunit_kmalloc(test, 3 * CHUNK, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, per_peer);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	clouddrec_config_default(&scfg);
+	scfg.max_memory = 64ULL << 20;
+	scfg.max_sessions = MANY_PEERS + 8;
+	ctx->srv[0] = clouddrec_server_start(&scfg);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ctx->srv[0]));
+	port = clouddrec_server_port(ctx->srv[0]);
+
+	KUNIT_ASSERT_EQ(test, virgo_client_init(&ctx->vc, &cfg), 0);
+	ctx->vc_live = true;
+	for (i = 0; i < MANY_PEERS; i++) {
+		char spec[24];
+
+		snprintf(spec, sizeof(spec), "127.0.%u.%u:%u", i / 250,
+			 i % 250 + 1, port);
+		KUNIT_ASSERT_EQ(test, virgo_peer_add(&ctx->vc.peers, spec), 0);
+	}
+
+	KUNIT_ASSERT_EQ(test, vc_malloc(&ctx->vc, size, NULL, &va), 0);
+	e = virgo_xlat_get(&ctx->vc.table, va);
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	for (i = 0; i < e->nr_chunks; i++) {
+		u32 id = e->chunks[i].replicas[0].peer_id;
+
+		KUNIT_ASSERT_LE(test, id, (u32)MANY_PEERS);
+		if (!per_peer[id]++)
+			used++;
+		most = max_t(u32, most, per_peer[id]);
+	}
+	virgo_xlat_put(e);
+	kunit_info(test, "%u chunks on %u of %u peers, at most %u on one\n",
+		   2 * MANY_PEERS, used, MANY_PEERS, most);
+	/* Two choices per chunk: most peers used, none overloaded. */
+	KUNIT_EXPECT_GE(test, used, (u32)MANY_PEERS / 2);
+	KUNIT_EXPECT_LE(test, most, 8U);
+	KUNIT_EXPECT_GE(test, clouddrec_server_sessions(ctx->srv[0]), used);
+
+	get_random_bytes(buf, 3 * CHUNK);
+	KUNIT_EXPECT_EQ(test, vc_set(&ctx->vc, va + size / 2 - CHUNK, NULL,
+				     buf, 3 * CHUNK), 0);
+	memset(buf + 3 * CHUNK / 2, 0, 3 * CHUNK / 2);
+	KUNIT_EXPECT_EQ(test, vc_get(&ctx->vc, va + size / 2 - CHUNK / 2,
+				     NULL, buf + 3 * CHUNK / 2, CHUNK), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(buf + CHUNK / 2, buf + 3 * CHUNK / 2,
+				     CHUNK), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(&ctx->vc, va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_bytes(ctx->srv[0]), 0ULL);
+}
+
 static struct kunit_case virgo_client_test_cases[] = {
 	KUNIT_CASE(vc_test_integrity_random_offsets),
 	KUNIT_CASE(vc_test_bad_arguments),
@@ -441,6 +513,7 @@ static struct kunit_case virgo_client_test_cases[] = {
 	KUNIT_CASE(vc_test_peer_del_refused_while_used),
 	KUNIT_CASE(vc_test_concurrent_users),
 	KUNIT_CASE(vc_test_destroy_frees_remote_memory),
+	KUNIT_CASE(vc_test_thousand_peers),
 	{}
 };
 
