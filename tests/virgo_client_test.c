@@ -304,6 +304,64 @@ static void vc_test_peer_gone_gives_eio(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
 }
 
+struct vc_reader {
+	struct virgo_client *vc;
+	virgo_addr_t va;
+	size_t len;
+	u8 *buf;
+	struct completion done;
+	int last_err;
+	unsigned long failed_after;
+	int rounds;
+};
+
+/* Read the allocation over and over until a read fails (or 30 s pass). */
+static int vc_reader_fn(void *data)
+{
+	struct vc_reader *r = data;
+	unsigned long end = jiffies + 30 * HZ;
+
+	while (time_before(jiffies, end)) {
+		r->last_err = vc_get(r->vc, r->va, NULL, r->buf, r->len);
+		r->rounds++;
+		if (r->last_err)
+			break;
+	}
+	r->failed_after = jiffies;
+	complete(&r->done);
+	return 0;
+}
+
+static void vc_test_peer_dies_mid_operation(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	struct vc_reader r = { .len = 32 * CHUNK };
+	unsigned long stopped;
+
+	r.buf = kunit_kzalloc(test, r.len, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, r.buf);
+	start_cluster(test, 2, NULL, NULL);
+	r.vc = vc_of(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(r.vc, r.len, NULL, &r.va), 0);
+	init_completion(&r.done);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(kthread_run(vc_reader_fn, &r,
+						    "vc-reader")));
+	msleep(200);
+	clouddrec_server_stop(ctx->srv[1]);
+	ctx->srv[1] = NULL;
+	stopped = jiffies;
+	/* The reader fails within the RPC timeout, never hangs. */
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&r.done,
+							    10 * HZ));
+	KUNIT_EXPECT_TRUE(test, r.last_err == -EIO ||
+			  r.last_err == -ETIMEDOUT);
+	KUNIT_EXPECT_LE(test, (long)(r.failed_after - stopped),
+			(long)msecs_to_jiffies(3000 + 500));
+	KUNIT_EXPECT_GT(test, r.rounds, 1);
+	KUNIT_EXPECT_EQ(test, vc_free(r.vc, r.va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
 static void vc_test_auth_key_checked(struct kunit *test)
 {
 	virgo_addr_t va;
@@ -508,6 +566,7 @@ static struct kunit_case virgo_client_test_cases[] = {
 	KUNIT_CASE(vc_test_chunks_spread_over_peers),
 	KUNIT_CASE(vc_test_partial_failure_leaves_nothing),
 	KUNIT_CASE(vc_test_peer_gone_gives_eio),
+	KUNIT_CASE(vc_test_peer_dies_mid_operation),
 	KUNIT_CASE(vc_test_auth_key_checked),
 	KUNIT_CASE(vc_test_auth_right_key),
 	KUNIT_CASE(vc_test_peer_del_refused_while_used),
