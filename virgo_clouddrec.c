@@ -1226,6 +1226,18 @@ static uint io_timeout = 30;
 module_param(io_timeout, uint, 0444);
 MODULE_PARM_DESC(io_timeout, "seconds a frame may take to arrive or leave (default 30)");
 
+/*
+ * Built in (the KUnit kernel), the suites run servers of their own; the
+ * module's instance starts only when asked (virgo_clouddrec.start=1).
+ */
+#ifdef MODULE
+static bool start = true;
+#else
+static bool start;
+#endif
+module_param(start, bool, 0444);
+MODULE_PARM_DESC(start, "start the server at load (default: yes as a module)");
+
 /* The module's server; set once at init, cleared at exit. */
 static struct clouddrec_server *clouddrec;
 
@@ -1234,10 +1246,8 @@ static int __init clouddrec_init(void)
 	struct clouddrec_config cfg;
 	struct clouddrec_server *srv;
 
-#ifndef MODULE
-	/* Built in (the KUnit kernel): the suites run servers of their own. */
-	return 0;
-#endif
+	if (!start)
+		return 0;
 	clouddrec_config_default(&cfg);
 	if (!in4_pton(listen_addr, -1, (u8 *)&cfg.addr, -1, NULL)) {
 		pr_err("listen_addr=%s is not an IPv4 address\n", listen_addr);

@@ -25,6 +25,7 @@
 
 #include "virgo_admin.h"
 #include "virgo_client.h"
+#include "virgo_dev.h"
 
 #define CREATE_TRACE_POINTS
 #include "virgo_trace.h"
@@ -870,18 +871,26 @@ static int __init virgo_init(void)
 		return ret;
 	}
 	ret = virgo_admin_init(&virgo_client);
-	if (ret) {
-		virgo_client_destroy(&virgo_client);
-		return ret;
-	}
+	if (ret)
+		goto destroy;
+	ret = virgo_dev_init(&virgo_client);
+	if (ret)
+		goto admin;
 	pr_info("client ready: %u peers, %u-byte chunks%s\n",
 		virgo_client.peers.nr, chunk_size,
 		cfg.psk_len ? ", key set" : "");
 	return 0;
+
+admin:
+	virgo_admin_exit();
+destroy:
+	virgo_client_destroy(&virgo_client);
+	return ret;
 }
 
 static void __exit virgo_exit(void)
 {
+	virgo_dev_exit();
 	virgo_admin_exit();
 	virgo_client_destroy(&virgo_client);
 	pr_info("client unloaded\n");

@@ -8,6 +8,16 @@
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t debugfs debugfs /sys/kernel/debug
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox ip link set lo up
+
+# User-space tests against the built-in client and server (loopback).
+for t in /tests/*; do
+	[ -x "$t" ] || continue
+	echo "virgo-user: running ${t##*/}"
+	"$t"
+	echo "virgo-user: ${t##*/} exit $?"
+done
 k=/sys/kernel/debug/kmemleak
 if [ -w $k ]; then
 	# Objects younger than 5 s are never reported: wait, then scan

@@ -63,15 +63,21 @@ fi
 # After the suites the kernel boots on into a tiny hostfs root whose init
 # triggers a kmemleak scan and powers off.
 root="$cache/kunit-root"
-mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev"
+mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tests"
 cp -f /bin/busybox "$root/bin/busybox"
 cp -f "$repo/scripts/kunit-init.sh" "$root/init"
+# User-space tests, static so that the hostfs root needs no libc.
+for t in "$repo"/tests/user/*_test.c; do
+	gcc -static -O2 -Wall -Wextra -Werror -I"$repo/include/uapi" \
+		-o "$root/tests/$(basename "$t" .c)" "$t"
+done
 
 echo "kunit.sh: running UML (log: $build/test.log)"
 set +e
 timeout -k 10 "${VIRGO_KUNIT_TIMEOUT:-1200}" "$build/linux" \
 	mem="${VIRGO_KUNIT_MEM:-4G}" console=tty \
 	root=/dev/root rootfstype=hostfs rootflags="$root" ro init=/init \
+	virgo_clouddrec.start=1 virgo.peers=127.0.0.1:7707 \
 	kunit.enable=1 "${filter[@]}" </dev/null >"$build/test.log" 2>&1
 urc=$?
 python3 tools/testing/kunit/kunit.py parse "$build/test.log" | tee "$log"
@@ -113,6 +119,16 @@ if ! grep -q 'virgo-kmemleak: report ends' "$build/test.log"; then
 	echo "kunit.sh: the kmemleak report is missing" >&2
 	exit 1
 fi
+# Every user-space test ran and passed.
+for t in "$repo"/tests/user/*_test.c; do
+	name=$(basename "$t" .c)
+	if ! grep -q "^virgo-user: $name exit 0" "$build/test.log"; then
+		echo "kunit.sh: user-space test $name failed:" >&2
+		grep -E "^(FAIL|virgo-user|$name)" "$build/test.log" >&2 || true
+		exit 1
+	fi
+	grep "^$name: " "$build/test.log" || true
+done
 if ! grep -q 'Testing complete' "$log"; then
 	echo "kunit.sh: no test summary in the output" >&2
 	exit 1

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * User-space test of /dev/virgo: run on a kernel with virgo.ko loaded and
+ * at least one reachable peer.  Prints one line per case and ends with
+ * "N passed, N failed"; exits non-zero on any failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/virgo.h>
+
+static int passed, failed;
+
+#define CHECK(cond, ...) do {						\
+	if (cond) {							\
+		passed++;						\
+	} else {							\
+		failed++;						\
+		printf("FAIL %s:%d: %s: ", __func__, __LINE__, #cond);	\
+		printf(__VA_ARGS__);					\
+		printf(" (errno %d %s)\n", errno, strerror(errno));	\
+	}								\
+} while (0)
+
+static const char *dev = "/dev/virgo";
+
+static int xopen(void)
+{
+	int fd = open(dev, O_RDWR);
+
+	if (fd < 0) {
+		printf("cannot open %s: %s\n", dev, strerror(errno));
+		exit(2);
+	}
+	return fd;
+}
+
+static int vmalloc_(int fd, uint64_t size, uint64_t *addr)
+{
+	struct virgo_ioc_malloc m = { .size = size };
+	int ret = ioctl(fd, VIRGO_IOC_MALLOC, &m);
+
+	*addr = m.addr;
+	return ret;
+}
+
+static int vfree_(int fd, uint64_t addr)
+{
+	struct virgo_ioc_free f = { .addr = addr };
+
+	return ioctl(fd, VIRGO_IOC_FREE, &f);
+}
+
+static int vrw(int fd, unsigned long cmd, uint64_t addr, void *buf,
+	       uint64_t len)
+{
+	struct virgo_ioc_rw rw = {
+		.addr = addr, .buf = (uintptr_t)buf, .len = len,
+	};
+
+	return ioctl(fd, cmd, &rw);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		seed = seed * 1103515245 + 12345;
+		p[i] = seed >> 16;
+	}
+}
+
+static void test_roundtrip(void)
+{
+	const size_t size = 3 * 1024 * 1024 + 17;
+	unsigned char *a = malloc(size), *b = malloc(size);
+	struct virgo_ioc_stat st;
+	uint64_t addr;
+	int fd = xopen(), round;
+
+	CHECK(a && b, "malloc");
+	CHECK(vmalloc_(fd, size, &addr) == 0 && addr, "MALLOC");
+	CHECK(ioctl(fd, VIRGO_IOC_STAT, &st) == 0, "STAT");
+	CHECK(st.abi_version == VIRGO_ABI_VERSION && st.fd_allocations == 1 &&
+	      st.fd_bytes == size, "stat %llu %llu",
+	      (unsigned long long)st.fd_allocations,
+	      (unsigned long long)st.fd_bytes);
+	fill(a, size, 1);
+	CHECK(vrw(fd, VIRGO_IOC_SET, addr, a, size) == 0, "SET all");
+	memset(b, 0, size);
+	CHECK(vrw(fd, VIRGO_IOC_GET, addr, b, size) == 0, "GET all");
+	CHECK(!memcmp(a, b, size), "data differs");
+	for (round = 0; round < 20; round++) {
+		size_t off = (size_t)rand() % size;
+		size_t len = 1 + (size_t)rand() % (size - off);
+
+		fill(a + off, len, round + 7);
+		CHECK(pwrite(fd, a + off, len, addr + off) == (ssize_t)len,
+		      "pwrite %zu@%zu", len, off);
+		off = (size_t)rand() % size;
+		len = 1 + (size_t)rand() % (size - off);
+		CHECK(pread(fd, b, len, addr + off) == (ssize_t)len,
+		      "pread %zu@%zu", len, off);
+		CHECK(!memcmp(a + off, b, len), "pread data %zu@%zu", len, off);
+	}
+	CHECK(vfree_(fd, addr) == 0, "FREE");
+	close(fd);
+	free(a);
+	free(b);
+}
+
+static void test_bad_input(void)
+{
+	struct virgo_ioc_malloc m = { .size = 100, .flags = 1 };
+	unsigned char byte = 0;
+	uint64_t addr;
+	int fd = xopen();
+
+	CHECK(ioctl(fd, VIRGO_IOC_MALLOC, &m) < 0 && errno == EINVAL,
+	      "flags");
+	CHECK(vmalloc_(fd, 0, &addr) < 0 && errno == EINVAL, "size 0");
+	CHECK(ioctl(fd, VIRGO_IOC_MALLOC, (void *)16) < 0 && errno == EFAULT,
+	      "bad pointer");
+	CHECK(ioctl(fd, _IO(VIRGO_IOC_MAGIC, 99)) < 0 && errno == ENOTTY,
+	      "unknown ioctl");
+	CHECK(vfree_(fd, 0) < 0 && errno == ENOENT, "free 0");
+	CHECK(vrw(fd, VIRGO_IOC_GET, 12345, &byte, 1) < 0 && errno == ENOENT,
+	      "get nowhere");
+	CHECK(vmalloc_(fd, 100, &addr) == 0, "MALLOC");
+	CHECK(vrw(fd, VIRGO_IOC_GET, addr + 99, &byte, 2) < 0 &&
+	      errno == EINVAL, "past the end");
+	CHECK(vrw(fd, VIRGO_IOC_SET, addr, (void *)16, 10) < 0 &&
+	      errno == EFAULT, "bad buffer");
+	CHECK(vrw(fd, VIRGO_IOC_GET, addr, &byte, UINT64_MAX) < 0 &&
+	      errno == EINVAL, "huge length");
+	CHECK(pread(fd, &byte, 1, addr + 100) < 0 && errno == ENOENT,
+	      "pread past");
+	CHECK(vfree_(fd, addr + 1) < 0 && errno == EINVAL, "free inside");
+	CHECK(vfree_(fd, addr) == 0, "FREE");
+	CHECK(vfree_(fd, addr) < 0 && errno == ENOENT, "double free");
+	close(fd);
+}
+
+static void test_other_fd_and_process(void)
+{
+	int a = xopen(), b = xopen(), status;
+	unsigned char byte = 1;
+	uint64_t addr;
+	pid_t pid;
+
+	CHECK(vmalloc_(a, 4096, &addr) == 0, "MALLOC");
+	CHECK(vrw(b, VIRGO_IOC_SET, addr, &byte, 1) < 0 && errno == EPERM,
+	      "other fd writes");
+	CHECK(pread(b, &byte, 1, addr) < 0 && errno == EPERM,
+	      "other fd reads");
+	CHECK(vfree_(b, addr) < 0 && errno == EPERM, "other fd frees");
+
+	pid = fork();
+	if (pid == 0) {
+		int c = xopen();
+
+		_exit(vfree_(c, addr) < 0 && errno == EPERM ? 0 : 1);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	      WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "other process frees");
+	CHECK(vfree_(a, addr) == 0, "owner frees");
+	close(a);
+	close(b);
+}
+
+static void test_close_frees(void)
+{
+	struct virgo_ioc_stat st;
+	uint64_t addr;
+	int fd = xopen(), probe;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		CHECK(vmalloc_(fd, 100000, &addr) == 0, "MALLOC %d", i);
+	close(fd);
+	probe = xopen();
+	CHECK(ioctl(probe, VIRGO_IOC_STAT, &st) == 0, "STAT");
+	CHECK(st.allocations == 0 && st.bytes == 0,
+	      "left after close: %llu", (unsigned long long)st.allocations);
+	close(probe);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		dev = argv[1];
+	srand(42);
+	test_roundtrip();
+	test_bad_input();
+	test_other_fd_and_process();
+	test_close_frees();
+	printf("virgo_dev_test: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
