@@ -42,7 +42,7 @@ static int xopen(void)
 	return fd;
 }
 
-static int vmalloc_(int fd, uint64_t size, uint64_t *addr)
+static int vmalloc_(int fd, __u64 size, __u64 *addr)
 {
 	struct virgo_ioc_malloc m = { .size = size };
 	int ret = ioctl(fd, VIRGO_IOC_MALLOC, &m);
@@ -51,18 +51,18 @@ static int vmalloc_(int fd, uint64_t size, uint64_t *addr)
 	return ret;
 }
 
-static int vfree_(int fd, uint64_t addr)
+static int vfree_(int fd, __u64 addr)
 {
 	struct virgo_ioc_free f = { .addr = addr };
 
 	return ioctl(fd, VIRGO_IOC_FREE, &f);
 }
 
-static int vrw(int fd, unsigned long cmd, uint64_t addr, void *buf,
-	       uint64_t len)
+static int vrw(int fd, unsigned long cmd, __u64 addr, void *buf,
+	       __u64 len)
 {
 	struct virgo_ioc_rw rw = {
-		.addr = addr, .buf = (uintptr_t)buf, .len = len,
+		.addr = addr, .buf = (unsigned long)buf, .len = len,
 	};
 
 	return ioctl(fd, cmd, &rw);
@@ -83,7 +83,7 @@ static void test_roundtrip(void)
 	const size_t size = 3 * 1024 * 1024 + 17;
 	unsigned char *a = malloc(size), *b = malloc(size);
 	struct virgo_ioc_stat st;
-	uint64_t addr;
+	__u64 addr;
 	int fd = xopen(), round;
 
 	CHECK(a && b, "malloc");
@@ -121,7 +121,7 @@ static void test_bad_input(void)
 {
 	struct virgo_ioc_malloc m = { .size = 100, .flags = 1 };
 	unsigned char byte = 0;
-	uint64_t addr;
+	__u64 addr;
 	int fd = xopen();
 
 	CHECK(ioctl(fd, VIRGO_IOC_MALLOC, &m) < 0 && errno == EINVAL,
@@ -139,7 +139,7 @@ static void test_bad_input(void)
 	      errno == EINVAL, "past the end");
 	CHECK(vrw(fd, VIRGO_IOC_SET, addr, (void *)16, 10) < 0 &&
 	      errno == EFAULT, "bad buffer");
-	CHECK(vrw(fd, VIRGO_IOC_GET, addr, &byte, UINT64_MAX) < 0 &&
+	CHECK(vrw(fd, VIRGO_IOC_GET, addr, &byte, (__u64)~0ULL) < 0 &&
 	      errno == EINVAL, "huge length");
 	CHECK(pread(fd, &byte, 1, addr + 100) < 0 && errno == ENOENT,
 	      "pread past");
@@ -153,7 +153,7 @@ static void test_other_fd_and_process(void)
 {
 	int a = xopen(), b = xopen(), status;
 	unsigned char byte = 1;
-	uint64_t addr;
+	__u64 addr;
 	pid_t pid;
 
 	CHECK(vmalloc_(a, 4096, &addr) == 0, "MALLOC");
@@ -180,7 +180,7 @@ static void test_other_fd_and_process(void)
 static void test_close_frees(void)
 {
 	struct virgo_ioc_stat st;
-	uint64_t addr;
+	__u64 addr;
 	int fd = xopen(), probe;
 	int i;
 
