@@ -111,12 +111,19 @@ struct clouddrec_server {
 /**
  * struct clouddrec_chunk - one lent chunk
  * @size: bytes in @data
- * @data: the memory, zeroed at allocation
+ * @data: the memory, zeroed at allocation; a separate allocation, so a
+ *	power-of-two chunk costs its size, not the next power of two
  */
 struct clouddrec_chunk {
 	u32 size;
-	u8 data[] __aligned(8);
+	u8 *data;
 };
+
+static void cd_chunk_release(struct clouddrec_chunk *c)
+{
+	kvfree(c->data);
+	kfree(c);
+}
 
 /* Where the receive side of a session is. */
 enum cd_rx_stage {
@@ -323,7 +330,7 @@ static void cd_chunk_free(struct clouddrec_session *s,
 	atomic64_sub(c->size, &srv->lent_bytes);
 	atomic64_dec(&srv->lent_chunks);
 	cd_count(srv, CD_STAT_CHUNKS_FREED);
-	kvfree(c);
+	cd_chunk_release(c);
 }
 
 /* Reserve @bytes of the server's lending budget. */
@@ -450,15 +457,19 @@ static int cd_do_alloc(struct clouddrec_session *s,
 		struct clouddrec_chunk *c;
 		u64 handle;
 
-		c = kvzalloc(struct_size(c, data, size),
-			     GFP_KERNEL | __GFP_NOWARN);
+		c = kmalloc(sizeof(*c), GFP_KERNEL);
 		if (!c)
 			goto unwind;
 		c->size = size;
+		c->data = kvzalloc(size, GFP_KERNEL | __GFP_NOWARN);
+		if (!c->data) {
+			kfree(c);
+			goto unwind;
+		}
 		handle = ++s->next_handle;
 		ret = xa_insert(&s->chunks, handle, c, GFP_KERNEL);
 		if (ret) {
-			kvfree(c);
+			cd_chunk_release(c);
 			goto unwind;
 		}
 		s->bytes += size;
