@@ -8,11 +8,13 @@
 #   make kunit      KUnit suites in UML over Debian's linux-source-6.1
 #   make lint       checkpatch --strict, sparse (C=2) and W=1, zero warnings
 #   make fuzz       libFuzzer over the wire decoder for FUZZ_TIME s (300)
+#   make e2e        qemu cluster scenarios on Debian's kernel (root, TCG;
+#                   E2E="smoke" runs only some)
 #   make deps       install every package the above need (root)
 
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 
-.PHONY: all modules deps check kunit lint fuzz fuzz-check clean install
+.PHONY: all modules deps check kunit lint fuzz fuzz-check e2e clean install
 
 all: modules
 
@@ -42,12 +44,17 @@ fuzz-check:
 	$(MAKE) -C tools/fuzz test
 	$(MAKE) -C tools/fuzz run FUZZ_TIME=60
 
+# Builds the modules against the booted kernel's headers itself.
+e2e:
+	$(CURDIR)/tests/e2e/run.sh $(E2E)
+
 check:
 	$(CURDIR)/scripts/deps.sh
 	$(MAKE) modules
 	$(MAKE) lint
 	$(MAKE) fuzz-check
 	$(MAKE) kunit
+	$(MAKE) e2e
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
