@@ -111,8 +111,10 @@ struct clouddrec_server {
 /**
  * struct clouddrec_chunk - one lent chunk
  * @size: bytes in @data
- * @data: the memory, zeroed at allocation; a separate allocation, so a
- *	power-of-two chunk costs its size, not the next power of two
+ * @data: the memory, or NULL until the first WRITE: ALLOC reserves the
+ *	budget, the first WRITE allocates (zeroed, unless it covers the whole
+ *	chunk), and a READ before it returns zeroes.  A separate allocation,
+ *	so a power-of-two chunk costs its size, not the next power of two.
  */
 struct clouddrec_chunk {
 	u32 size;
@@ -312,6 +314,38 @@ static int cd_reply(struct clouddrec_session *s, const struct virgo_wire_msg *m,
 	return cd_send(s, iov, len ? 2 : 1, sizeof(hdr) + len);
 }
 
+/* Never written: what a READ of a chunk not written yet sends. */
+static const u8 cd_zeros[PAGE_SIZE];
+
+/* Reply to a READ with @len zero bytes. */
+static int cd_reply_zeros(struct clouddrec_session *s,
+			  const struct virgo_wire_msg *m, u32 len)
+{
+	struct kvec iov[16];
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	int ret;
+
+	virgo_wire_hdr_pack(hdr, m->opcode, VIRGO_WF_REPLY, len, 0, m->tag);
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = sizeof(hdr);
+	ret = cd_send(s, iov, 1, sizeof(hdr));
+	while (!ret && len) {
+		size_t batch = 0;
+		int nr = 0;
+
+		while (len && nr < ARRAY_SIZE(iov)) {
+			size_t n = min_t(size_t, len, sizeof(cd_zeros));
+
+			iov[nr].iov_base = (void *)cd_zeros;
+			iov[nr++].iov_len = n;
+			batch += n;
+			len -= n;
+		}
+		ret = cd_send(s, iov, nr, batch);
+	}
+	return ret;
+}
+
 static int cd_reply_err(struct clouddrec_session *s,
 			const struct virgo_wire_msg *m, int err)
 {
@@ -461,11 +495,7 @@ static int cd_do_alloc(struct clouddrec_session *s,
 		if (!c)
 			goto unwind;
 		c->size = size;
-		c->data = kvzalloc(size, GFP_KERNEL | __GFP_NOWARN);
-		if (!c->data) {
-			kfree(c);
-			goto unwind;
-		}
+		c->data = NULL;
 		handle = ++s->next_handle;
 		ret = xa_insert(&s->chunks, handle, c, GFP_KERNEL);
 		if (ret) {
@@ -548,6 +578,17 @@ static int cd_do_write(struct clouddrec_session *s,
 	c = cd_rw_chunk(s, &rw, &err);
 	if (!c)
 		return cd_reply_err(s, m, err);
+	if (!c->data) {
+		/* First write: a whole-chunk write need not zero first. */
+		if (rw.length == c->size)
+			c->data = kvmalloc(c->size, GFP_KERNEL | __GFP_NOWARN);
+		else
+			c->data = kvzalloc(c->size, GFP_KERNEL | __GFP_NOWARN);
+		if (!c->data) {
+			cd_count(s->srv, CD_STAT_ERR_NOMEM);
+			return cd_reply_err(s, m, -ENOMEM);
+		}
+	}
 	memcpy(c->data + rw.offset, virgo_wire_rw_data(p), rw.length);
 	atomic64_add(rw.length, &s->srv->stats[CD_STAT_BYTES_WRITTEN]);
 	return cd_reply(s, m, 0, NULL, 0);
@@ -565,6 +606,8 @@ static int cd_do_read(struct clouddrec_session *s,
 	if (!c)
 		return cd_reply_err(s, m, err);
 	atomic64_add(rw.length, &s->srv->stats[CD_STAT_BYTES_READ]);
+	if (!c->data)
+		return cd_reply_zeros(s, m, rw.length);
 	/* Sent straight from the chunk: only this worker can free it. */
 	return cd_reply(s, m, 0, c->data + rw.offset, rw.length);
 }
