@@ -43,6 +43,7 @@
 #include <linux/xarray.h>
 #include <net/sock.h>
 
+#include <virgo_kvec.h>
 #include <virgo_wire.h>
 
 #include "virgo_clouddrec.h"
@@ -277,18 +278,7 @@ static int cd_send(struct clouddrec_session *s, struct kvec *iov, int nr,
 		if (ret <= 0)
 			return ret ? ret : -ECONNRESET;
 		len -= ret;
-		/* Skip what was sent. */
-		while (ret && nr) {
-			size_t n = min_t(size_t, ret, iov->iov_len);
-
-			iov->iov_base += n;
-			iov->iov_len -= n;
-			ret -= n;
-			if (!iov->iov_len) {
-				iov++;
-				nr--;
-			}
-		}
+		virgo_kvec_advance(&iov, &nr, ret);
 	}
 	return 0;
 }

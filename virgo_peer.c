@@ -33,6 +33,8 @@
 #include <linux/tcp.h>
 #include <net/sock.h>
 
+#include <virgo_kvec.h>
+
 #include "virgo_peer.h"
 #include "virgo_trace.h"
 
@@ -75,17 +77,7 @@ static int vp_sendv(struct socket *sock, struct kvec *iov, int nr, size_t len)
 			break;
 		}
 		len -= ret;
-		while (ret && nr) {
-			size_t n = min_t(size_t, ret, iov->iov_len);
-
-			iov->iov_base += n;
-			iov->iov_len -= n;
-			ret -= n;
-			if (!iov->iov_len) {
-				iov++;
-				nr--;
-			}
-		}
+		virgo_kvec_advance(&iov, &nr, ret);
 		ret = 0;
 	}
 	memalloc_noreclaim_restore(noreclaim);

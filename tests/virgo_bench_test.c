@@ -29,6 +29,7 @@
 #include <net/net_namespace.h>
 #include <net/sock.h>
 
+#include "virgo_test_net.h"
 #include "../virgo_client.h"
 #include "../virgo_clouddrec.h"
 
@@ -583,13 +584,7 @@ static void vb_bench_16_peers(struct kunit *test)
 
 static int vb_suite_init(struct kunit_suite *suite)
 {
-	struct net_device *lo = init_net.loopback_dev;
-	int ret;
-
-	rtnl_lock();
-	ret = dev_change_flags(lo, lo->flags | IFF_UP, NULL);
-	rtnl_unlock();
-	return ret;
+	return virgo_test_lo_up();
 }
 
 static int vb_init(struct kunit *test)

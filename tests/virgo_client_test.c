@@ -13,6 +13,7 @@
 #include <linux/slab.h>
 #include <net/net_namespace.h>
 
+#include "virgo_test_net.h"
 #include "../virgo_client.h"
 #include "../virgo_clouddrec.h"
 
@@ -98,13 +99,7 @@ static void start_cluster(struct kunit *test, int n, const char *psk,
 
 static int vc_test_suite_init(struct kunit_suite *suite)
 {
-	struct net_device *lo = init_net.loopback_dev;
-	int ret;
-
-	rtnl_lock();
-	ret = dev_change_flags(lo, lo->flags | IFF_UP, NULL);
-	rtnl_unlock();
-	return ret;
+	return virgo_test_lo_up();
 }
 
 static int vc_test_init(struct kunit *test)

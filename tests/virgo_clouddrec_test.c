@@ -18,6 +18,7 @@
 
 #include <virgo_wire.h>
 
+#include "virgo_test_net.h"
 #include "../virgo_clouddrec.h"
 
 #define TEST_PSK	"correct horse battery staple"
@@ -303,14 +304,7 @@ static bool server_idle(struct clouddrec_server *srv)
 
 static int cd_test_suite_init(struct kunit_suite *suite)
 {
-	struct net_device *lo = init_net.loopback_dev;
-	int ret;
-
-	/* Inside a KUnit kernel nobody brought lo up. */
-	rtnl_lock();
-	ret = dev_change_flags(lo, lo->flags | IFF_UP, NULL);
-	rtnl_unlock();
-	return ret;
+	return virgo_test_lo_up();
 }
 
 static void start_server(struct kunit *test)
