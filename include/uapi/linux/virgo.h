@@ -8,9 +8,15 @@
  * fixed-size types, user pointers carried in __u64, explicit padding
  * that must be zero.
  *
- * Allocations made through a file descriptor belong to it: another
- * descriptor (or process) gets EPERM, and they are freed when the last
- * reference to the open file goes away.
+ * Ownership.  An allocation made through a file descriptor belongs to
+ * it: another descriptor (or process) gets EPERM, and it is freed when
+ * the last reference to the open file goes away.  With
+ * VIRGO_MALLOC_F_USER, and always through the syscalls, an allocation
+ * belongs to the caller's real user id (as seen from the initial user
+ * namespace) instead: any process of that user may write, read and free
+ * it, through the syscalls or any /dev/virgo descriptor, every other user
+ * (root included) gets EPERM, and it lives until it is freed or virgo.ko
+ * is unloaded, like a SysV shared memory segment.
  */
 #ifndef _UAPI_LINUX_VIRGO_H
 #define _UAPI_LINUX_VIRGO_H
@@ -19,6 +25,31 @@
 #include <linux/types.h>
 
 #define VIRGO_ABI_VERSION	1
+
+/*
+ * System calls, on x86_64 kernels carrying patches/ of the virgo tree
+ * (elsewhere: ENOSYS).  They fail with ENOSYS while virgo.ko is not
+ * loaded.  Numbers 548 and up are free for native x86_64 use; 1000 keeps
+ * well clear of the numbers upstream hands out (450 in Linux 6.1).
+ *
+ *   long virgo_malloc(unsigned long size, __u64 *addr);
+ *	allocates size bytes, stores the first VIRGO address at *addr
+ *   long virgo_free(__u64 addr);
+ *   long virgo_set(__u64 addr, const void *buf, unsigned long len);
+ *   long virgo_get(__u64 addr, void *buf, unsigned long len);
+ *
+ * All return 0 or -1 with errno set, as the ioctls below.
+ */
+#if defined(__x86_64__) && !defined(__ILP32__)
+#define __NR_virgo_malloc	1000
+#define __NR_virgo_free		1001
+#define __NR_virgo_set		1002
+#define __NR_virgo_get		1003
+#endif
+
+/* virgo_ioc_malloc.flags: owned by the caller's user, not the descriptor */
+#define VIRGO_MALLOC_F_USER	0x1U
+#define VIRGO_MALLOC_FLAGS	VIRGO_MALLOC_F_USER
 
 /*
  * 0xB8 is free in Documentation/userspace-api/ioctl/ioctl-number.rst of
@@ -30,7 +61,7 @@
  * struct virgo_ioc_malloc - VIRGO_IOC_MALLOC
  * @size: in: bytes to allocate (at least 1)
  * @addr: out: the allocation's first VIRGO address (never 0)
- * @flags: in: must be 0
+ * @flags: in: 0 or VIRGO_MALLOC_F_USER
  * @pad: must be 0
  */
 struct virgo_ioc_malloc {
