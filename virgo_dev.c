@@ -3,14 +3,16 @@
  * virgo client: /dev/virgo, the way in for user space.
  *
  * ioctls (include/uapi/linux/virgo.h) allocate, free, write, read and
- * report; pread()/pwrite() at a VIRGO address read and write.  Every
+ * report; pread()/pwrite() at a VIRGO address read and write.  An
  * allocation made through an open file belongs to it (the file's
  * struct virgo_dev_file is the owner cookie in the translation table) and
- * is freed when the file is released.  User buffers are moved through a
- * bounded kernel buffer, so a huge length never means a huge allocation.
+ * is freed when the file is released; one made with VIRGO_MALLOC_F_USER
+ * belongs to the caller's user instead (virgo_user.c), as the syscalls'
+ * do.  User buffers move through a bounded kernel buffer (virgo_user.c).
  */
 
 #include <linux/compat.h>
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -19,9 +21,7 @@
 #include <uapi/linux/virgo.h>
 
 #include "virgo_dev.h"
-
-/* Bytes moved between user space and the peers per step. */
-#define VIRGO_DEV_STEP	(1024 * 1024)
+#include "virgo_user.h"
 
 static uint dev_mode = 0600;
 module_param(dev_mode, uint, 0444);
@@ -57,85 +57,65 @@ static int virgo_dev_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-/* Check the whole range before moving a byte: no partial writes. */
-static int virgo_dev_check(struct virgo_dev_file *f, u64 addr, u64 len)
+/*
+ * The owner to act as on the allocation holding @addr: the file, if the
+ * allocation is the file's; the caller's user otherwise (allocations made
+ * with VIRGO_MALLOC_F_USER or through the syscalls).  The client checks
+ * the owner again under its own rules.
+ */
+static const void *virgo_dev_owner(struct virgo_dev_file *f, u64 addr)
 {
 	struct virgo_xlat_entry *e;
-	int ret = 0;
+	const void *owner = f;
 
-	if (!len)
-		return 0;
 	e = virgo_xlat_get(&dev_client->table, addr);
-	if (!e)
-		return -ENOENT;
-	if (e->owner != f)
-		ret = -EPERM;
-	else if (len > e->size - (addr - e->va))
-		ret = -EINVAL;
-	virgo_xlat_put(e);
-	return ret;
+	if (e) {
+		if (e->owner != f)
+			owner = virgo_user_owner(current_euid());
+		virgo_xlat_put(e);
+	}
+	return owner;
 }
 
-/* Move @len bytes between user memory at @ubuf and VIRGO address @addr. */
 static ssize_t virgo_dev_rw(struct virgo_dev_file *f, u64 addr,
 			    void __user *ubuf, u64 len, bool write)
 {
-	u64 done = 0;
-	void *buf;
-	int ret;
+	const void *owner = virgo_dev_owner(f, addr);
 
-	ret = virgo_dev_check(f, addr, len);
-	if (ret || !len)
-		return ret;
-	if (len > MAX_RW_COUNT)
-		return -EINVAL;
-	buf = kvmalloc(min_t(u64, len, VIRGO_DEV_STEP), GFP_KERNEL);
-	if (!buf)
-		return -ENOMEM;
-
-	while (done < len) {
-		size_t n = min_t(u64, len - done, VIRGO_DEV_STEP);
-
-		if (write) {
-			ret = -EFAULT;
-			if (copy_from_user(buf, ubuf + done, n))
-				break;
-			ret = vc_set(dev_client, addr + done, f, buf, n);
-		} else {
-			ret = vc_get(dev_client, addr + done, f, buf, n);
-			if (!ret && copy_to_user(ubuf + done, buf, n))
-				ret = -EFAULT;
-		}
-		if (ret)
-			break;
-		done += n;
-		cond_resched();
-	}
-	kvfree(buf);
-	return ret ? ret : len;
+	if (IS_ERR(owner))
+		return PTR_ERR(owner);
+	return virgo_user_rw(dev_client, owner, addr, ubuf, len, write);
 }
 
 static long virgo_dev_malloc(struct virgo_dev_file *f, void __user *arg)
 {
+	struct virgo_ioc_malloc __user *ureq = arg;
 	struct virgo_ioc_malloc req;
-	virgo_addr_t addr;
-	int ret;
+	const void *owner = f;
+
+	if (copy_from_user(&req, ureq, sizeof(req)))
+		return -EFAULT;
+	if ((req.flags & ~VIRGO_MALLOC_FLAGS) || req.pad)
+		return -EINVAL;
+	if (req.flags & VIRGO_MALLOC_F_USER) {
+		owner = virgo_user_owner(current_euid());
+		if (IS_ERR(owner))
+			return PTR_ERR(owner);
+	}
+	return virgo_user_malloc(dev_client, req.size, owner, &ureq->addr);
+}
+
+static long virgo_dev_free(struct virgo_dev_file *f, void __user *arg)
+{
+	struct virgo_ioc_free req;
+	const void *owner;
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
-	if (req.flags || req.pad || !req.size)
-		return -EINVAL;
-	if (req.size > SIZE_MAX)
-		return -ENOMEM;
-	ret = vc_malloc(dev_client, req.size, f, &addr);
-	if (ret)
-		return ret;
-	req.addr = addr;
-	if (copy_to_user(arg, &req, sizeof(req))) {
-		vc_free(dev_client, addr, f);
-		return -EFAULT;
-	}
-	return 0;
+	owner = virgo_dev_owner(f, req.addr);
+	if (IS_ERR(owner))
+		return PTR_ERR(owner);
+	return vc_free(dev_client, req.addr, owner);
 }
 
 static long virgo_dev_stat(struct virgo_dev_file *f, void __user *arg)
@@ -173,7 +153,6 @@ static long virgo_dev_ioctl(struct file *file, unsigned int cmd,
 {
 	struct virgo_dev_file *f = file->private_data;
 	void __user *uarg = (void __user *)arg;
-	struct virgo_ioc_free fr;
 	struct virgo_ioc_rw rw;
 	ssize_t ret;
 
@@ -181,9 +160,7 @@ static long virgo_dev_ioctl(struct file *file, unsigned int cmd,
 	case VIRGO_IOC_MALLOC:
 		return virgo_dev_malloc(f, uarg);
 	case VIRGO_IOC_FREE:
-		if (copy_from_user(&fr, uarg, sizeof(fr)))
-			return -EFAULT;
-		return vc_free(dev_client, fr.addr, f);
+		return virgo_dev_free(f, uarg);
 	case VIRGO_IOC_SET:
 	case VIRGO_IOC_GET:
 		if (copy_from_user(&rw, uarg, sizeof(rw)))

@@ -26,6 +26,8 @@
 #include "virgo_admin.h"
 #include "virgo_client.h"
 #include "virgo_dev.h"
+#include "virgo_sys.h"
+#include "virgo_user.h"
 
 #define CREATE_TRACE_POINTS
 #include "virgo_trace.h"
@@ -876,6 +878,7 @@ static int __init virgo_init(void)
 	ret = virgo_dev_init(&virgo_client);
 	if (ret)
 		goto admin;
+	virgo_sys_init(&virgo_client);
 	pr_info("client ready: %u peers, %u-byte chunks%s\n",
 		virgo_client.peers.nr, chunk_size,
 		cfg.psk_len ? ", key set" : "");
@@ -890,9 +893,11 @@ destroy:
 
 static void __exit virgo_exit(void)
 {
+	virgo_sys_exit();
 	virgo_dev_exit();
 	virgo_admin_exit();
 	virgo_client_destroy(&virgo_client);
+	virgo_user_owners_release();
 	pr_info("client unloaded\n");
 }
 

@@ -16,6 +16,7 @@
 #include "virgo_test_net.h"
 #include "../virgo_client.h"
 #include "../virgo_clouddrec.h"
+#include "../virgo_user.h"
 
 #define NR_SERVERS	4
 #define CHUNK		4096
@@ -201,6 +202,26 @@ static void vc_test_other_owner_refused(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, &other), -EPERM);
 	KUNIT_EXPECT_EQ(test, vc_free_all(vc_of(test), &other, false), 0U);
 	KUNIT_EXPECT_EQ(test, vc_free_all(vc_of(test), &me, false), 1U);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+/* Per-user owner cookies: one per uid, stable, never the kernel's NULL. */
+static void vc_test_user_owner_per_uid(struct kunit *test)
+{
+	const void *a = virgo_user_owner(KUIDT_INIT(4242));
+	const void *b = virgo_user_owner(KUIDT_INIT(4243));
+	virgo_addr_t va;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(a));
+	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(b));
+	KUNIT_EXPECT_PTR_NE(test, a, b);
+	KUNIT_EXPECT_PTR_EQ(test, virgo_user_owner(KUIDT_INIT(4242)), a);
+
+	start_cluster(test, 1, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), 100, a, &va), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, b), -EPERM);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), -EPERM);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, a), 0);
 	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
 }
 
@@ -557,6 +578,7 @@ static struct kunit_case virgo_client_test_cases[] = {
 	KUNIT_CASE(vc_test_integrity_random_offsets),
 	KUNIT_CASE(vc_test_bad_arguments),
 	KUNIT_CASE(vc_test_other_owner_refused),
+	KUNIT_CASE(vc_test_user_owner_per_uid),
 	KUNIT_CASE(vc_test_no_peers),
 	KUNIT_CASE(vc_test_chunks_spread_over_peers),
 	KUNIT_CASE(vc_test_partial_failure_leaves_nothing),
