@@ -11,10 +11,13 @@
 #   make e2e        qemu cluster scenarios on Debian's kernel (root, TCG;
 #                   E2E="smoke" runs only some)
 #   make deps       install every package the above need (root)
+#   make tools      libvirgo (tools/libvirgo) and virgoctl (tools/virgoctl)
+#   make tools-static   the same, virgoctl linked fully static
 
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 
 .PHONY: all modules deps check kunit lint fuzz fuzz-check e2e clean install
+.PHONY: tools tools-static
 
 all: modules
 
@@ -44,6 +47,15 @@ fuzz-check:
 	$(MAKE) -C tools/fuzz test
 	$(MAKE) -C tools/fuzz run FUZZ_TIME=60
 
+# User space; CFLAGS passes through (warnings: WARNFLAGS).
+tools:
+	$(MAKE) -C tools/libvirgo
+	$(MAKE) -C tools/virgoctl STATIC=0
+
+tools-static:
+	$(MAKE) -C tools/libvirgo
+	$(MAKE) -C tools/virgoctl STATIC=1
+
 # Builds the modules against the booted kernel's headers itself.
 e2e:
 	$(CURDIR)/tests/e2e/run.sh $(E2E)
@@ -59,3 +71,5 @@ check:
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	$(MAKE) -C tools/fuzz clean
+	$(MAKE) -C tools/libvirgo clean
+	$(MAKE) -C tools/virgoctl clean
