@@ -131,7 +131,9 @@ static void cd_chunk_release(struct clouddrec_chunk *c)
 /* Where the receive side of a session is. */
 enum cd_rx_stage {
 	CD_RX_HDR,	/* reading a header; rx_have bytes of it so far */
-	CD_RX_PAYLOAD,	/* reading the payload of rx_msg */
+	CD_RX_PAYLOAD,	/* reading rx_want bytes of rx_msg's payload */
+	CD_RX_DIRECT,	/* reading a WRITE's data straight into the chunk */
+	CD_RX_DISCARD,	/* dropping a refused WRITE's data; reply rx_err */
 };
 
 /**
@@ -149,9 +151,12 @@ enum cd_rx_stage {
  * @saved_data_ready: the socket's callback before we took it over
  * @saved_state_change: likewise
  * @rx_stage: enum cd_rx_stage
- * @rx_have: bytes of the current header or payload received
+ * @rx_have: bytes of the current stage received
+ * @rx_want: bytes the current stage needs
  * @rx_hdr: the header being received
- * @rx_msg: the decoded header, in CD_RX_PAYLOAD
+ * @rx_msg: the decoded header, after CD_RX_HDR
+ * @rx_direct: where CD_RX_DIRECT puts the data (inside a chunk)
+ * @rx_err: the error a CD_RX_DISCARD frame is answered with
  * @chunks: handle -> struct clouddrec_chunk
  * @next_handle: last handle handed out
  * @bytes: bytes in @chunks
@@ -184,8 +189,11 @@ struct clouddrec_session {
 	void (*saved_state_change)(struct sock *sk);
 	int rx_stage;
 	u32 rx_have;
+	u32 rx_want;
 	u8 rx_hdr[VIRGO_WIRE_HDR_LEN];
 	struct virgo_wire_msg rx_msg;
+	u8 *rx_direct;
+	int rx_err;
 	struct xarray chunks;
 	u64 next_handle;
 	u64 bytes;
@@ -538,6 +546,19 @@ static int cd_do_free(struct clouddrec_session *s,
 	return cd_reply(s, m, 0, s->reply, len);
 }
 
+/* HELLO first, then AUTH (if the server has a key), then the rest. */
+static int cd_check_perm(struct clouddrec_session *s,
+			 const struct virgo_wire_msg *m)
+{
+	if ((m->opcode != VIRGO_OP_HELLO && !s->hello_done) ||
+	    (m->opcode != VIRGO_OP_HELLO && m->opcode != VIRGO_OP_AUTH &&
+	     !s->authed)) {
+		cd_count(s->srv, CD_STAT_ERR_PERM);
+		return -EACCES;
+	}
+	return 0;
+}
+
 /* Look up the chunk of a WRITE/READ and check the range against it. */
 static struct clouddrec_chunk *cd_rw_chunk(struct clouddrec_session *s,
 					   const struct virgo_wire_rw *rw,
@@ -557,31 +578,48 @@ static struct clouddrec_chunk *cd_rw_chunk(struct clouddrec_session *s,
 	return c;
 }
 
-static int cd_do_write(struct clouddrec_session *s,
-		       const struct virgo_wire_msg *m, const void *p)
+/*
+ * A WRITE's head (handle, offset, length) has arrived, its data has not:
+ * check it and return where in the chunk the data goes, so that it is
+ * received there directly (no copy through the session buffer).  On
+ * error the data is received and dropped, then the error is the reply.
+ */
+static u8 *cd_write_begin(struct clouddrec_session *s,
+			  const struct virgo_wire_msg *m, const void *head,
+			  int *err)
 {
 	struct clouddrec_chunk *c;
 	struct virgo_wire_rw rw;
-	int err;
 
-	virgo_wire_get_rw(p, &rw);
-	c = cd_rw_chunk(s, &rw, &err);
+	*err = cd_check_perm(s, m);
+	if (*err)
+		return NULL;
+	*err = virgo_wire_check_req(m, head, &s->srv->lim);
+	if (*err) {
+		cd_count(s->srv, CD_STAT_ERR_PAYLOAD);
+		return NULL;
+	}
+	virgo_wire_get_rw(head, &rw);
+	c = cd_rw_chunk(s, &rw, err);
 	if (!c)
-		return cd_reply_err(s, m, err);
+		return NULL;
 	if (!c->data) {
-		/* First write: a whole-chunk write need not zero first. */
+		/*
+		 * First write: a whole-chunk write need not zero first.  Should
+		 * the data not all arrive, the session (and the chunk with it)
+		 * is closed, so no unwritten byte is ever read back.
+		 */
 		if (rw.length == c->size)
 			c->data = kvmalloc(c->size, GFP_KERNEL | __GFP_NOWARN);
 		else
 			c->data = kvzalloc(c->size, GFP_KERNEL | __GFP_NOWARN);
 		if (!c->data) {
 			cd_count(s->srv, CD_STAT_ERR_NOMEM);
-			return cd_reply_err(s, m, -ENOMEM);
+			*err = -ENOMEM;
+			return NULL;
 		}
 	}
-	memcpy(c->data + rw.offset, virgo_wire_rw_data(p), rw.length);
-	atomic64_add(rw.length, &s->srv->stats[CD_STAT_BYTES_WRITTEN]);
-	return cd_reply(s, m, 0, NULL, 0);
+	return c->data + rw.offset;
 }
 
 static int cd_do_read(struct clouddrec_session *s,
@@ -627,17 +665,10 @@ static int cd_do_stat(struct clouddrec_session *s,
 static int cd_dispatch(struct clouddrec_session *s,
 		       const struct virgo_wire_msg *m, const void *p)
 {
-	struct clouddrec_server *srv = s->srv;
+	int ret = cd_check_perm(s, m);
 
-	if (m->opcode != VIRGO_OP_HELLO && !s->hello_done) {
-		cd_count(srv, CD_STAT_ERR_PERM);
-		return cd_reply_err(s, m, -EACCES);
-	}
-	if (m->opcode != VIRGO_OP_HELLO && m->opcode != VIRGO_OP_AUTH &&
-	    !s->authed) {
-		cd_count(srv, CD_STAT_ERR_PERM);
-		return cd_reply_err(s, m, -EACCES);
-	}
+	if (ret)
+		return cd_reply_err(s, m, ret);
 
 	switch (m->opcode) {
 	case VIRGO_OP_HELLO:
@@ -649,7 +680,11 @@ static int cd_dispatch(struct clouddrec_session *s,
 	case VIRGO_OP_FREE:
 		return cd_do_free(s, m, p);
 	case VIRGO_OP_WRITE:
-		return cd_do_write(s, m, p);
+		/*
+		 * Served by cd_rx_step() as its data arrives; a WRITE too short
+		 * to have data fails virgo_wire_check_req() before dispatch.
+		 */
+		return cd_reply_err(s, m, -EINVAL);
 	case VIRGO_OP_READ:
 		return cd_do_read(s, m, p);
 	case VIRGO_OP_STAT:
@@ -677,6 +712,54 @@ static int cd_buf_reserve(struct clouddrec_session *s, size_t len)
 	return 0;
 }
 
+/* Read the rest of the current stage into @dst; 1 once it is complete. */
+static int cd_rx_fill(struct clouddrec_session *s, u8 *dst)
+{
+	int ret;
+
+	if (s->rx_have < s->rx_want) {
+		ret = cd_recv_some(s, dst + s->rx_have,
+				   s->rx_want - s->rx_have);
+		if (ret <= 0)
+			return ret;
+		s->rx_have += ret;
+	}
+	return s->rx_have == s->rx_want;
+}
+
+static void cd_rx_stage(struct clouddrec_session *s, int stage, u32 want)
+{
+	s->rx_have = 0;
+	s->rx_want = want;
+	WRITE_ONCE(s->rx_stage, stage);
+}
+
+/* The header is in: decide how its payload is received. */
+static int cd_rx_header(struct clouddrec_session *s)
+{
+	struct clouddrec_server *srv = s->srv;
+	struct virgo_wire_msg *m = &s->rx_msg;
+	u32 want;
+	int ret;
+
+	ret = virgo_wire_hdr_unpack(s->rx_hdr, m, &srv->lim);
+	if (ret) {
+		/* Framing is lost: no reply, drop the connection. */
+		cd_count(srv, CD_STAT_ERR_HEADER);
+		return ret;
+	}
+	cd_count(srv, CD_STAT_REQUESTS);
+	/* A WRITE's head first; its data goes straight to the chunk. */
+	want = m->len;
+	if (m->opcode == VIRGO_OP_WRITE && m->len > VIRGO_WIRE_RW_REQ_LEN)
+		want = VIRGO_WIRE_RW_REQ_LEN;
+	ret = cd_buf_reserve(s, want);
+	if (ret)
+		return ret;
+	cd_rx_stage(s, CD_RX_PAYLOAD, want);
+	return 0;
+}
+
 /*
  * Make progress on the receive side: read what is there, serve a frame
  * once it is complete.  Returns 1 after serving a frame, 0 when it has to
@@ -688,44 +771,59 @@ static int cd_rx_step(struct clouddrec_session *s)
 	struct virgo_wire_msg *m = &s->rx_msg;
 	int ret;
 
-	if (s->rx_stage == CD_RX_HDR) {
-		ret = cd_recv_some(s, s->rx_hdr + s->rx_have,
-				   sizeof(s->rx_hdr) - s->rx_have);
-		if (ret <= 0)
-			return ret;
+	switch (s->rx_stage) {
+	case CD_RX_HDR:
 		if (!s->rx_have)
 			WRITE_ONCE(s->frame_start, jiffies);
-		s->rx_have += ret;
-		if (s->rx_have < sizeof(s->rx_hdr))
-			return 0;
-
-		ret = virgo_wire_hdr_unpack(s->rx_hdr, m, &srv->lim);
-		if (ret) {
-			/* Framing is lost: no reply, drop the connection. */
-			cd_count(srv, CD_STAT_ERR_HEADER);
-			return ret;
-		}
-		cd_count(srv, CD_STAT_REQUESTS);
-		ret = cd_buf_reserve(s, m->len);
-		if (ret)
-			return ret;
-		s->rx_have = 0;
-		WRITE_ONCE(s->rx_stage, CD_RX_PAYLOAD);
-	}
-
-	if (s->rx_have < m->len) {
-		ret = cd_recv_some(s, s->buf + s->rx_have, m->len - s->rx_have);
+		s->rx_want = sizeof(s->rx_hdr);
+		ret = cd_rx_fill(s, s->rx_hdr);
 		if (ret <= 0)
 			return ret;
-		s->rx_have += ret;
-		if (s->rx_have < m->len)
-			return 0;
+		ret = cd_rx_header(s);
+		if (ret)
+			return ret;
+		fallthrough;
+	case CD_RX_PAYLOAD:
+		ret = cd_rx_fill(s, s->buf);
+		if (ret <= 0)
+			return ret;
+		if (s->rx_want < m->len) {
+			/* A WRITE's head: the data follows. */
+			s->rx_direct = cd_write_begin(s, m, s->buf, &s->rx_err);
+			if (!s->rx_direct) {
+				ret = cd_buf_reserve(s, PAGE_SIZE);
+				if (ret)
+					return ret;
+			}
+			cd_rx_stage(s, s->rx_direct ? CD_RX_DIRECT :
+				    CD_RX_DISCARD, m->len - s->rx_want);
+			return 1;
+		}
+		break;
+	case CD_RX_DIRECT:
+		ret = cd_rx_fill(s, s->rx_direct);
+		if (ret <= 0)
+			return ret;
+		atomic64_add(s->rx_want, &srv->stats[CD_STAT_BYTES_WRITTEN]);
+		cd_rx_stage(s, CD_RX_HDR, sizeof(s->rx_hdr));
+		ret = cd_reply(s, m, 0, NULL, 0);
+		return ret ? ret : 1;
+	case CD_RX_DISCARD:
+		while (s->rx_have < s->rx_want) {
+			ret = cd_recv_some(s, s->buf,
+					   min_t(size_t, s->buf_size,
+						 s->rx_want - s->rx_have));
+			if (ret <= 0)
+				return ret;
+			s->rx_have += ret;
+		}
+		cd_rx_stage(s, CD_RX_HDR, sizeof(s->rx_hdr));
+		ret = cd_reply_err(s, m, s->rx_err);
+		return ret ? ret : 1;
 	}
 
 	/* A whole frame: the next one starts afresh. */
-	s->rx_have = 0;
-	WRITE_ONCE(s->rx_stage, CD_RX_HDR);
-
+	cd_rx_stage(s, CD_RX_HDR, sizeof(s->rx_hdr));
 	ret = virgo_wire_check_req(m, m->len ? s->buf : NULL, &srv->lim);
 	if (ret) {
 		cd_count(srv, CD_STAT_ERR_PAYLOAD);

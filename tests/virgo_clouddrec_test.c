@@ -537,6 +537,46 @@ static void cd_test_malformed_payload_keeps_session(struct kunit *test)
 						    CD_STAT_ERR_PAYLOAD), 1ULL);
 }
 
+/*
+ * A WRITE's data goes straight into the chunk once its head is checked;
+ * a refused one's data is read and dropped: the session goes on.
+ */
+static void cd_test_refused_write_data_is_skipped(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	struct virgo_wire_rw rw = { .handle = 12345, .length = 100000 };
+	u32 size = 4096, rlen;
+	struct socket *sock;
+	u64 handle;
+	u8 *p;
+
+	start_server(test);
+	sock = tc_session(test);
+	p = kunit_kzalloc(test, 16 + rw.length, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, p);
+	/* No such handle: 100,000 bytes of data to skip. */
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_rw_req(p, 16, &rw), 16);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_WRITE, p,
+				      16 + rw.length, NULL), VIRGO_ST_NOENT);
+	/* The head says 10 bytes, the frame carries 5,000. */
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, sock, &size, 1, &handle), 0);
+	rw.handle = handle;
+	rw.length = 10;
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_rw_req(p, 16, &rw), 16);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_WRITE, p,
+				      16 + 5000, NULL), VIRGO_ST_INVAL);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_PING, "ping", 4,
+				      &rlen), 0);
+	KUNIT_EXPECT_EQ(test, rlen, 4U);
+	/* Nothing of it reached the chunk, which still reads zeroes. */
+	KUNIT_ASSERT_EQ(test, tc_read(test, sock, handle, 0, 4096), 0);
+	KUNIT_EXPECT_EQ(test, memchr_inv(ctx->buf, 0, 4096), NULL);
+	KUNIT_EXPECT_EQ(test, tc_write(test, sock, handle, 4090, "abcdef", 6),
+			0);
+	KUNIT_ASSERT_EQ(test, tc_read(test, sock, handle, 4090, 6), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, "abcdef", 6), 0);
+}
+
 static void cd_test_garbage_header_drops_connection(struct kunit *test)
 {
 	struct cd_test_ctx *ctx = ctx_of(test);
@@ -859,6 +899,7 @@ static struct kunit_case virgo_clouddrec_test_cases[] = {
 	KUNIT_CASE(cd_test_out_of_bounds_refused),
 	KUNIT_CASE(cd_test_over_limit_refused),
 	KUNIT_CASE(cd_test_malformed_payload_keeps_session),
+	KUNIT_CASE(cd_test_refused_write_data_is_skipped),
 	KUNIT_CASE(cd_test_garbage_header_drops_connection),
 	KUNIT_CASE(cd_test_oversized_frame_drops_connection),
 	KUNIT_CASE(cd_test_truncated_frame_then_disconnect),
