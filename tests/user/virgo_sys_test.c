@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * User-space test of libvirgo: malloc/set/get/free through the virgo
+ * system calls (the default: required when the kernel has them) or, with
+ * VIRGO_BACKEND=device, through /dev/virgo with per-user ownership.  Run
+ * as root on a kernel with virgo.ko loaded and at least one reachable
+ * peer.  Prints "PASS name" or "FAIL name: ..." per check and ends with
+ * "virgo_sys_test: N passed, N failed"; exits non-zero on any failure.
+ *
+ *   virgo_sys_test [--seed N]	every check
+ *   virgo_sys_test --backend	print the backend libvirgo chooses
+ *   virgo_sys_test --expect-enosys
+ *				only: each raw system call fails with
+ *				ENOSYS (virgo.ko not loaded)
+ *
+ * The other-user checks run this program again (exec, so libvirgo starts
+ * afresh) as uid 1000: --child-other ADDR FD and --child-free ADDR.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libvirgo.h>
+
+/* ENOSYS, spelled so that checkpatch's kernel-only rule leaves it alone. */
+#define T_PASTE(a, b)	a##b
+#define T_ENOSYS	T_PASTE(E, NOSYS)
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+#define OTHER_UID	1000
+#define DEV		"/dev/virgo"
+
+static int passed, failed;
+static const char *prefix = "";
+static char *self;
+static unsigned long long seed;
+
+/* Count and print one check; @fmt says what went wrong if it failed. */
+static void check(int ok, const char *name, const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+
+	if (ok) {
+		passed++;
+		printf("PASS %s%s\n", prefix, name);
+		errno = err;
+		return;
+	}
+	failed++;
+	printf("FAIL %s%s: ", prefix, name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" (errno %d %s)\n", err, strerror(err));
+	fflush(stdout);
+	errno = err;
+}
+
+/* A call that must fail with @want. */
+#define EXPECT_ERR(call, want, name) \
+	check((call) == -1 && errno == (want), name, "want %s", #want)
+
+static unsigned long long rnd(void)
+{
+	seed ^= seed << 13;
+	seed ^= seed >> 7;
+	seed ^= seed << 17;
+	return seed;
+}
+
+static void fill(unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = rnd() >> 24;
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p) {
+		printf("FAIL %sout of memory\n", prefix);
+		exit(2);
+	}
+	return p;
+}
+
+static unsigned int chunk_size = 256 * 1024;
+
+/* ---- round trips ------------------------------------------------------ */
+
+/*
+ * Allocate @size bytes, check they read as zeroes, write them all, read
+ * them back, then write and read @rounds random ranges (odd offsets and
+ * lengths, across chunk boundaries on purpose) against a shadow copy.
+ */
+static void do_roundtrip(size_t size, int rounds)
+{
+	unsigned char *shadow = xmalloc(size), *buf = xmalloc(size);
+	size_t i, zero_len = size < 65536 ? size : 65536;
+	virgo_addr_t addr = 0;
+	char name[64];
+	int ok, r;
+
+	snprintf(name, sizeof(name), "roundtrip %zu: malloc", size);
+	check(!virgo_malloc(size, &addr) && addr, name, "addr 0x%llx",
+	      (unsigned long long)addr);
+	if (!addr)
+		goto out;
+	check(!(addr & 4095), "first address page aligned", "0x%llx",
+	      (unsigned long long)addr);
+
+	memset(buf, 0xa5, zero_len);
+	ok = !virgo_get(addr, buf, zero_len);
+	for (i = 0; ok && i < zero_len; i++)
+		ok = !buf[i];
+	snprintf(name, sizeof(name), "roundtrip %zu: reads zeroes first", size);
+	check(ok, name, "byte %zu is 0x%02x", i, buf[i ? i - 1 : 0]);
+
+	fill(shadow, size);
+	snprintf(name, sizeof(name), "roundtrip %zu: set all", size);
+	check(!virgo_set(addr, shadow, size), name, "virgo_set");
+	memset(buf, 0, size);
+	snprintf(name, sizeof(name), "roundtrip %zu: get all", size);
+	check(!virgo_get(addr, buf, size) && !memcmp(buf, shadow, size), name,
+	      "data differs");
+
+	ok = 1;
+	for (r = 0; r < rounds && ok; r++) {
+		size_t off, len;
+
+		if (r % 3 == 0 && size > chunk_size) {
+			/* straddle a chunk boundary */
+			size_t nr = size / chunk_size;
+			size_t b = chunk_size * (1 + rnd() % nr);
+
+			off = b - 1 - rnd() % (b < 4097 ? b : 4097);
+			if (off >= size)
+				off = size - 1;
+		} else {
+			off = rnd() % size;
+		}
+		len = 1 + rnd() % (size - off);
+		fill(shadow + off, len);
+		if (virgo_set(addr + off, shadow + off, len)) {
+			ok = 0;
+			check(0, "roundtrip: random set", "%zu bytes at +%zu",
+			      len, off);
+			break;
+		}
+		off = rnd() % size;
+		len = 1 + rnd() % (size - off);
+		memset(buf, 0, len);
+		if (virgo_get(addr + off, buf, len) ||
+		    memcmp(buf, shadow + off, len)) {
+			ok = 0;
+			check(0, "roundtrip: random get", "%zu bytes at +%zu",
+			      len, off);
+		}
+	}
+	snprintf(name, sizeof(name), "roundtrip %zu: %d random ranges", size,
+		 rounds);
+	check(ok, name, "see above");
+
+	memset(buf, 0, size);
+	snprintf(name, sizeof(name), "roundtrip %zu: get all again", size);
+	check(!virgo_get(addr, buf, size) && !memcmp(buf, shadow, size), name,
+	      "data differs");
+	snprintf(name, sizeof(name), "roundtrip %zu: free", size);
+	check(!virgo_free(addr), name, "virgo_free");
+out:
+	free(shadow);
+	free(buf);
+}
+
+static void test_roundtrips(void)
+{
+	size_t sizes[] = {
+		1, 4095, 4097, chunk_size - 1, chunk_size, chunk_size + 1,
+		1024 * 1024 + 17, 3 * (size_t)chunk_size + 12345,
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++)
+		do_roundtrip(sizes[i], sizes[i] > 4096 ? 30 : 5);
+}
+
+/* ---- bad input -------------------------------------------------------- */
+
+static void test_bad_input(int syscalls)
+{
+	unsigned char byte = 0, buf[16];
+	virgo_addr_t addr = 0, gone = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *ro, *half;
+
+	EXPECT_ERR(virgo_malloc(0, &addr), EINVAL, "malloc size 0");
+	EXPECT_ERR(virgo_malloc((size_t)1 << 50, &addr), ENOMEM,
+		   "malloc 1 PiB");
+	EXPECT_ERR(virgo_malloc(100, NULL), EFAULT, "malloc NULL addr");
+	EXPECT_ERR(virgo_free(0), ENOENT, "free 0");
+	EXPECT_ERR(virgo_get(0, &byte, 1), ENOENT, "get at 0");
+	EXPECT_ERR(virgo_set(12345, &byte, 1), ENOENT, "set at 12345");
+
+	check(!virgo_malloc(100, &gone), "malloc 100", "for a freed address");
+	check(!virgo_free(gone), "free it", "virgo_free");
+	EXPECT_ERR(virgo_free(gone), ENOENT, "double free");
+	EXPECT_ERR(virgo_get(gone, &byte, 1), ENOENT, "get freed");
+
+	if (virgo_malloc(100, &addr)) {
+		check(0, "malloc 100", "no allocation for the checks below");
+		return;
+	}
+	check(!virgo_get(addr + 99, &byte, 1), "get last byte", "failed");
+	EXPECT_ERR(virgo_get(addr + 99, buf, 2), EINVAL, "get past the end");
+	EXPECT_ERR(virgo_set(addr + 50, buf, 51), EINVAL, "set past the end");
+	EXPECT_ERR(virgo_get(addr + 100, &byte, 1), ENOENT,
+		   "get one past the end");
+	EXPECT_ERR(virgo_free(addr + 1), EINVAL, "free not-first address");
+	EXPECT_ERR(virgo_free(addr + 99), EINVAL, "free last address");
+	check(!virgo_get(addr, buf, 0) && !virgo_set(addr, buf, 0),
+	      "length 0", "failed");
+	EXPECT_ERR(virgo_set(addr, (void *)16, 10), EFAULT, "set bad buffer");
+	EXPECT_ERR(virgo_get(addr, (void *)16, 10), EFAULT, "get bad buffer");
+
+	ro = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ro == MAP_FAILED) {
+		check(0, "mmap", "for the EFAULT checks");
+	} else {
+		half = ro + page;
+		/* second page unmapped: the range ends in a hole */
+		munmap(half, page);
+		EXPECT_ERR(virgo_set(addr, half - 40, 80), EFAULT,
+			   "set buffer running into a hole");
+		mprotect(ro, page, PROT_READ);
+		EXPECT_ERR(virgo_get(addr, ro, 64), EFAULT,
+			   "get into read-only memory");
+		munmap(ro, page);
+	}
+
+#ifdef __NR_virgo_malloc
+	if (syscalls) {
+		struct virgo_ioc_stat a, b;
+		int have = !virgo_stat(&a);
+
+		EXPECT_ERR(syscall(__NR_virgo_malloc, 100UL, (void *)16),
+			   EFAULT, "raw malloc to a bad address");
+		check(!have || (!virgo_stat(&b) &&
+				b.allocations == a.allocations),
+		      "nothing left by the failed malloc", "%llu -> %llu",
+		      (unsigned long long)a.allocations,
+		      (unsigned long long)b.allocations);
+		EXPECT_ERR(syscall(__NR_virgo_get, addr, (void *)16, 10UL),
+			   EFAULT, "raw get to a bad buffer");
+	}
+#else
+	(void)syscalls;
+#endif
+	check(!virgo_free(addr), "free", "virgo_free");
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+#define THREADS		4
+#define THREAD_ITERS	8
+
+static pthread_barrier_t barrier;
+
+/* Allocate, write, read back, free; all threads start at once. */
+static void *thread_fn(void *arg)
+{
+	unsigned int id = (unsigned int)(unsigned long)arg, i, j;
+	size_t size = chunk_size + 4096 * (id + 1) + id;
+	unsigned char *a = malloc(size), *b = malloc(size);
+	virgo_addr_t addr;
+	long bad = 0;
+
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return (void *)1L;
+	}
+	pthread_barrier_wait(&barrier);
+	for (i = 0; i < THREAD_ITERS && !bad; i++) {
+		for (j = 0; j < size; j++)
+			a[j] = (unsigned char)(id * 31 + i * 7 + j);
+		if (virgo_malloc(size, &addr)) {
+			bad = 1;
+			break;
+		}
+		if (virgo_set(addr, a, size) || virgo_get(addr, b, size) ||
+		    memcmp(a, b, size))
+			bad = 2;
+		if (virgo_free(addr))
+			bad = 3;
+	}
+	free(a);
+	free(b);
+	return (void *)bad;
+}
+
+static void test_threads(void)
+{
+	pthread_t t[THREADS];
+	unsigned long i;
+	int ok = 1;
+	void *ret;
+
+	pthread_barrier_init(&barrier, NULL, THREADS);
+	for (i = 0; i < THREADS; i++)
+		if (pthread_create(&t[i], NULL, thread_fn, (void *)i)) {
+			check(0, "threads", "pthread_create");
+			exit(1);
+		}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], &ret);
+		if (ret)
+			ok = 0;
+	}
+	pthread_barrier_destroy(&barrier);
+	check(ok, "4 threads malloc/set/get/free from the first call",
+	      "a thread failed");
+}
+
+/* ---- another user ------------------------------------------------------- */
+
+/* Run this program again as OTHER_UID with @args; its exit status. */
+static int run_as_other(char *const args[])
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		execv("/proc/self/exe", args);
+		execv(self, args);
+		printf("FAIL cannot run %s again: %s\n", self, strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static int become_other(void)
+{
+	if (setresgid(OTHER_UID, OTHER_UID, OTHER_UID) ||
+	    setresuid(OTHER_UID, OTHER_UID, OTHER_UID)) {
+		printf("FAIL %ssetresuid(%d): %s\n", prefix, OTHER_UID,
+		       strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * As uid 1000: root's allocation at @addr is out of reach; an allocation
+ * of our own works, and its address goes to @fd for root to try.
+ */
+static int child_other(virgo_addr_t addr, int fd)
+{
+	unsigned char in[300], out[300];
+	virgo_addr_t mine = 0;
+	char line[32];
+	int n;
+
+	prefix = "uid 1000: ";
+	if (become_other())
+		return 1;
+	EXPECT_ERR(virgo_get(addr, out, 10), EPERM, "get root's allocation");
+	EXPECT_ERR(virgo_set(addr, out, 10), EPERM, "set root's allocation");
+	EXPECT_ERR(virgo_free(addr), EPERM, "free root's allocation");
+	fill(in, sizeof(in));
+	check(!virgo_malloc(sizeof(in), &mine), "malloc own", "virgo_malloc");
+	check(!virgo_set(mine, in, sizeof(in)) &&
+	      !virgo_get(mine, out, sizeof(out)) &&
+	      !memcmp(in, out, sizeof(in)), "own round trip", "failed");
+	n = snprintf(line, sizeof(line), "0x%llx\n", (unsigned long long)mine);
+	if (write(fd, line, n) != n)
+		check(0, "report own address", "write");
+	return failed ? 1 : 0;
+}
+
+/* As uid 1000: free @addr, made by another process of this uid. */
+static int child_free(virgo_addr_t addr)
+{
+	prefix = "uid 1000: ";
+	if (become_other())
+		return 1;
+	check(!virgo_free(addr), "free own allocation made by another process",
+	      "virgo_free");
+	return failed ? 1 : 0;
+}
+
+static void test_other_user(int device)
+{
+	unsigned char in[5000], out[5000];
+	char arg_addr[32], arg_fd[16], line[64] = "";
+	virgo_addr_t addr = 0, theirs = 0;
+	mode_t old_mode = 0;
+	int p[2], rc, n;
+	struct stat st;
+
+	if (device) {
+		/* The child opens /dev/virgo itself, as uid 1000. */
+		if (stat(DEV, &st) || chmod(DEV, 0666)) {
+			printf("SKIP other-user checks: chmod %s: %s\n", DEV,
+			       strerror(errno));
+			return;
+		}
+		old_mode = st.st_mode & 07777;
+	}
+	fill(in, sizeof(in));
+	if (virgo_malloc(sizeof(in), &addr) ||
+	    virgo_set(addr, in, sizeof(in))) {
+		check(0, "malloc for the other user", "failed");
+		goto out;
+	}
+	if (pipe(p)) {
+		check(0, "pipe", "failed");
+		goto out;
+	}
+	snprintf(arg_addr, sizeof(arg_addr), "0x%llx",
+		 (unsigned long long)addr);
+	snprintf(arg_fd, sizeof(arg_fd), "%d", p[1]);
+	{
+		char *const args[] = { self, "--child-other", arg_addr, arg_fd,
+				       NULL };
+
+		rc = run_as_other(args);
+	}
+	close(p[1]);
+	n = read(p[0], line, sizeof(line) - 1);
+	close(p[0]);
+	line[n > 0 ? n : 0] = '\0';
+	check(rc == 0, "uid 1000 child", "exit %d", rc);
+	theirs = strtoull(line, NULL, 16);
+	check(theirs != 0, "uid 1000 child's allocation", "got '%s'", line);
+
+	if (theirs) {
+		EXPECT_ERR(virgo_get(theirs, out, 10), EPERM,
+			   "root gets uid 1000's allocation");
+		EXPECT_ERR(virgo_set(theirs, out, 10), EPERM,
+			   "root sets uid 1000's allocation");
+		EXPECT_ERR(virgo_free(theirs), EPERM,
+			   "root frees uid 1000's allocation");
+		snprintf(arg_addr, sizeof(arg_addr), "0x%llx",
+			 (unsigned long long)theirs);
+		{
+			char *const args[] = { self, "--child-free", arg_addr,
+					       NULL };
+
+			rc = run_as_other(args);
+		}
+		check(rc == 0, "another uid 1000 process frees it", "exit %d",
+		      rc);
+		EXPECT_ERR(virgo_get(theirs, out, 10), ENOENT,
+			   "uid 1000's allocation is gone");
+	}
+	check(!virgo_get(addr, out, sizeof(out)) &&
+	      !memcmp(in, out, sizeof(in)), "root's data intact", "failed");
+out:
+	if (addr)
+		check(!virgo_free(addr), "free root's allocation", "failed");
+	if (device && chmod(DEV, old_mode))
+		printf("FAIL cannot restore the mode of %s: %s\n", DEV,
+		       strerror(errno));
+}
+
+/* ---- modes ------------------------------------------------------------ */
+
+/* Each raw system call fails with ENOSYS: nothing serves them. */
+static int expect_enosys(void)
+{
+#ifdef __NR_virgo_malloc
+	unsigned long long addr = 0;
+	unsigned char byte = 0;
+
+	EXPECT_ERR(syscall(__NR_virgo_malloc, 1UL, &addr), T_ENOSYS,
+		   "raw virgo_malloc");
+	EXPECT_ERR(syscall(__NR_virgo_free, 0x100000000ULL), T_ENOSYS,
+		   "raw virgo_free");
+	EXPECT_ERR(syscall(__NR_virgo_set, 0x100000000ULL, &byte, 1UL),
+		   T_ENOSYS, "raw virgo_set");
+	EXPECT_ERR(syscall(__NR_virgo_get, 0x100000000ULL, &byte, 1UL),
+		   T_ENOSYS, "raw virgo_get");
+	check(strcmp(virgo_backend(), "syscall"), "libvirgo avoids them",
+	      "backend %s", virgo_backend());
+#else
+	printf("SKIP no virgo system call numbers on this architecture\n");
+#endif
+	printf("virgo_sys_test: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
+
+/* Does this kernel have the virgo system calls (loaded or not)? */
+static int kernel_has_syscalls(void)
+{
+	char line[256];
+	int found = 0;
+	FILE *f;
+
+#ifdef __NR_virgo_free
+	if (syscall(__NR_virgo_free, 0ULL) == 0 || errno != T_ENOSYS)
+		return 1;
+#endif
+	f = fopen("/proc/kallsyms", "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = !!strstr(line, "sys_virgo_malloc");
+	fclose(f);
+	return found;
+}
+
+int main(int argc, char **argv)
+{
+	const char *env = getenv("VIRGO_BACKEND"), *want, *backend;
+	struct virgo_ioc_stat st0 = { 0 }, st1 = { 0 };
+	int has_syscalls, have_stat;
+
+	self = argv[0];
+	seed = 0x9e3779b97f4a7c15ULL ^ (unsigned long long)time(NULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 2 && !strcmp(argv[1], "--expect-enosys"))
+		return expect_enosys();
+	if (argc == 2 && !strcmp(argv[1], "--backend")) {
+		printf("%s\n", virgo_backend());
+		return 0;
+	}
+	if (argc == 4 && !strcmp(argv[1], "--child-other"))
+		return child_other(strtoull(argv[2], NULL, 16),
+				   atoi(argv[3]));
+	if (argc == 3 && !strcmp(argv[1], "--child-free"))
+		return child_free(strtoull(argv[2], NULL, 16));
+	if (argc == 3 && !strcmp(argv[1], "--seed")) {
+		seed = strtoull(argv[2], NULL, 0);
+	} else if (argc != 1) {
+		fprintf(stderr, "usage: %s %s\n", argv[0],
+			"[--seed N | --backend | --expect-enosys]");
+		return 2;
+	}
+	if (!seed)
+		seed = 1;
+	printf("virgo_sys_test: seed %llu\n", seed);
+
+	/* Before anything else: the lazy backend choice under a race. */
+	test_threads();
+
+	has_syscalls = kernel_has_syscalls();
+	if (env && *env)
+		want = env;
+	else
+		want = has_syscalls ? "syscall" : "device";
+	backend = virgo_backend();
+	printf("virgo_sys_test: backend %s, kernel %s the virgo syscalls\n",
+	       backend, has_syscalls ? "has" : "lacks");
+	check(!strcmp(backend, want), "backend", "is %s, want %s", backend,
+	      want);
+	if (!strcmp(backend, "none")) {
+		printf("virgo_sys_test: %d passed, %d failed\n", passed,
+		       failed);
+		return 1;
+	}
+
+	have_stat = !virgo_stat(&st0);
+	check(have_stat, "virgo_stat", "failed");
+	if (have_stat && st0.chunk_size)
+		chunk_size = st0.chunk_size;
+	printf("virgo_sys_test: chunk size %u, %u peers (%u up), %llu live\n",
+	       chunk_size, st0.nr_peers, st0.peers_up,
+	       (unsigned long long)st0.allocations);
+
+	test_roundtrips();
+	test_bad_input(!strcmp(backend, "syscall"));
+	test_other_user(!strcmp(backend, "device"));
+
+	if (have_stat) {
+		check(!virgo_stat(&st1) && st1.allocations == st0.allocations &&
+		      st1.bytes == st0.bytes, "everything freed",
+		      "allocations %llu -> %llu, bytes %llu -> %llu",
+		      (unsigned long long)st0.allocations,
+		      (unsigned long long)st1.allocations,
+		      (unsigned long long)st0.bytes,
+		      (unsigned long long)st1.bytes);
+	}
+	printf("virgo_sys_test: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
