@@ -622,12 +622,21 @@ static const char *hbytes(char *buf, size_t size, const char *s,
 	return "?";
 }
 
+/* "s" unless the count @n read from a kernel file is 1 */
+static const char *plural(const char *n)
+{
+	return n && !strcmp(n, "1") ? "" : "s";
+}
+
+/* A round trip in us, or "-" for none measured yet (0). */
 static const char *hrtt(char *buf, size_t size, const char *s)
 {
 	u64 us;
 
 	if (parse_u64(s, &us))
 		return "?";
+	if (!us)
+		return "-";
 	if (us < 10000)
 		snprintf(buf, size, "%llu us", us);
 	else
@@ -1131,10 +1140,12 @@ static void server_print(const struct kv *stats, const struct tab *sessions,
 			errors += v;
 	printf("server      virgo_clouddrec, capacity %s\n",
 	       hbytes(b1, sizeof(b1), kv_get(stats, "capacity"), false));
-	printf("lent        %s in %s chunks to %s sessions\n",
+	printf("lent        %s in %s chunk%s, %s session%s\n",
 	       hbytes(b2, sizeof(b2), kv_get(stats, "lent_bytes"), false),
 	       or_q(kv_get(stats, "lent_chunks")),
-	       or_q(kv_get(stats, "sessions")));
+	       plural(kv_get(stats, "lent_chunks")),
+	       or_q(kv_get(stats, "sessions")),
+	       plural(kv_get(stats, "sessions")));
 	printf("requests    %llu (%llu errors), %s written, %s read\n",
 	       kv_u64(stats, "requests"), errors,
 	       hbytes(b3, sizeof(b3), kv_get(stats, "bytes_written"), false),
@@ -1614,8 +1625,7 @@ static int cmd_read(int argc, char **argv)
 		size_t n = len - done < IO_STEP ? len - done : IO_STEP;
 
 		if (virgo_get(addr + done, buf, n)) {
-			snprintf(what, sizeof(what),
-				 "read %zu bytes at 0x%llx", n,
+			snprintf(what, sizeof(what), "read at 0x%llx",
 				 addr + done);
 			virgo_error(what, errno);
 			if (done)
@@ -1679,8 +1689,7 @@ static int cmd_write(int argc, char **argv)
 		if (!n)
 			break;
 		if (virgo_set(addr + done, buf, n)) {
-			snprintf(what, sizeof(what),
-				 "write %zd bytes at 0x%llx", n,
+			snprintf(what, sizeof(what), "write at 0x%llx",
 				 addr + done);
 			virgo_error(what, errno);
 			if (done)
