@@ -40,8 +40,10 @@ if ! grep -q '^obj-y += virgo/' "$tree/drivers/Makefile"; then
 	echo 'obj-y += virgo/' >>"$tree/drivers/Makefile"
 fi
 
-# Test-environment fixes to the UML kernel itself (not to virgo).
-for p in "$repo"/tests/uml/*.patch; do
+# The project's kernel patch (the virgo syscalls; UML x86_64 uses the
+# x86_64 syscall table), then test-environment fixes to the UML kernel
+# itself (not to virgo).
+for p in "$repo"/patches/*.patch "$repo"/tests/uml/*.patch; do
 	if ! patch -d "$tree" -p1 -R -s -f --dry-run <"$p" >/dev/null 2>&1; then
 		patch -d "$tree" -p1 -s -N <"$p"
 	fi
@@ -65,11 +67,24 @@ fi
 root="$cache/kunit-root"
 mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tests"
 cp -f /bin/busybox "$root/bin/busybox"
+for a in $(/bin/busybox --list); do
+	[ "$a" = busybox ] || ln -sfn busybox "$root/bin/$a"
+done
 cp -f "$repo/scripts/kunit-init.sh" "$root/init"
-# User-space tests, static so that the hostfs root needs no libc.
+# User-space tests, static so that the hostfs root needs no libc, linked
+# with libvirgo; virgoctl; the shell tests.
+rm -f "$root/tests/"*
 for t in "$repo"/tests/user/*_test.c; do
 	gcc -static -O2 -Wall -Wextra -Werror -I"$repo/include/uapi" \
-		-o "$root/tests/$(basename "$t" .c)" "$t"
+		-I"$repo/tools/libvirgo" -o "$root/tests/$(basename "$t" .c)" \
+		"$t" "$repo/tools/libvirgo/libvirgo.c" -lpthread
+done
+make -s -C "$repo" tools-static
+cp -f "$repo/tools/virgoctl/virgoctl" "$root/bin/virgoctl"
+for t in "$repo"/tests/user/*_test.sh; do
+	[ -e "$t" ] || continue
+	cp -f "$t" "$root/tests/"
+	chmod +x "$root/tests/${t##*/}"
 done
 
 echo "kunit.sh: running UML (log: $build/test.log)"
@@ -82,6 +97,21 @@ timeout -k 10 "${VIRGO_KUNIT_TIMEOUT:-1200}" "$build/linux" \
 urc=$?
 python3 tools/testing/kunit/kunit.py parse "$build/test.log" | tee "$log"
 rc=${PIPESTATUS[0]}
+
+# Second boot, without the client: UML links it in, so it is kept from
+# loading the one way a built-in module can be, by making its init fail
+# (chunk_size=1 is refused; initcall_blacklist= cannot work here, UML's
+# kallsyms does not name init functions).  Nothing registers with the
+# syscall hook: the syscalls must fail with ENOSYS.
+echo "kunit.sh: booting again without the client (log: $build/enosys.log)"
+timeout -k 10 300 "$build/linux" mem=1G console=tty \
+	root=/dev/root rootfstype=hostfs rootflags="$root" ro init=/init \
+	virgo.chunk_size=1 kunit.enable=0 VIRGO_INIT_MODE=enosys \
+	</dev/null >"$build/enosys.log" 2>&1
+if ! grep -q 'virgo: cannot start' "$build/enosys.log"; then
+	echo "kunit.sh: the client was not kept from loading" >&2
+	exit 1
+fi
 set -e
 stty sane 2>/dev/null || true
 if [ "$urc" -eq 124 ]; then
@@ -120,8 +150,9 @@ if ! grep -q 'virgo-kmemleak: report ends' "$build/test.log"; then
 	exit 1
 fi
 # Every user-space test ran and passed.
-for t in "$repo"/tests/user/*_test.c; do
-	name=$(basename "$t" .c)
+for t in "$repo"/tests/user/*_test.c "$repo"/tests/user/*_test.sh; do
+	[ -e "$t" ] || continue
+	name=$(basename "${t%.*}")
 	if ! grep -q "^virgo-user: $name exit 0" "$build/test.log"; then
 		echo "kunit.sh: user-space test $name failed:" >&2
 		grep -E "^(FAIL|virgo-user|$name)" "$build/test.log" >&2 || true
@@ -129,6 +160,16 @@ for t in "$repo"/tests/user/*_test.c; do
 	fi
 	grep "^$name: " "$build/test.log" || true
 done
+if ! grep -q "^virgo-user: virgo_sys_test --expect-enosys exit 0" \
+	"$build/enosys.log"; then
+	echo "kunit.sh: syscalls without the client did not fail with ENOSYS:" >&2
+	grep -E "virgo|FAIL" "$build/enosys.log" >&2 || true
+	exit 1
+fi
+if grep -E -n "$splats" "$build/enosys.log"; then
+	echo "kunit.sh: the second boot's kernel log has reports" >&2
+	exit 1
+fi
 if ! grep -q 'Testing complete' "$log"; then
 	echo "kunit.sh: no test summary in the output" >&2
 	exit 1

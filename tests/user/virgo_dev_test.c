@@ -119,7 +119,9 @@ static void test_roundtrip(void)
 
 static void test_bad_input(void)
 {
-	struct virgo_ioc_malloc m = { .size = 100, .flags = 1 };
+	struct virgo_ioc_malloc m = {
+		.size = 100, .flags = ~VIRGO_MALLOC_FLAGS,
+	};
 	unsigned char byte = 0;
 	__u64 addr;
 	int fd = xopen();
@@ -194,6 +196,30 @@ static void test_close_frees(void)
 	close(probe);
 }
 
+/* VIRGO_MALLOC_F_USER: owned by the user, not the fd; outlives it. */
+static void test_user_owned(void)
+{
+	struct virgo_ioc_malloc m = {
+		.size = 300000, .flags = VIRGO_MALLOC_F_USER,
+	};
+	struct virgo_ioc_rw rw;
+	char in[64] = "owned by the user", out[64] = "";
+	int a = xopen(), b;
+
+	CHECK(ioctl(a, VIRGO_IOC_MALLOC, &m) == 0 && m.addr, "F_USER MALLOC");
+	rw = (struct virgo_ioc_rw){ .addr = m.addr + 262140,
+				    .buf = (uintptr_t)in, .len = sizeof(in) };
+	CHECK(ioctl(a, VIRGO_IOC_SET, &rw) == 0, "F_USER SET");
+	close(a);
+	b = xopen();
+	rw.buf = (uintptr_t)out;
+	CHECK(ioctl(b, VIRGO_IOC_GET, &rw) == 0 && !memcmp(in, out, 64),
+	      "F_USER data survives close, read from another fd");
+	CHECK(vfree_(b, m.addr) == 0, "F_USER freed from another fd");
+	CHECK(vfree_(b, m.addr) < 0 && errno == ENOENT, "F_USER gone");
+	close(b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -202,6 +228,7 @@ int main(int argc, char **argv)
 	test_roundtrip();
 	test_bad_input();
 	test_other_fd_and_process();
+	test_user_owned();
 	test_close_frees();
 	printf("virgo_dev_test: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
