@@ -14,6 +14,13 @@
 /* Bounds of the chunk_size parameter. */
 #define VIRGO_CHUNK_MIN		4096U
 #define VIRGO_CHUNK_MAX		VIRGO_WIRE_MAX_CHUNK_LIMIT
+/*
+ * Its default: the servers' default max_chunk.  1 MiB rather than 256 KiB
+ * because every chunk costs a request per malloc, set and get, and at
+ * 256 KiB that overhead kept set/get near 0.6 of a raw stream
+ * (docs/performance.md).
+ */
+#define VIRGO_CHUNK_DEFAULT	VIRGO_WIRE_DEF_MAX_CHUNK
 
 /**
  * struct virgo_client - a client instance

@@ -706,9 +706,9 @@ static char psk[65];
 module_param_string(psk, psk, sizeof(psk), 0);
 MODULE_PARM_DESC(psk, "pre-shared key for the peers, up to 64 bytes");
 
-static uint chunk_size = 256 * 1024;
+static uint chunk_size = VIRGO_CHUNK_DEFAULT;
 module_param(chunk_size, uint, 0444);
-MODULE_PARM_DESC(chunk_size, "bytes per chunk (default 256 KiB)");
+MODULE_PARM_DESC(chunk_size, "bytes per chunk (default 1 MiB)");
 
 static uint connect_timeout_ms = 3000;
 module_param(connect_timeout_ms, uint, 0444);

@@ -35,7 +35,7 @@
 
 #define VB_MAX_PEERS		16
 /* The module's default chunk size. */
-#define VB_CHUNK		(256U * 1024)
+#define VB_CHUNK		VIRGO_CHUNK_DEFAULT
 #define VB_MAX_SIZE		(64UL << 20)
 #define VB_SERVER_MEMORY	(256ULL << 20)
 #define VB_TIMEOUT_MS		30000
