@@ -1,0 +1,145 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tools: libvirgo and virgoctl on Debian's stock kernel (no virgo system
+# calls, so libvirgo uses /dev/virgo with VIRGO_MALLOC_F_USER).
+#
+#   node0      client: insmod virgo.ko peers=<node1..N-1>
+#   node1..    cloud:  insmod virgo_clouddrec.ko port=<port>
+#
+# Before the client is loaded virgoctl fails with exit 1 and says why; a
+# cloud node's virgoctl status shows its server; on the client,
+# tests/user/virgo_sys_test (VIRGO_BACKEND=device: round trips, bad input,
+# another uid refused both ways, everything freed) and
+# tests/user/virgoctl_test.sh pass; without debugfs virgoctl table says
+# how to mount it; an allocation left behind by virgoctl outlives the
+# process and is released on the cloud nodes when virgo.ko is unloaded.
+#
+# Environment: VIRGO_E2E_NODES (default 3), VIRGO_E2E_PORT (default 4646).
+# shellcheck source-path=SCRIPTDIR
+set -uo pipefail
+
+# shellcheck source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+nodes=${VIRGO_E2E_NODES:-3}
+port=${VIRGO_E2E_PORT:-4646}
+
+e2e_begin tools
+[ "$nodes" -ge 2 ] || e2e_abort "tools needs at least 2 nodes"
+
+# Static, built here (not in the tree: nothing shared with other builds).
+cflags=(-static -O2 -Wall -Wextra -Werror -I"$E2E_REPO/include/uapi"
+	-I"$E2E_REPO/tools/libvirgo")
+gcc "${cflags[@]}" -o "$E2E_RESULTS/virgo_sys_test" \
+	"$E2E_REPO/tests/user/virgo_sys_test.c" \
+	"$E2E_REPO/tools/libvirgo/libvirgo.c" -lpthread ||
+	e2e_abort "cannot build tests/user/virgo_sys_test.c"
+gcc "${cflags[@]}" -o "$E2E_RESULTS/virgoctl" \
+	"$E2E_REPO/tools/virgoctl/virgoctl.c" \
+	"$E2E_REPO/tools/libvirgo/libvirgo.c" ||
+	e2e_abort "cannot build tools/virgoctl"
+cluster_add_file "$E2E_RESULTS/virgo_sys_test" /virgo/virgo_sys_test
+cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
+cluster_add_file "$E2E_REPO/tests/user/virgoctl_test.sh" /virgo/virgoctl_test.sh
+cluster_up "$nodes" || e2e_abort "cluster did not come up"
+
+peers=
+for ((i = 1; i < nodes; i++)); do
+	peers+="${peers:+,}$(node_ip "$i"):$port"
+done
+
+# vc_out IDX CMD: run CMD on node IDX, stdout and stderr together, status kept
+vc_out() {
+	local idx=$1
+	shift
+	node_run "$idx" "$* 2>&1"
+}
+
+# vc_fails IDX DESC PATTERN ARGS: virgoctl ARGS exits 1 saying PATTERN
+vc_fails() {
+	local idx=$1 desc=$2 pattern=$3 o rc
+	shift 3
+	o=$(vc_out "$idx" "virgoctl $*")
+	rc=$?
+	if [ "$rc" -eq 1 ] && grep -q -e "$pattern" <<<"$o"; then
+		e2e_ok "$desc"
+	else
+		e2e_fail "$desc (exit $rc, want 1 and '$pattern')"
+		printf '%s\n' "$o" | tail -n 20 | sed 's/^/        | /'
+	fi
+}
+
+e2e_step "before any module: virgoctl says what is missing"
+vc_fails 0 "node0: alloc fails, virgo.ko not loaded" "virgo.ko is not loaded" \
+	alloc 1M
+vc_fails 0 "node0: status fails, nothing loaded" "neither virgo.ko" status
+vc_fails 0 "node0: peers list fails, virgo.ko not loaded" \
+	"virgo.ko is not loaded" peers list
+expect "node0: libvirgo finds no backend" \
+	node_run 0 "test \"\$(/virgo/virgo_sys_test --backend)\" = none"
+
+e2e_step "load"
+for ((i = 1; i < nodes; i++)); do
+	expect "node$i: insmod virgo_clouddrec.ko port=$port" \
+		node_run "$i" "insmod /virgo/virgo_clouddrec.ko port=$port"
+done
+expect "node0: insmod virgo.ko peers=$peers" \
+	node_run 0 "insmod /virgo/virgo.ko peers=$peers"
+
+e2e_step "a cloud node: virgoctl status shows the server"
+expect "node1: virgoctl status" \
+	node_run 1 "virgoctl status | grep -q '^server  *virgo_clouddrec, capacity'"
+expect "node1: virgoctl --json status" \
+	node_run 1 "virgoctl --json status | grep -q '\"client\":{\"loaded\":false},\"server\":{\"loaded\":true,\"stats\":{\"capacity\":'"
+
+e2e_step "client: libvirgo over /dev/virgo (stock kernel: no syscalls)"
+# The initramfs root is 0700 (a mktemp -d stage): uid 1000, which
+# virgo_sys_test becomes for the other-user checks, could not reach /dev.
+node_run 0 "chmod 0755 /" >/dev/null
+expect "node0: libvirgo chooses the device" \
+	node_run 0 "test \"\$(/virgo/virgo_sys_test --backend)\" = device"
+expect "node0: VIRGO_BACKEND=device virgo_sys_test" \
+	node_run -t 600 0 "VIRGO_BACKEND=device /virgo/virgo_sys_test"
+expect "node0: virgoctl_test.sh" \
+	node_run -t 600 0 "sh /virgo/virgoctl_test.sh"
+expect "node0: virgoctl status" node_run 0 "virgoctl status"
+for ((i = 1; i < nodes; i++)); do
+	expect "node0: virgoctl peers list shows node$i up" \
+		node_run 0 "virgoctl peers list | grep -q ' $(node_ip "$i"):$port  *up '"
+done
+
+e2e_step "without debugfs"
+node_run 0 "umount /sys/kernel/debug" >/dev/null
+vc_fails 0 "node0: table says debugfs is not mounted" \
+	"debugfs is not mounted: mount -t debugfs" table
+expect "node0: peers list falls back to sysfs" \
+	node_run 0 "virgoctl --json peers list | grep -q '^{\"source\":\"sysfs\"'"
+node_run 0 "mount -t debugfs debugfs /sys/kernel/debug" >/dev/null
+
+e2e_step "an allocation outlives virgoctl, and virgo.ko's unload frees it"
+a=$(node_run 0 "virgoctl alloc 3M")
+expect "node0: virgoctl alloc 3M ($a)" test -n "$a"
+expect "node0: write it from another process" \
+	node_run 0 "head -c 3145728 /dev/urandom >/tmp/r && virgoctl write $a -i /tmp/r"
+expect "node0: read it from a third one" \
+	node_run 0 "virgoctl read $a 3M -o /tmp/r2 && cmp /tmp/r /tmp/r2"
+lent=0
+for ((i = 1; i < nodes; i++)); do
+	b=$(node_run "$i" "awk '\$1 == \"lent_bytes\" { print \$2 }' /sys/kernel/debug/virgo_clouddrec/stats")
+	lent=$((lent + ${b:-0}))
+done
+expect "cloud nodes lend the 3 MiB ($lent bytes)" test "$lent" -ge 3145728
+expect "node0: rmmod virgo with the allocation live" \
+	node_run 0 "rmmod virgo"
+for ((i = 1; i < nodes; i++)); do
+	expect "node$i: lends nothing now" node_run "$i" \
+		"for n in 1 2 3 4 5 6 7 8 9 10; do grep -qx 'lent_bytes 0' /sys/kernel/debug/virgo_clouddrec/stats && exit 0; sleep 1; done; exit 1"
+done
+
+e2e_step "unload"
+for ((i = 1; i < nodes; i++)); do
+	expect "node$i: rmmod virgo_clouddrec" node_run "$i" "rmmod virgo_clouddrec"
+done
+
+e2e_end
