@@ -24,8 +24,13 @@
 #   peer_state ADDR            the client's state of a peer (sysfs peers)
 #   wait_for SECS CMD...       retry CMD every 0.5 s until it succeeds
 #   slab_kb IDX                Slab: of the node's /proc/meminfo, in kB,
-#                              after dropping reclaimable caches
+#                              after dropping reclaimable caches and
+#                              shrinking every slab cache (partial slabs
+#                              left by freed objects go back)
 #   slab_all IDXS              "IDX KB" lines, nodes measured in parallel
+#   e2e_phase DESC             e2e_step, and time the phase
+#   phases_report              how long each phase took (also in
+#                              phases.txt in the results dir)
 #   vsh_start / vsh CMD... / vsh_stop
 #                              a virgo_e2e shell on the client: holds
 #                              allocations across steps; vsh prints the
@@ -166,7 +171,7 @@ wait_for() {
 }
 
 slab_kb() {
-	node_run "$1" "echo 3 >/proc/sys/vm/drop_caches; awk '/^Slab:/ { print \$2 }' /proc/meminfo"
+	node_run "$1" "echo 3 >/proc/sys/vm/drop_caches; for f in /sys/kernel/slab/*/shrink; do echo 1 >\$f; done 2>/dev/null; awk '/^Slab:/ { print \$2 }' /proc/meminfo"
 }
 
 # slab_all IDXS: "IDX KB" per node, measured in parallel.
@@ -181,6 +186,38 @@ slab_all() {
 		echo "$i $(cat "$dir/$i")"
 	done
 	rm -rf "$dir"
+}
+
+# --- phases -----------------------------------------------------------------
+
+E2E_PHASE=
+E2E_PHASE_T0=0
+
+_phase_end() {
+	[ -n "$E2E_PHASE" ] &&
+		printf '%-10s %4d s\n' "$E2E_PHASE" $((SECONDS - E2E_PHASE_T0)) \
+			>>"$E2E_RESULTS/phases.txt"
+	E2E_PHASE=
+}
+
+e2e_phase() {
+	_phase_end
+	E2E_PHASE=${1%%:*}
+	E2E_PHASE_T0=$SECONDS
+	e2e_step "$1"
+}
+
+phases_report() {
+	_phase_end
+	e2e_step "time per phase (cluster up: $(cat "$E2E_RESULTS/boot.txt" 2>/dev/null || echo ?))"
+	sed 's/^/    /' "$E2E_RESULTS/phases.txt"
+}
+
+# cluster_up_timed N: cluster_up, and remember how long it took.
+cluster_up_timed() {
+	local t0=$SECONDS
+	cluster_up "$1" || return 1
+	echo "$((SECONDS - t0)) s" >"$E2E_RESULTS/boot.txt"
 }
 
 # --- the virgo_e2e shell on the client ---------------------------------------

@@ -12,8 +12,15 @@
  *               (half of them with a TCP reset)
  *   deaf        pipelines PINGs and never reads a reply
  *   half-open   sends part of a header, or nothing at all, and keeps the
- *               connection open; these are held until the end, when the
- *               server must have closed them all (-w SECS)
+ *               connection open; the server must close them all, within
+ *               -w SECS of the start
+ *
+ * Deaf and half-open connections are held open until the end: with -r
+ * READY -W GO, READY is created once the half-open ones are closed and
+ * the program waits (up to 120 s) for GO to exist before letting go of
+ * the rest, so that a scenario can check that the server dropped every
+ * session by itself (a deaf connection may not see the server's FIN:
+ * it sits behind replies the client never reads).
  *
  * Frames are built with include/virgo_wire.h.  Against a server with a
  * key, everything after HELLO is refused (PERM) and AUTH gets a random
@@ -22,7 +29,7 @@
  * the server wants a key.
  *
  *   virgo_hostile -a ADDR -p PORT [-s SEED] [-n CONNECTIONS]
- *                 [-H HALF_OPEN] [-w SECS]
+ *                 [-H HALF_OPEN] [-w SECS] [-r READY -W GO]
  *
  * Exit status: 0; 1 the clean session failed; 3 a half-open connection
  * was still open after SECS; 2 usage or a local error.
@@ -626,14 +633,20 @@ out:
 int main(int argc, char **argv)
 {
 	unsigned int conns = 200, half = 16, wait_s = 0, nheld, i;
-	const char *addr = NULL;
+	const char *addr = NULL, *ready = NULL, *go = NULL;
 	int *held, c, port = 0, open_left, ret = 0;
 	u64 seed = time(NULL) ^ getpid();
 	double t0 = now_s(), t_half;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "a:p:s:n:H:w:")) != -1) {
+	while ((c = getopt(argc, argv, "a:p:s:n:H:w:r:W:")) != -1) {
 		switch (c) {
+		case 'r':
+			ready = optarg;
+			break;
+		case 'W':
+			go = optarg;
+			break;
 		case 'a':
 			addr = optarg;
 			break;
@@ -660,7 +673,7 @@ int main(int argc, char **argv)
 	target.sin_port = htons(port);
 	if (!addr || !port || inet_pton(AF_INET, addr, &target.sin_addr) != 1) {
 		file_info(stderr,
-			  "usage: virgo_hostile -a ADDR -p PORT [-s SEED] [-n CONNS] [-H HALF_OPEN] [-w SECS]\n");
+			  "usage: virgo_hostile -a ADDR -p PORT [-s SEED] [-n CONNS] [-H HALF_OPEN] [-w SECS] [-r READY -W GO]\n");
 		return 2;
 	}
 	rng = seed;
@@ -721,14 +734,11 @@ int main(int argc, char **argv)
 		hostile_info("hostile: %-10s %lu\n", kind_names[i],
 			     st.conns[i]);
 
-	/*
-	 * The server must close every half-open and deaf connection by
-	 * itself, within -w seconds of the start.
-	 */
+	/* The server must close every half-open connection by itself. */
 	t_half = now_s();
 	do {
 		open_left = 0;
-		for (i = 0; i < nheld; i++) {
+		for (i = 0; i < half; i++) {
 			if (held[i] < 0)
 				continue;
 			if (conn_closed(held[i])) {
@@ -742,10 +752,18 @@ int main(int argc, char **argv)
 			usleep(200 * 1000);
 	} while (open_left && now_s() - t0 < wait_s);
 	if (wait_s)
-		hostile_info("hostile: half-open and deaf: %d of %u still open, %.1f s after the fuzzing, %.1f s after the start\n",
-			     open_left, nheld, now_s() - t_half, now_s() - t0);
+		hostile_info("hostile: half-open: %d of %u still open, %.1f s after the fuzzing, %.1f s after the start\n",
+			     open_left, half, now_s() - t_half, now_s() - t0);
 	if (wait_s && open_left)
 		ret = 3;
+
+	/* Hold the rest (deaf ones) while the scenario looks. */
+	if (ready && go) {
+		close(open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+		t_half = now_s();
+		while (access(go, F_OK) && now_s() - t_half < 120)
+			usleep(100 * 1000);
+	}
 	for (i = 0; i < nheld; i++)
 		if (held[i] >= 0)
 			close(held[i]);

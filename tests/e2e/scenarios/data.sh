@@ -46,10 +46,10 @@ export VIRGO_E2E_MEM=${VIRGO_E2E_MEM:-640M}
 
 e2e_begin data
 e2e_build_progs || e2e_abort "cannot build tests/e2e/progs"
-cluster_up 4 || e2e_abort "cluster did not come up"
+cluster_up_timed 4 || e2e_abort "cluster did not come up"
 e2e_log "seed $seed (VIRGO_E2E_SEED=$seed replays this run)"
 
-e2e_step "smoke: network, load, /dev/virgo test program"
+e2e_phase "smoke: network, load, /dev/virgo test program"
 for i in 1 2 3; do
 	expect "node0 -> node$i ping" node_ping 0 "$(node_ip "$i")" 1
 done
@@ -65,17 +65,17 @@ expect_all "served requests" "1 2 3" \
 servers_idle
 client_load
 
-e2e_step "integrity: random offsets and lengths"
+e2e_phase "integrity: random offsets and lengths"
 expect "virgo_e2e integrity -s $seed -S 8M -n 200" \
 	node_run -t 300 0 /virgo/virgo_e2e integrity -s "$seed" -S 8M -n 200
 servers_lent_zero
 
-e2e_step "threads: concurrent user-space load"
+e2e_phase "threads: concurrent user-space load"
 expect "virgo_e2e threads -s $seed -t 4 -n 20 -m 640K" \
 	node_run -t 300 0 /virgo/virgo_e2e threads -s "$seed" -t 4 -n 20 -m 640K
 servers_lent_zero
 
-e2e_step "large: one $large allocation over the cloud nodes"
+e2e_phase "large: one $large allocation over the cloud nodes"
 expect "start the virgo_e2e shell" vsh_start
 large_bytes=$(numfmt --from=iec "$large")
 expect "malloc $large" vsh malloc L "$large"
@@ -107,7 +107,7 @@ expect "free it" vsh free L
 expect "stop the virgo_e2e shell" vsh_stop
 servers_lent_zero
 
-e2e_step "unload"
+e2e_phase "unload"
 expect "node0: rmmod virgo" node_run 0 "rmmod virgo"
 servers_idle
 servers_unload
@@ -119,4 +119,5 @@ join "$E2E_RESULTS/slab.before" "$E2E_RESULTS/slab.after" |
 	     { printf "node%-2s %8s %8s %8d\n", $1, $2, $3, $3 - $2 }' |
 	tee "$E2E_RESULTS/slab.txt"
 
+phases_report
 e2e_end
