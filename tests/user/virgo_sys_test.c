@@ -281,60 +281,97 @@ static void test_bad_input(int syscalls)
 #define THREADS		4
 #define THREAD_ITERS	8
 
+/**
+ * struct thread_arg - one thread's work
+ * @id: its number
+ * @size: bytes per allocation
+ * @a: data to write, @size bytes
+ * @b: room to read back into, @size bytes
+ * @stack: its stack
+ */
+struct thread_arg {
+	unsigned int id;
+	size_t size;
+	unsigned char *a, *b;
+	void *stack;
+};
+
+#define THREAD_STACK	(256 * 1024)
+
 static pthread_barrier_t barrier;
 
-/* Allocate, write, read back, free; all threads start at once. */
+/*
+ * Allocate, write, read back, free; all threads start at once.  Buffers
+ * and stacks come from the main thread, so that no memory is mapped while
+ * a thread starts: UML's fork_handler() takes the mmap lock, and may not
+ * sleep on it.
+ */
 static void *thread_fn(void *arg)
 {
-	unsigned int id = (unsigned int)(unsigned long)arg, i, j;
-	size_t size = chunk_size + 4096 * (id + 1) + id;
-	unsigned char *a = malloc(size), *b = malloc(size);
+	struct thread_arg *t = arg;
 	virgo_addr_t addr;
+	unsigned int i;
+	size_t j;
 	long bad = 0;
 
-	if (!a || !b) {
-		free(a);
-		free(b);
-		return (void *)1L;
-	}
 	pthread_barrier_wait(&barrier);
 	for (i = 0; i < THREAD_ITERS && !bad; i++) {
-		for (j = 0; j < size; j++)
-			a[j] = (unsigned char)(id * 31 + i * 7 + j);
-		if (virgo_malloc(size, &addr)) {
+		for (j = 0; j < t->size; j++)
+			t->a[j] = (unsigned char)(t->id * 31 + i * 7 + j);
+		if (virgo_malloc(t->size, &addr)) {
 			bad = 1;
 			break;
 		}
-		if (virgo_set(addr, a, size) || virgo_get(addr, b, size) ||
-		    memcmp(a, b, size))
+		if (virgo_set(addr, t->a, t->size) ||
+		    virgo_get(addr, t->b, t->size) ||
+		    memcmp(t->a, t->b, t->size))
 			bad = 2;
 		if (virgo_free(addr))
 			bad = 3;
 	}
-	free(a);
-	free(b);
 	return (void *)bad;
 }
 
 static void test_threads(void)
 {
+	struct thread_arg args[THREADS];
 	pthread_t t[THREADS];
-	unsigned long i;
+	pthread_attr_t attr;
+	unsigned int i;
 	int ok = 1;
 	void *ret;
 
+	for (i = 0; i < THREADS; i++) {
+		args[i].id = i;
+		args[i].size = chunk_size + 4096 * (i + 1) + i;
+		args[i].a = xmalloc(args[i].size);
+		args[i].b = xmalloc(args[i].size);
+		memset(args[i].a, 0, args[i].size);
+		memset(args[i].b, 0, args[i].size);
+		args[i].stack = xmalloc(THREAD_STACK);
+		memset(args[i].stack, 0, THREAD_STACK);
+	}
 	pthread_barrier_init(&barrier, NULL, THREADS);
-	for (i = 0; i < THREADS; i++)
-		if (pthread_create(&t[i], NULL, thread_fn, (void *)i)) {
+	for (i = 0; i < THREADS; i++) {
+		pthread_attr_init(&attr);
+		if (pthread_attr_setstack(&attr, args[i].stack, THREAD_STACK) ||
+		    pthread_create(&t[i], &attr, thread_fn, &args[i])) {
 			check(0, "threads", "pthread_create");
 			exit(1);
 		}
+		pthread_attr_destroy(&attr);
+	}
 	for (i = 0; i < THREADS; i++) {
 		pthread_join(t[i], &ret);
 		if (ret)
 			ok = 0;
 	}
 	pthread_barrier_destroy(&barrier);
+	for (i = 0; i < THREADS; i++) {
+		free(args[i].a);
+		free(args[i].b);
+		free(args[i].stack);
+	}
 	check(ok, "4 threads malloc/set/get/free from the first call",
 	      "a thread failed");
 }
