@@ -9,7 +9,7 @@
 #   make lint       checkpatch --strict, sparse (C=2) and W=1, zero warnings
 #   make fuzz       libFuzzer over the wire decoder for FUZZ_TIME s (300)
 #   make e2e        qemu cluster scenarios on Debian's kernel (root, TCG;
-#                   E2E="smoke" runs only some)
+#                   E2E="data" runs only some)
 #   make deps       install every package the above need (root)
 #   make tools      libvirgo (tools/libvirgo) and virgoctl (tools/virgoctl)
 #   make tools-static   the same, virgoctl linked fully static

@@ -5,7 +5,7 @@
 #
 #   tests/e2e/run.sh [--no-build] [scenario...]
 #
-# A scenario is a name (smoke -> tests/e2e/scenarios/smoke.sh) or a path;
+# A scenario is a name (data -> tests/e2e/scenarios/data.sh) or a path;
 # default: every tests/e2e/scenarios/*.sh.  First builds the modules against
 # the headers of the kernel the nodes boot, then runs each scenario under a
 # timeout, and ends with the line "N passed, N failed" (exit 1 if any
