@@ -28,7 +28,9 @@ ko() {
 # A writable scratch directory: the UML root is read-only, /dev is not.
 tmp=
 for d in "${TMPDIR:-}" /tmp /run /dev/shm /dev; do
-	[ -n "$d" ] && [ -d "$d" ] && [ -w "$d" ] || continue
+	if [ -z "$d" ] || [ ! -d "$d" ] || [ ! -w "$d" ]; then
+		continue
+	fi
 	tmp=$(mktemp -d "$d/virgoctl_test.XXXXXX" 2>/dev/null) && break
 	tmp=
 done
