@@ -12,11 +12,11 @@
  * it: another descriptor (or process) gets EPERM, and it is freed when
  * the last reference to the open file goes away.  With
  * VIRGO_MALLOC_F_USER, and always through the syscalls, an allocation
- * belongs to the caller's real user id (as seen from the initial user
- * namespace) instead: any process of that user may write, read and free
- * it, through the syscalls or any /dev/virgo descriptor, every other user
- * (root included) gets EPERM, and it lives until it is freed or virgo.ko
- * is unloaded, like a SysV shared memory segment.
+ * belongs to the caller's effective user id (as seen from the initial
+ * user namespace) instead: any process of that user may write, read and
+ * free it, through the syscalls or any /dev/virgo descriptor, every other
+ * user (root included) gets EPERM, and it lives until it is freed or
+ * virgo.ko is unloaded, like a SysV shared memory segment.
  */
 #ifndef _UAPI_LINUX_VIRGO_H
 #define _UAPI_LINUX_VIRGO_H
