@@ -34,10 +34,6 @@
 
 #include <libvirgo.h>
 
-/* ENOSYS, spelled so that checkpatch's kernel-only rule leaves it alone. */
-#define T_PASTE(a, b)	a##b
-#define T_ENOSYS	T_PASTE(E, NOSYS)
-
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define OTHER_UID	1000
@@ -533,14 +529,14 @@ static int expect_enosys(void)
 	unsigned long long addr = 0;
 	unsigned char byte = 0;
 
-	EXPECT_ERR(syscall(__NR_virgo_malloc, 1UL, &addr), T_ENOSYS,
+	EXPECT_ERR(syscall(__NR_virgo_malloc, 1UL, &addr), ENOSYS,
 		   "raw virgo_malloc");
-	EXPECT_ERR(syscall(__NR_virgo_free, 0x100000000ULL), T_ENOSYS,
+	EXPECT_ERR(syscall(__NR_virgo_free, 0x100000000ULL), ENOSYS,
 		   "raw virgo_free");
 	EXPECT_ERR(syscall(__NR_virgo_set, 0x100000000ULL, &byte, 1UL),
-		   T_ENOSYS, "raw virgo_set");
+		   ENOSYS, "raw virgo_set");
 	EXPECT_ERR(syscall(__NR_virgo_get, 0x100000000ULL, &byte, 1UL),
-		   T_ENOSYS, "raw virgo_get");
+		   ENOSYS, "raw virgo_get");
 	check(strcmp(virgo_backend(), "syscall"), "libvirgo avoids them",
 	      "backend %s", virgo_backend());
 #else
@@ -558,7 +554,7 @@ static int kernel_has_syscalls(void)
 	FILE *f;
 
 #ifdef __NR_virgo_free
-	if (syscall(__NR_virgo_free, 0ULL) == 0 || errno != T_ENOSYS)
+	if (syscall(__NR_virgo_free, 0ULL) == 0 || errno != ENOSYS)
 		return 1;
 #endif
 	f = fopen("/proc/kallsyms", "re");

@@ -24,14 +24,6 @@
 
 #define LV_DEVICE_PATH	"/dev/virgo"
 
-/*
- * ENOSYS, spelled so that checkpatch's rule for kernel code (ENOSYS means
- * a bad system call number and nothing else) leaves alone the code that
- * handles exactly that case.
- */
-#define LV_PASTE(a, b)	a##b
-#define LV_ENOSYS	LV_PASTE(E, NOSYS)
-
 enum lv_backend {
 	LV_NONE,
 	LV_SYSCALL,
@@ -71,7 +63,7 @@ static int lv_have_syscalls(void)
 	int saved = errno, ret;
 
 	ret = syscall(__NR_virgo_free, (virgo_addr_t)0) == 0 ||
-	      (errno != LV_ENOSYS && errno != EPERM);
+	      (errno != ENOSYS && errno != EPERM);
 	errno = saved;
 	return ret;
 }
@@ -154,7 +146,7 @@ static int lv_syscall(enum lv_call call, unsigned long a, unsigned long b,
 	(void)a;
 	(void)b;
 	(void)c;
-	errno = LV_ENOSYS;
+	errno = ENOSYS;
 	return -1;
 #endif
 }

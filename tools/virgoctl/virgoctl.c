@@ -61,10 +61,6 @@ typedef long long s64;
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
 
-/* ENOSYS, spelled so that checkpatch's kernel-only rule leaves it alone. */
-#define VC_PASTE(a, b)	a##b
-#define VC_ENOSYS	VC_PASTE(E, NOSYS)
-
 /* Bytes moved per virgo_set()/virgo_get() by read and write. */
 #define IO_STEP		(1024 * 1024)
 
@@ -1014,7 +1010,7 @@ static void virgo_error(const char *what, int err)
 		else
 			note(HINT_NO_CLIENT);
 		break;
-	case VC_ENOSYS:
+	case ENOSYS:
 		if (client_loaded())
 			note(HINT_NOSYSCALL);
 		else
