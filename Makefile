@@ -8,6 +8,8 @@
 #   make kunit      KUnit suites in UML over Debian's linux-source-6.1
 #   make lint       checkpatch --strict, sparse (C=2) and W=1, zero warnings
 #   make fuzz       libFuzzer over the wire decoder for FUZZ_TIME s (300)
+#   make demo       a 4-node qemu cluster at work: 64 MiB allocated, written,
+#                   read back, freed (root; scripts/demo.sh)
 #   make e2e        qemu cluster scenarios on Debian's kernel (root, TCG;
 #                   E2E="data" runs only some)
 #   make deps       install every package the above need (root)
@@ -17,7 +19,7 @@
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 
 .PHONY: all modules deps check kunit lint fuzz fuzz-check e2e clean install
-.PHONY: tools tools-static
+.PHONY: tools tools-static demo
 
 all: modules
 
@@ -55,6 +57,11 @@ tools:
 tools-static:
 	$(MAKE) -C tools/libvirgo
 	$(MAKE) -C tools/virgoctl STATIC=1
+
+# Builds the modules (for the nodes' kernel) and virgoctl itself.
+demo:
+	$(CURDIR)/scripts/deps.sh
+	$(CURDIR)/scripts/demo.sh
 
 # Builds the modules against the booted kernel's headers itself.
 e2e:
