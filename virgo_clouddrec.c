@@ -110,20 +110,35 @@ struct clouddrec_server {
 };
 
 /**
- * struct clouddrec_chunk - one lent chunk
+ * struct clouddrec_chunk - one lent chunk, once written
  * @size: bytes in @data
- * @data: the memory, or NULL until the first WRITE: ALLOC reserves the
- *	budget, the first WRITE allocates (zeroed, unless it covers the whole
- *	chunk), and a READ before it returns zeroes.  A separate allocation,
- *	so a power-of-two chunk costs its size, not the next power of two.
+ * @data: the memory; a separate allocation, so a power-of-two chunk costs
+ *	its size, not the next power of two
+ *
+ * ALLOC only reserves the budget and records a chunk as an xarray value
+ * entry holding its size: no allocation per chunk.  The first WRITE
+ * replaces that entry by this structure (memory zeroed, unless the write
+ * covers the whole chunk); a READ before it returns zeroes.
  */
 struct clouddrec_chunk {
 	u32 size;
 	u8 *data;
 };
 
-static void cd_chunk_release(struct clouddrec_chunk *c)
+/* Bytes of a chunk entry of a session's xarray, written or not. */
+static u32 cd_entry_size(const void *entry)
 {
+	if (xa_is_value(entry))
+		return xa_to_value(entry);
+	return ((const struct clouddrec_chunk *)entry)->size;
+}
+
+static void cd_entry_release(void *entry)
+{
+	struct clouddrec_chunk *c = entry;
+
+	if (xa_is_value(entry))
+		return;
 	kvfree(c->data);
 	kfree(c);
 }
@@ -157,7 +172,7 @@ enum cd_rx_stage {
  * @rx_msg: the decoded header, after CD_RX_HDR
  * @rx_direct: where CD_RX_DIRECT puts the data (inside a chunk)
  * @rx_err: the error a CD_RX_DISCARD frame is answered with
- * @chunks: handle -> struct clouddrec_chunk
+ * @chunks: handle -> size as a value entry, or struct clouddrec_chunk
  * @next_handle: last handle handed out
  * @bytes: bytes in @chunks
  * @nr_chunks: entries in @chunks
@@ -352,17 +367,17 @@ static int cd_reply_err(struct clouddrec_session *s,
 
 /* ---- chunks ---------------------------------------------------------- */
 
-static void cd_chunk_free(struct clouddrec_session *s,
-			  struct clouddrec_chunk *c)
+static void cd_chunk_free(struct clouddrec_session *s, void *entry)
 {
 	struct clouddrec_server *srv = s->srv;
+	u32 size = cd_entry_size(entry);
 
-	s->bytes -= c->size;
+	s->bytes -= size;
 	s->nr_chunks--;
-	atomic64_sub(c->size, &srv->lent_bytes);
+	atomic64_sub(size, &srv->lent_bytes);
 	atomic64_dec(&srv->lent_chunks);
 	cd_count(srv, CD_STAT_CHUNKS_FREED);
-	cd_chunk_release(c);
+	cd_entry_release(entry);
 }
 
 /* Reserve @bytes of the server's lending budget. */
@@ -376,14 +391,13 @@ static bool cd_reserve(struct clouddrec_server *srv, u64 bytes)
 	return true;
 }
 
-static struct clouddrec_chunk *cd_chunk_get(struct clouddrec_session *s,
-					    u64 handle)
+static void *cd_chunk_get(struct clouddrec_session *s, u64 handle)
 {
-	struct clouddrec_chunk *c = xa_load(&s->chunks, handle);
+	void *entry = xa_load(&s->chunks, handle);
 
-	if (!c)
+	if (!entry)
 		cd_count(s->srv, CD_STAT_ERR_HANDLE);
-	return c;
+	return entry;
 }
 
 /* ---- requests -------------------------------------------------------- */
@@ -484,29 +498,26 @@ static int cd_do_alloc(struct clouddrec_session *s,
 				       VIRGO_WIRE_HANDLE_LEN);
 	if (WARN_ON_ONCE(len < 0))
 		goto unwind;
+	/* One lock round for the batch (__xa_insert() drops it to allocate). */
+	xa_lock(&s->chunks);
 	for (i = 0; i < count; i++) {
 		u32 size = virgo_wire_alloc_size(p, i);
-		struct clouddrec_chunk *c;
-		u64 handle;
+		u64 handle = ++s->next_handle;
 
-		c = kmalloc(sizeof(*c), GFP_KERNEL);
-		if (!c)
-			goto unwind;
-		c->size = size;
-		c->data = NULL;
-		handle = ++s->next_handle;
-		ret = xa_insert(&s->chunks, handle, c, GFP_KERNEL);
-		if (ret) {
-			cd_chunk_release(c);
-			goto unwind;
-		}
+		ret = __xa_insert(&s->chunks, handle, xa_mk_value(size),
+				  GFP_KERNEL);
+		if (ret)
+			break;
 		s->bytes += size;
 		s->nr_chunks++;
-		atomic64_inc(&srv->lent_chunks);
-		cd_count(srv, CD_STAT_CHUNKS_ALLOCATED);
 		virgo_wire_set_handle(s->reply, i, handle);
 		done++;
 	}
+	xa_unlock(&s->chunks);
+	atomic64_add(done, &srv->lent_chunks);
+	atomic64_add(done, &srv->stats[CD_STAT_CHUNKS_ALLOCATED]);
+	if (ret)
+		goto unwind;
 	return cd_reply(s, m, 0, s->reply, len);
 
 unwind:
@@ -530,14 +541,13 @@ static int cd_do_free(struct clouddrec_session *s,
 	int len;
 
 	for (i = 0; i < count; i++) {
-		struct clouddrec_chunk *c;
+		void *entry = xa_erase(&s->chunks, virgo_wire_handle(p, i));
 
-		c = xa_erase(&s->chunks, virgo_wire_handle(p, i));
-		if (!c) {
+		if (!entry) {
 			cd_count(s->srv, CD_STAT_ERR_HANDLE);
 			continue;
 		}
-		cd_chunk_free(s, c);
+		cd_chunk_free(s, entry);
 		freed++;
 	}
 	len = virgo_wire_put_free_rep(s->reply, VIRGO_WIRE_FREE_REP_LEN, freed);
@@ -560,22 +570,54 @@ static int cd_check_perm(struct clouddrec_session *s,
 }
 
 /* Look up the chunk of a WRITE/READ and check the range against it. */
-static struct clouddrec_chunk *cd_rw_chunk(struct clouddrec_session *s,
-					   const struct virgo_wire_rw *rw,
-					   int *err)
+static void *cd_rw_chunk(struct clouddrec_session *s,
+			 const struct virgo_wire_rw *rw, int *err)
 {
-	struct clouddrec_chunk *c = cd_chunk_get(s, rw->handle);
+	void *entry = cd_chunk_get(s, rw->handle);
 
-	if (!c) {
+	if (!entry) {
 		*err = -ENOENT;
 		return NULL;
 	}
-	if ((u64)rw->offset + rw->length > c->size) {
+	if ((u64)rw->offset + rw->length > cd_entry_size(entry)) {
 		cd_count(s->srv, CD_STAT_ERR_RANGE);
 		*err = -ERANGE;
 		return NULL;
 	}
+	return entry;
+}
+
+/*
+ * The first WRITE to a chunk: give it memory (zeroed, unless the write
+ * covers it whole) in place of its value entry.
+ */
+static struct clouddrec_chunk *cd_chunk_fill(struct clouddrec_session *s,
+					     u64 handle, u32 size,
+					     bool whole)
+{
+	struct clouddrec_chunk *c = kmalloc(sizeof(*c), GFP_KERNEL);
+	void *old;
+
+	if (!c)
+		goto nomem;
+	c->size = size;
+	if (whole)
+		c->data = kvmalloc(size, GFP_KERNEL | __GFP_NOWARN);
+	else
+		c->data = kvzalloc(size, GFP_KERNEL | __GFP_NOWARN);
+	if (!c->data)
+		goto free;
+	/* Replaces an entry in place: no allocation, cannot fail. */
+	old = xa_store(&s->chunks, handle, c, GFP_KERNEL);
+	if (WARN_ON_ONCE(xa_is_err(old)))
+		goto free;
 	return c;
+
+free:
+	kfree(c);
+nomem:
+	cd_count(s->srv, CD_STAT_ERR_NOMEM);
+	return NULL;
 }
 
 /*
@@ -590,6 +632,7 @@ static u8 *cd_write_begin(struct clouddrec_session *s,
 {
 	struct clouddrec_chunk *c;
 	struct virgo_wire_rw rw;
+	void *entry;
 
 	*err = cd_check_perm(s, m);
 	if (*err)
@@ -600,21 +643,20 @@ static u8 *cd_write_begin(struct clouddrec_session *s,
 		return NULL;
 	}
 	virgo_wire_get_rw(head, &rw);
-	c = cd_rw_chunk(s, &rw, err);
-	if (!c)
+	entry = cd_rw_chunk(s, &rw, err);
+	if (!entry)
 		return NULL;
-	if (!c->data) {
+	c = entry;
+	if (xa_is_value(entry)) {
 		/*
 		 * First write: a whole-chunk write need not zero first.  Should
 		 * the data not all arrive, the session (and the chunk with it)
 		 * is closed, so no unwritten byte is ever read back.
 		 */
-		if (rw.length == c->size)
-			c->data = kvmalloc(c->size, GFP_KERNEL | __GFP_NOWARN);
-		else
-			c->data = kvzalloc(c->size, GFP_KERNEL | __GFP_NOWARN);
-		if (!c->data) {
-			cd_count(s->srv, CD_STAT_ERR_NOMEM);
+		u32 size = cd_entry_size(entry);
+
+		c = cd_chunk_fill(s, rw.handle, size, rw.length == size);
+		if (!c) {
 			*err = -ENOMEM;
 			return NULL;
 		}
@@ -627,15 +669,17 @@ static int cd_do_read(struct clouddrec_session *s,
 {
 	struct clouddrec_chunk *c;
 	struct virgo_wire_rw rw;
+	void *entry;
 	int err;
 
 	virgo_wire_get_rw(p, &rw);
-	c = cd_rw_chunk(s, &rw, &err);
-	if (!c)
+	entry = cd_rw_chunk(s, &rw, &err);
+	if (!entry)
 		return cd_reply_err(s, m, err);
 	atomic64_add(rw.length, &s->srv->stats[CD_STAT_BYTES_READ]);
-	if (!c->data)
+	if (xa_is_value(entry))
 		return cd_reply_zeros(s, m, rw.length);
+	c = entry;
 	/* Sent straight from the chunk: only this worker can free it. */
 	return cd_reply(s, m, 0, c->data + rw.offset, rw.length);
 }
@@ -838,11 +882,11 @@ static int cd_rx_step(struct clouddrec_session *s)
 
 static void cd_session_free(struct clouddrec_session *s)
 {
-	struct clouddrec_chunk *c;
 	unsigned long handle;
+	void *entry;
 
-	xa_for_each(&s->chunks, handle, c)
-		cd_chunk_free(s, c);
+	xa_for_each(&s->chunks, handle, entry)
+		cd_chunk_free(s, entry);
 	xa_destroy(&s->chunks);
 	if (s->sock)
 		sock_release(s->sock);
