@@ -23,11 +23,12 @@
 #                              checks of the two on every live cloud node
 #   peer_state ADDR            the client's state of a peer (sysfs peers)
 #   wait_for SECS CMD...       retry CMD every 0.5 s until it succeeds
-#   slab_kb IDX                Slab: of the node's /proc/meminfo, in kB,
-#                              after dropping reclaimable caches and
-#                              shrinking every slab cache (partial slabs
-#                              left by freed objects go back)
-#   slab_all IDXS              "IDX KB" lines, nodes measured in parallel
+#   slab_kb IDX                Slab: and MemFree: of the node's
+#                              /proc/meminfo, in kB, after dropping
+#                              reclaimable caches and shrinking every slab
+#                              cache (partial slabs of freed objects go)
+#   slab_all IDXS              "IDX SLAB_KB MEMFREE_KB" lines, nodes
+#                              measured in parallel
 #   e2e_phase DESC             e2e_step, and time the phase
 #   phases_report              how long each phase took (also in
 #                              phases.txt in the results dir)
@@ -171,10 +172,10 @@ wait_for() {
 }
 
 slab_kb() {
-	node_run "$1" "echo 3 >/proc/sys/vm/drop_caches; for f in /sys/kernel/slab/*/shrink; do echo 1 >\$f; done 2>/dev/null; awk '/^Slab:/ { print \$2 }' /proc/meminfo"
+	node_run "$1" "echo 3 >/proc/sys/vm/drop_caches; for f in /sys/kernel/slab/*/shrink; do echo 1 >\$f; done 2>/dev/null; awk '/^(Slab|MemFree):/ { v[\$1] = \$2 } END { print v[\"Slab:\"], v[\"MemFree:\"] }' /proc/meminfo"
 }
 
-# slab_all IDXS: "IDX KB" per node, measured in parallel.
+# slab_all IDXS: "IDX SLAB_KB MEMFREE_KB" per node, measured in parallel.
 slab_all() {
 	local i dir
 	dir=$(mktemp -d "$E2E_RESULTS/.slab.XXXXXX") || return 1

@@ -6,15 +6,15 @@
 #
 #   smoke       the nodes reach each other, both modules load, the
 #               /dev/virgo test program (tests/user) passes
-#   integrity   virgo_e2e integrity: 200 random writes and reads at random
-#               offsets and lengths (1 byte .. 1.5 MiB, a third of them
-#               across chunk boundaries, ioctl and pread/pwrite mixed) over
-#               four allocations (8 MiB, one chunk, a few chunks and odd,
+#   integrity   virgo_e2e integrity: 150 random writes and reads at random
+#               offsets and lengths (1 byte .. 1 MiB + 2 chunks, a third
+#               of them across chunk boundaries, ioctl and pread/pwrite) over
+#               four allocations (6 MiB, one chunk, a few chunks and odd,
 #               one byte), compared with a shadow copy after every write,
 #               all read back at the end; unwritten memory reads as
 #               zeroes.  The seed is printed (VIRGO_E2E_SEED replays it).
 #   threads     virgo_e2e threads: 4 threads (two sharing a descriptor,
-#               two with their own) x 20 iterations of malloc (up to 640
+#               two with their own) x 15 iterations of malloc (up to 640
 #               KiB), write, read back, rewrite part, read back, free, plus
 #               a long-lived allocation per thread; every byte compared
 #   large       one 256 MiB allocation: every cloud node lends part of it
@@ -43,6 +43,7 @@ set -uo pipefail
 seed=${VIRGO_E2E_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 large=${VIRGO_E2E_LARGE:-256M}
 export VIRGO_E2E_MEM=${VIRGO_E2E_MEM:-640M}
+export VIRGO_E2E_CMD_TIMEOUT=${VIRGO_E2E_CMD_TIMEOUT:-30}
 
 e2e_begin data
 e2e_build_progs || e2e_abort "cannot build tests/e2e/progs"
@@ -66,13 +67,13 @@ servers_idle
 client_load
 
 e2e_phase "integrity: random offsets and lengths"
-expect "virgo_e2e integrity -s $seed -S 8M -n 200" \
-	node_run -t 300 0 /virgo/virgo_e2e integrity -s "$seed" -S 8M -n 200
+expect "virgo_e2e integrity -s $seed -S 6M -n 150" \
+	node_run -t 300 0 /virgo/virgo_e2e integrity -s "$seed" -S 6M -n 150
 servers_lent_zero
 
 e2e_phase "threads: concurrent user-space load"
-expect "virgo_e2e threads -s $seed -t 4 -n 20 -m 640K" \
-	node_run -t 300 0 /virgo/virgo_e2e threads -s "$seed" -t 4 -n 20 -m 640K
+expect "virgo_e2e threads -s $seed -t 4 -n 15 -m 640K" \
+	node_run -t 300 0 /virgo/virgo_e2e threads -s "$seed" -t 4 -n 15 -m 640K
 servers_lent_zero
 
 e2e_phase "large: one $large allocation over the cloud nodes"
@@ -115,8 +116,8 @@ expect_all "no virgo module left" "0 1 2 3" \
 	"! grep -E '^virgo(_clouddrec)? ' /proc/modules"
 slab_all "0 1 2 3" >"$E2E_RESULTS/slab.after"
 join "$E2E_RESULTS/slab.before" "$E2E_RESULTS/slab.after" |
-	awk 'BEGIN { printf "%-6s %8s %8s %8s\n", "node", "before", "after", "delta" }
-	     { printf "node%-2s %8s %8s %8d\n", $1, $2, $3, $3 - $2 }' |
+	awk 'BEGIN { printf "    %-6s %10s %10s %7s %12s %12s %8s\n", "node", "Slab kB", "after", "delta", "MemFree kB", "after", "delta" }
+	     { printf "    node%-2s %10s %10s %+7d %12s %12s %+8d\n", $1, $2, $4, $4 - $2, $3, $5, $5 - $3 }' |
 	tee "$E2E_RESULTS/slab.txt"
 
 phases_report
