@@ -1285,10 +1285,20 @@ void clouddrec_server_stop(struct clouddrec_server *srv)
 	kthread_stop(srv->acceptor);
 	cancel_delayed_work_sync(&srv->reaper);
 
-	/* Queues every session's I/O work, and wakes any send. */
+	/*
+	 * Queues every session's I/O work (through the state change), which
+	 * sees ->stopping and closes the session; wakes any send.  Then take
+	 * the sockets' callbacks away: from here on only work items queue
+	 * work (a session's release), which is what a draining workqueue
+	 * allows.  A callback left in place would queue from softirq when
+	 * a client's FIN or RST arrives mid-drain: the workqueue refuses
+	 * that with a warning and leaves the work pending for ever.
+	 */
 	mutex_lock(&srv->lock);
 	list_for_each_entry(s, &srv->sessions, node)
 		kernel_sock_shutdown(s->sock, SHUT_RDWR);
+	list_for_each_entry(s, &srv->sessions, node)
+		cd_session_unhook(s);
 	mutex_unlock(&srv->lock);
 
 	/* Drains: every session closes and its release frees its chunks. */
