@@ -29,6 +29,8 @@
 #                              cache (partial slabs of freed objects go)
 #   slab_all IDXS              "IDX SLAB_KB MEMFREE_KB" lines, nodes
 #                              measured in parallel
+#   slab_check FILE WHEN       a check per node: Slab and MemFree in FILE
+#                              (slab_all output) against slab.before
 #   e2e_phase DESC             e2e_step, and time the phase
 #   phases_report              how long each phase took (also in
 #                              phases.txt in the results dir)
@@ -37,9 +39,14 @@
 #                              allocations across steps; vsh prints the
 #                              command's output and returns its status
 #
-# Settings: VIRGO_E2E_PORT (4646).
+# Settings: VIRGO_E2E_PORT (4646), VIRGO_E2E_SLAB_TOLERANCE_KB (1024),
+# VIRGO_E2E_MEMFREE_TOLERANCE_KB (32768).
 
 E2E_PORT=${VIRGO_E2E_PORT:-4646}
+# Leak checks: how far Slab may grow and MemFree may fall between two
+# measurements of slab_all (kB; tests/e2e/README.md says why).
+E2E_SLAB_TOL=${VIRGO_E2E_SLAB_TOLERANCE_KB:-1024}
+E2E_FREE_TOL=${VIRGO_E2E_MEMFREE_TOLERANCE_KB:-32768}
 E2E_STATS=/sys/kernel/debug/virgo_clouddrec/stats
 
 e2e_build_progs() {
@@ -187,6 +194,27 @@ slab_all() {
 		echo "$i $(cat "$dir/$i")"
 	done
 	rm -rf "$dir"
+}
+
+# slab_check FILE WHEN: each node's Slab and MemFree in FILE against
+# slab.before (see tests/e2e/README.md for the tolerances).
+slab_check() {
+	local i sb fb sa fa
+	join "$E2E_RESULTS/slab.before" "$1" |
+		awk 'BEGIN { printf "    %-6s %10s %10s %7s %12s %12s %8s\n", "node", "Slab kB", "after", "delta", "MemFree kB", "after", "delta" }
+		     { printf "    node%-2s %10s %10s %+7d %12s %12s %+8d\n", $1, $2, $4, $4 - $2, $3, $5, $5 - $3 }'
+	while read -r i sb fb sa fa; do
+		if [ -n "$sb" ] && [ -n "$sa" ] && [ $((sa - sb)) -le "$E2E_SLAB_TOL" ]; then
+			e2e_ok "node$i: Slab $2 within $E2E_SLAB_TOL kB of its start ($((sa - sb)) kB)"
+		else
+			e2e_fail "node$i: Slab $2 grew from '$sb' to '$sa' kB (tolerance $E2E_SLAB_TOL kB)"
+		fi
+		if [ -n "$fb" ] && [ -n "$fa" ] && [ $((fb - fa)) -le "$E2E_FREE_TOL" ]; then
+			e2e_ok "node$i: MemFree $2 within $E2E_FREE_TOL kB of its start ($((fa - fb)) kB)"
+		else
+			e2e_fail "node$i: MemFree $2 fell from '$fb' to '$fa' kB (tolerance $E2E_FREE_TOL kB)"
+		fi
+	done < <(join "$E2E_RESULTS/slab.before" "$1")
 }
 
 # --- phases -----------------------------------------------------------------
