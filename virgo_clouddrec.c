@@ -222,6 +222,11 @@ struct clouddrec_session {
 	void *reply;
 };
 
+/* TCP keepalive of a session: first probe, interval, probes. */
+#define CD_KEEPIDLE_S	30
+#define CD_KEEPINTVL_S	10
+#define CD_KEEPCNT	6
+
 /* Upper bound of max_sessions: sessions cost memory, not threads. */
 #define CD_MAX_SESSIONS	65536
 
@@ -999,6 +1004,13 @@ static void clouddrec_reaper(struct work_struct *work)
 		if (READ_ONCE(s->closing) || READ_ONCE(s->timed_out) ||
 		    time_before(jiffies, since + (in_frame ? io : idle)))
 			continue;
+		/*
+		 * A quiet session that holds chunks is memory in use, not an
+		 * idle connection: it stays until its client frees them, closes
+		 * or is found dead by TCP keepalive.
+		 */
+		if (!in_frame && READ_ONCE(s->nr_chunks))
+			continue;
 		WRITE_ONCE(s->timed_out, true);
 		/* Wakes a blocked send and queues the I/O work. */
 		kernel_sock_shutdown(s->sock, SHUT_RDWR);
@@ -1032,8 +1044,18 @@ static void cd_session_start(struct clouddrec_server *srv, struct socket *sock)
 	if (len < 0)
 		memset(&s->peer, 0, sizeof(s->peer));
 
+	/*
+	 * A client host that dies silently is found by TCP: keepalive
+	 * probes an idle connection (dead after about 90 s), the user
+	 * timeout aborts one whose replies stay unacknowledged for
+	 * io_timeout.  Its session then closes and frees its chunks.
+	 */
 	tcp_sock_set_nodelay(sk);
 	sock_set_keepalive(sk);
+	tcp_sock_set_keepidle(sk, CD_KEEPIDLE_S);
+	tcp_sock_set_keepintvl(sk, CD_KEEPINTVL_S);
+	tcp_sock_set_keepcnt(sk, CD_KEEPCNT);
+	tcp_sock_set_user_timeout(sk, srv->cfg.io_timeout_ms);
 
 	mutex_lock(&srv->lock);
 	if (srv->stopping || srv->nr_sessions >= srv->cfg.max_sessions) {

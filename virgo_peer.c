@@ -588,6 +588,13 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	tcp_sock_set_keepidle(sock->sk, 10);
 	tcp_sock_set_keepintvl(sock->sk, 5);
 	tcp_sock_set_keepcnt(sock->sk, 3);
+	/*
+	 * A peer that dies silently while requests are out: TCP aborts the
+	 * connection once sent data stays unacknowledged this long (a slow
+	 * but alive server still acknowledges), the receive thread sees
+	 * the error and the peer goes down, so placement skips it.
+	 */
+	tcp_sock_set_user_timeout(sock->sk, set->rpc_timeout_ms);
 	peer->sock = sock;
 
 	ret = kernel_connect(sock, (struct sockaddr *)&peer->addr,

@@ -767,6 +767,22 @@ static void cd_test_too_many_sessions_refused(struct kunit *test)
 static void cd_test_idle_session_is_closed(struct kunit *test)
 {
 	struct cd_test_ctx *ctx = ctx_of(test);
+	struct socket *sock;
+
+	ctx->cfg.idle_timeout_ms = 300;
+	start_server(test);
+	sock = tc_session(test);
+	KUNIT_EXPECT_TRUE(test, tc_closed(sock));
+	KUNIT_EXPECT_TRUE(test, server_idle(ctx->srv));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ERR_TIMEOUT), 1ULL);
+}
+
+/* A quiet session holding chunks is not idle: its memory is in use. */
+static void cd_test_quiet_session_keeps_its_chunks(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u8 data[16] = "kept while idle";
 	u32 size = 4096;
 	struct socket *sock;
 	u64 handle;
@@ -775,10 +791,13 @@ static void cd_test_idle_session_is_closed(struct kunit *test)
 	start_server(test);
 	sock = tc_session(test);
 	KUNIT_ASSERT_EQ(test, tc_alloc(test, sock, &size, 1, &handle), 0);
-	KUNIT_EXPECT_TRUE(test, tc_closed(sock));
-	KUNIT_EXPECT_TRUE(test, server_idle(ctx->srv));
+	KUNIT_ASSERT_EQ(test, tc_write(test, sock, handle, 100, data, 16), 0);
+	msleep(1200);
+	KUNIT_ASSERT_EQ(test, tc_read(test, sock, handle, 100, 16), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, data, 16), 0);
 	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
-						    CD_STAT_ERR_TIMEOUT), 1ULL);
+						    CD_STAT_ERR_TIMEOUT), 0ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_bytes(ctx->srv), 4096ULL);
 }
 
 static void cd_test_slow_frame_is_dropped(struct kunit *test)
@@ -909,6 +928,7 @@ static struct kunit_case virgo_clouddrec_test_cases[] = {
 	KUNIT_CASE(cd_test_auth_missing_gets_no_memory),
 	KUNIT_CASE(cd_test_too_many_sessions_refused),
 	KUNIT_CASE(cd_test_idle_session_is_closed),
+	KUNIT_CASE(cd_test_quiet_session_keeps_its_chunks),
 	KUNIT_CASE(cd_test_slow_frame_is_dropped),
 	KUNIT_CASE(cd_test_pipelined_requests),
 	KUNIT_CASE(cd_test_stat_reports_usage),
