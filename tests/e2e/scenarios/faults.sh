@@ -169,10 +169,10 @@ expect "start a load that tolerates I/O errors" \
 expect "it runs" node_run -t 40 0 \
 	"i=0; while [ ! -e /tmp/eload.ready ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i+1)); done; [ -e /tmp/eload.ready ]"
 # A node whose rmmod hangs is wedged for good: stop there, the console
-# log says why.  (Seen once: the client's FIN/RST queued a session's I/O
-# work on the draining workqueue, __queue_work() WARNed and left it
-# pending, and cancel_work_sync() in the session release spun forever;
-# tests/e2e/README.md, known failures.)
+# log says why.  (Seen before the fix: the client's FIN/RST queued a
+# session's I/O work on the draining workqueue, __queue_work() WARNed and
+# left it pending, and cancel_work_sync() in the session release spun
+# forever; tests/e2e/README.md, bugs found.)
 for round in 1 2; do
 	expect "round $round: node1 rmmod virgo_clouddrec under load" \
 		node_run 1 "sleep 1; rmmod virgo_clouddrec" ||
@@ -308,10 +308,9 @@ expect "malloc I 3M" vsh malloc I 3M
 expect "... with chunks on node1" on_peer I "$n1"
 expect "fill I" vsh fill I "$seed"
 sleep 6
-# Correct behaviour: the data is still there.  Today virgo.ko sends
-# nothing on an idle connection and the server's reaper closes a session
-# idle for idle_timeout whatever it holds, freeing its chunks: I's chunks
-# on node1 read back EIO (see tests/e2e/README.md, known failures).
+# The data is still there: idle_timeout closes only sessions that hold
+# nothing (before the fix the reaper freed I's chunks on node1 and the
+# check read EIO; tests/e2e/README.md, bugs found).
 expect "I reads back after 6 s untouched" vsh check I
 vsh free I >/dev/null
 expect "node1: reload with the default timeouts" \
@@ -370,12 +369,11 @@ node_kill 3
 expect "K's chunks on node3 fail within $limit_ms ms" \
 	vsh probe K "$n3" 2 fail "$limit_ms"
 expect "K's chunks elsewhere read back right" vsh -t 60 others K "$n3"
-# Correct behaviour: new allocations avoid the dead node.  Today the
-# client's connection to node3 stays established (no FIN/RST came, the
-# receive thread waits without a timeout, keepalive does not probe while
-# data is unacknowledged, TCP gives up after ~15 min), node3 stays "up",
-# vc_pick() keeps placing chunks there and every such malloc fails with
-# ETIMEDOUT after rpc_timeout_ms (tests/e2e/README.md, known failures).
+# New allocations avoid the dead node: the client's TCP user timeout
+# (rpc_timeout_ms) aborts the connection whose requests go unanswered, so
+# node3 goes down (before the fix it stayed "up" for ~15 min and every
+# malloc placing a chunk there failed with ETIMEDOUT; tests/e2e/README.md,
+# bugs found).
 for n in 1 2; do
 	t0=$(date +%s%N)
 	expect "new malloc $n after the kill" vsh malloc M$n 4M
