@@ -28,9 +28,11 @@ static void admin_peer_line(struct seq_file *m, char *buf, size_t size,
 			    struct virgo_peer *peer)
 {
 	int state = READ_ONCE(peer->state);
+	bool suspect = state == VIRGO_PEER_UP && atomic_read(&peer->suspect);
 	int n = scnprintf(buf, size,
 			  "%u %s %s %u %llu %lld %llu %llu %d\n",
-			  peer->id, peer->name, virgo_peer_state_name(state),
+			  peer->id, peer->name,
+			  suspect ? "suspect" : virgo_peer_state_name(state),
 			  READ_ONCE(peer->epoch),
 			  div_u64(atomic64_read(&peer->rtt_ns), 1000),
 			  (long long)atomic64_read(&peer->free),

@@ -38,6 +38,9 @@
 #include "virgo_peer.h"
 #include "virgo_trace.h"
 
+/* Least time unacknowledged data may wait before TCP gives a peer up. */
+#define VP_DEAD_MS		30000U
+
 #define VIRGO_BACKOFF_MIN_MS	100
 #define VIRGO_BACKOFF_MAX_MS	30000
 
@@ -324,6 +327,9 @@ int virgo_rpc_wait(struct virgo_rpc *rpc, unsigned long deadline)
 	if (rpc->rbuf != rpc->data)
 		rpc->rbuf = NULL;
 	xa_unlock(&peer->pending);
+	if (!atomic_xchg(&peer->suspect, 1))
+		pr_info("peer %s: no reply within %u ms; no new chunks go there until it answers\n",
+			peer->name, peer->set->rpc_timeout_ms);
 	return -ETIMEDOUT;
 }
 
@@ -367,6 +373,8 @@ static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
 	if (!rpc)
 		return -EPROTO;
 	vp_slot_put(peer);
+	if (atomic_read(&peer->suspect) && atomic_xchg(&peer->suspect, 0))
+		pr_info("peer %s answers again\n", peer->name);
 
 	WRITE_ONCE(sock->sk->sk_rcvtimeo, timeout);
 	if (m.opcode != rpc->op || (!m.status && m.len != rpc->rlen)) {
@@ -589,12 +597,15 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	tcp_sock_set_keepintvl(sock->sk, 5);
 	tcp_sock_set_keepcnt(sock->sk, 3);
 	/*
-	 * A peer that dies silently while requests are out: TCP aborts the
-	 * connection once sent data stays unacknowledged this long (a slow
-	 * but alive server still acknowledges), the receive thread sees
-	 * the error and the peer goes down, so placement skips it.
+	 * A peer that dies silently while requests are out: placement skips
+	 * it from its first timed-out request (->suspect), and TCP aborts the
+	 * connection once sent data stays unacknowledged for VP_DEAD_MS (a
+	 * slow but alive server still acknowledges); the receive thread
+	 * sees the error, the peer goes down and its requests fail.  A
+	 * shorter outage keeps the connection, and the session's chunks.
 	 */
-	tcp_sock_set_user_timeout(sock->sk, set->rpc_timeout_ms);
+	tcp_sock_set_user_timeout(sock->sk, max(3 * set->rpc_timeout_ms,
+						VP_DEAD_MS));
 	peer->sock = sock;
 
 	ret = kernel_connect(sock, (struct sockaddr *)&peer->addr,
@@ -606,6 +617,7 @@ int virgo_peer_connect(struct virgo_peer *peer)
 		goto fail;
 
 	peer->epoch++;
+	atomic_set(&peer->suspect, 0);
 	WRITE_ONCE(peer->state, VIRGO_PEER_UP);
 	peer->rx = kthread_run(vp_rx_thread, peer, "virgo_rx/%u", peer->id);
 	if (IS_ERR(peer->rx)) {
@@ -637,6 +649,8 @@ bool virgo_peer_usable(struct virgo_peer *peer)
 {
 	int state = READ_ONCE(peer->state);
 
+	if (state == VIRGO_PEER_UP)
+		return !atomic_read(&peer->suspect);
 	return state != VIRGO_PEER_DOWN ||
 		time_after_eq(jiffies, READ_ONCE(peer->next_try));
 }

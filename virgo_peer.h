@@ -41,6 +41,9 @@ struct virgo_peer_set;
  *	only in the epoch that issued them
  * @state: enum virgo_peer_state (READ_ONCE; written under @conn_lock or by
  *	the receive thread when the connection breaks)
+ * @suspect: 1 once a request to it timed out, until a reply arrives or a
+ *	new connection is made; placement skips a suspect peer, while its
+ *	connection (and the chunks of its session) is kept
  * @lim: the server's limits, from HELLO
  * @max_inflight: requests we may have outstanding on @sock
  * @pending: tag -> struct virgo_rpc of requests sent, not yet answered;
@@ -70,6 +73,7 @@ struct virgo_peer {
 	struct task_struct *rx;
 	u32 epoch;
 	int state;
+	atomic_t suspect;
 	struct virgo_wire_limits lim;
 	u32 max_inflight;
 

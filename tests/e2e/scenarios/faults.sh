@@ -369,11 +369,10 @@ node_kill 3
 expect "K's chunks on node3 fail within $limit_ms ms" \
 	vsh probe K "$n3" 2 fail "$limit_ms"
 expect "K's chunks elsewhere read back right" vsh -t 60 others K "$n3"
-# New allocations avoid the dead node: the client's TCP user timeout
-# (rpc_timeout_ms) aborts the connection whose requests go unanswered, so
-# node3 goes down (before the fix it stayed "up" for ~15 min and every
-# malloc placing a chunk there failed with ETIMEDOUT; tests/e2e/README.md,
-# bugs found).
+# New allocations avoid the dead node: after the timed-out reads the
+# client holds node3 "suspect" and places nothing there (before the fix it
+# stayed "up" for ~15 min and every malloc placing a chunk there failed
+# with ETIMEDOUT; tests/e2e/README.md, bugs found).
 for n in 1 2; do
 	t0=$(date +%s%N)
 	expect "new malloc $n after the kill" vsh malloc M$n 4M
