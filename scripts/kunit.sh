@@ -56,7 +56,13 @@ cd "$tree"
 python3 tools/testing/kunit/kunit.py build \
 	--build_dir="$build" \
 	--kunitconfig="$repo/tests/.kunitconfig" \
-	--jobs="$(nproc)"
+	--jobs="$(nproc)" 2>&1 | tee "$cache/kunit-build.log"
+# Our sources (and the patch's) compile without a warning here too.
+if grep -E '(drivers/virgo/|kernel/virgo_syscall).*(warning|error):' \
+	"$cache/kunit-build.log"; then
+	echo "kunit.sh: compiler warnings in virgo sources" >&2
+	exit 1
+fi
 
 filter=()
 if [ $# -gt 0 ]; then

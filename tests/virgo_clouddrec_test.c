@@ -570,7 +570,7 @@ static void cd_test_refused_write_data_is_skipped(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, rlen, 4U);
 	/* Nothing of it reached the chunk, which still reads zeroes. */
 	KUNIT_ASSERT_EQ(test, tc_read(test, sock, handle, 0, 4096), 0);
-	KUNIT_EXPECT_EQ(test, memchr_inv(ctx->buf, 0, 4096), NULL);
+	KUNIT_EXPECT_PTR_EQ(test, memchr_inv(ctx->buf, 0, 4096), NULL);
 	KUNIT_EXPECT_EQ(test, tc_write(test, sock, handle, 4090, "abcdef", 6),
 			0);
 	KUNIT_ASSERT_EQ(test, tc_read(test, sock, handle, 4090, 6), 0);
