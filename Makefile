@@ -13,19 +13,25 @@
 #   make e2e        qemu cluster scenarios on Debian's kernel (root, TCG;
 #                   E2E="data" runs only some)
 #   make deps       install every package the above need (root)
+#   make examples   examples/virgo_example.ko, a module using the kernel API
 #   make tools      libvirgo (tools/libvirgo) and virgoctl (tools/virgoctl)
 #   make tools-static   the same, virgoctl linked fully static
 
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 
 .PHONY: all modules deps check kunit lint fuzz fuzz-check e2e clean install
-.PHONY: tools tools-static demo
+.PHONY: tools tools-static demo examples
 
 all: modules
 
 modules:
 	@test -n "$(KDIR)" || { echo "no kernel headers: make deps" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# examples/: modules using virgo's API, built the way a third party would.
+examples: modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/examples VIRGO_INCLUDE=$(CURDIR)/include \
+		KBUILD_EXTRA_SYMBOLS=$(CURDIR)/Module.symvers modules
 
 install: modules
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
@@ -77,6 +83,7 @@ check:
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/examples clean
 	$(MAKE) -C tools/fuzz clean
 	$(MAKE) -C tools/libvirgo clean
 	$(MAKE) -C tools/virgoctl clean

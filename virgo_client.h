@@ -64,6 +64,11 @@ int vc_set(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	   const void *buf, size_t len);
 int vc_get(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	   void *buf, size_t len);
+int vc_rw_deadline(struct virgo_client *vc, virgo_addr_t addr,
+		   const void *owner, void *buf, size_t len, bool write,
+		   unsigned long deadline);
+int vc_stat(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
+	    struct virgo_alloc_info *info, bool peers);
 unsigned int vc_free_all(struct virgo_client *vc, const void *owner,
 			 bool any_owner);
 

@@ -18,16 +18,12 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/module.h>
+#include <linux/kernel.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 
-#include "virgo_admin.h"
 #include "virgo_client.h"
-#include "virgo_dev.h"
-#include "virgo_sys.h"
-#include "virgo_user.h"
 
 #define CREATE_TRACE_POINTS
 #include "virgo_trace.h"
@@ -42,8 +38,11 @@ static s64 vc_room(struct virgo_peer *peer, u64 planned, u32 len)
 {
 	s64 room;
 
-	if (!virgo_peer_usable(peer) || virgo_peer_connect(peer))
+	if (!virgo_peer_usable(peer)) {
+		/* Never connect here: the background does, for later calls. */
+		virgo_peer_kick(peer);
 		return -1;
+	}
 	if (peer->lim.max_chunk < len)
 		return -1;
 	room = atomic64_read(&peer->free) - planned;
@@ -117,15 +116,44 @@ static void vc_undo_alloc(struct virgo_client *vc, struct vc_alloc_req *r,
 
 			virgo_wire_set_handle(p, i, h);
 		}
-		if (!virgo_rpc_send(peer, rpc, p, len, NULL, 0)) {
-			if (virgo_rpc_wait(rpc, jiffies +
-					   msecs_to_jiffies(vc->rpc_timeout_ms))
-			    == -ETIMEDOUT)
+		rpc->count = r->count;
+		/* Handles of the session that gave them, or none at all. */
+		if (!virgo_rpc_send(peer, r->rpc->epoch, rpc, p, len, NULL,
+				    0)) {
+			unsigned long deadline = jiffies +
+				msecs_to_jiffies(vc->rpc_timeout_ms);
+
+			if (virgo_rpc_gone(virgo_rpc_wait(rpc, deadline)))
 				rpc = NULL;
 		}
 	}
 	virgo_rpc_free(rpc);
 	kfree(p);
+}
+
+/*
+ * Every ALLOC of a malloc succeeded: count their bytes as placed on their
+ * peers, or fail with -EIO if one of the peers was removed since.
+ */
+static int vc_commit_placed(struct virgo_client *vc,
+			    struct virgo_peer **peers,
+			    struct vc_alloc_req *reqs, unsigned int nr_reqs)
+{
+	unsigned int i;
+	int ret = 0;
+
+	mutex_lock(&vc->peers.lock);
+	for (i = 0; i < nr_reqs; i++)
+		if (READ_ONCE(peers[reqs[i].peer]->removed))
+			ret = -EIO;
+	for (i = 0; i < nr_reqs && !ret; i++) {
+		struct virgo_peer *peer = peers[reqs[i].peer];
+
+		atomic64_add(reqs[i].bytes, &peer->placed);
+		atomic64_sub(reqs[i].bytes, &peer->free);
+	}
+	mutex_unlock(&vc->peers.lock);
+	return ret;
 }
 
 static int __vc_malloc(struct virgo_client *vc, size_t size,
@@ -149,6 +177,7 @@ int vc_malloc(struct virgo_client *vc, size_t size, const void *owner,
 	u32 nr = 0;
 	int ret;
 
+	might_sleep();
 	ret = __vc_malloc(vc, size, owner, addr, &nr);
 	trace_virgo_malloc(size, ret ? 0 : *addr, nr, ret,
 			   ktime_get_ns() - start);
@@ -179,6 +208,9 @@ static int __vc_malloc(struct virgo_client *vc, size_t size,
 	peers = virgo_peers_snapshot(&vc->peers, &nr_peers);
 	if (!peers)
 		return nr_peers ? -ENOMEM : -ENODEV;
+	ret = virgo_peers_wait_tried(&vc->peers, peers, nr_peers);
+	if (ret)
+		goto put_peers;
 
 	e = virgo_xlat_entry_alloc(size, nr_chunks, GFP_KERNEL);
 	if (IS_ERR(e)) {
@@ -210,6 +242,7 @@ static int __vc_malloc(struct virgo_client *vc, size_t size,
 		place[i] = p;
 		planned[p] += len;
 		count[p]++;
+		cond_resched();
 	}
 
 	/* Chunks grouped by peer: order[] lists them peer after peer. */
@@ -237,6 +270,8 @@ static int __vc_malloc(struct virgo_client *vc, size_t size,
 		r->peer = p;
 		r->first = i;
 		r->count = n;
+		for (j = 0; j < n; j++)
+			r->bytes += e->chunks[order[i + j]].len;
 		i += n;
 		nr_reqs++;
 
@@ -260,8 +295,14 @@ static int __vc_malloc(struct virgo_client *vc, size_t size,
 			virgo_wire_set_alloc_size(payload, j,
 						  e->chunks[idx].len);
 		}
-		r->err = virgo_rpc_send(peer, r->rpc, payload, len, NULL, 0);
+		r->err = virgo_rpc_send(peer, VIRGO_EPOCH_ANY, r->rpc, payload,
+					len, NULL, 0);
 		kfree(payload);
+		if (r->err) {
+			/* Never sent: still ours. */
+			virgo_rpc_free(r->rpc);
+			r->rpc = NULL;
+		}
 	}
 
 	/* Then wait for all of them. */
@@ -270,13 +311,24 @@ static int __vc_malloc(struct virgo_client *vc, size_t size,
 	for (i = 0; i < nr_reqs; i++) {
 		struct vc_alloc_req *r = &reqs[i];
 
-		if (!r->err)
+		if (!r->err) {
 			r->err = virgo_rpc_wait(r->rpc, deadline);
-		if (r->err == -ETIMEDOUT)
-			r->rpc = NULL;	/* the peer frees what it gets */
+			if (virgo_rpc_gone(r->err))
+				r->rpc = NULL;	/* the peer frees its chunks */
+		}
 		if (r->err && !ret)
-			ret = r->err;
+			ret = r->err == -EBUSY ? -ETIMEDOUT : r->err;
 	}
+
+	/*
+	 * Count the chunks as placed, unless one of the peers was removed
+	 * meanwhile (its session, and these chunks, are gone): under the
+	 * set's lock, which virgo_peer_del() holds from its check of
+	 * ->placed to ->removed, so an allocation is never recorded on a
+	 * removed peer and a peer holding chunks is never removed.
+	 */
+	if (!ret)
+		ret = vc_commit_placed(vc, peers, reqs, nr_reqs);
 
 	if (ret) {
 		/* All or nothing: give back what did succeed. */
@@ -292,7 +344,6 @@ static int __vc_malloc(struct virgo_client *vc, size_t size,
 	for (i = 0; i < nr_reqs; i++) {
 		struct vc_alloc_req *r = &reqs[i];
 		struct virgo_peer *peer = peers[r->peer];
-		u64 bytes = 0;
 		u32 j;
 
 		for (j = 0; j < r->count; j++) {
@@ -302,11 +353,7 @@ static int __vc_malloc(struct virgo_client *vc, size_t size,
 			c->replicas[0].epoch = r->rpc->epoch;
 			c->replicas[0].handle =
 				virgo_wire_handle(r->rpc->data, j);
-			bytes += c->len;
 		}
-		r->bytes = bytes;
-		atomic64_add(bytes, &peer->placed);
-		atomic64_sub(bytes, &peer->free);
 	}
 
 	ret = virgo_xlat_insert(&vc->table, e);
@@ -341,7 +388,7 @@ put_peers:
 
 /* ---- virgo_free() ----------------------------------------------------- */
 
-/* A chunk to free: sorted by peer, then handle. */
+/* A chunk to free: sorted by peer, epoch, then handle. */
 struct vc_dead_chunk {
 	u32 peer_id;
 	u32 epoch;
@@ -355,7 +402,96 @@ static int vc_cmp_dead(const void *a, const void *b)
 
 	if (x->peer_id != y->peer_id)
 		return x->peer_id < y->peer_id ? -1 : 1;
+	if (x->epoch != y->epoch)
+		return x->epoch < y->epoch ? -1 : 1;
 	return vc_cmp_u64(&x->handle, &y->handle);
+}
+
+/*
+ * Send one FREE for @n chunks of one peer and epoch.  Returns the request
+ * to wait for, or NULL: nothing to wait for (the session is gone, or the
+ * FREE was handed to the peer's background worker).
+ */
+static struct virgo_rpc *vc_free_batch(struct virgo_peer *peer,
+				       const struct vc_dead_chunk *dead, u32 n)
+{
+	u32 len = VIRGO_WIRE_BATCH_HDR_LEN + n * VIRGO_WIRE_HANDLE_LEN, j;
+	struct virgo_rpc *rpc;
+	int err = -ENOMEM;
+	void *p;
+
+	p = kmalloc(len, GFP_KERNEL);
+	rpc = virgo_rpc_alloc(VIRGO_OP_FREE, NULL, VIRGO_WIRE_FREE_REP_LEN,
+			      VIRGO_WIRE_FREE_REP_LEN, GFP_KERNEL);
+	if (p && rpc) {
+		virgo_wire_put_batch_hdr(p, len, n, VIRGO_WIRE_HANDLE_LEN);
+		for (j = 0; j < n; j++)
+			virgo_wire_set_handle(p, j, dead[j].handle);
+		rpc->count = n;
+		err = virgo_rpc_send(peer, dead[0].epoch, rpc, p, len, NULL, 0);
+	}
+	kfree(p);
+	if (!err)
+		return rpc;
+	virgo_rpc_free(rpc);
+	/* -EIO: the chunks died with their session; else try later. */
+	if (err != -EIO) {
+		u64 *handles = kvmalloc_array(n, sizeof(*handles), GFP_KERNEL);
+
+		if (handles) {
+			for (j = 0; j < n; j++)
+				handles[j] = dead[j].handle;
+			virgo_peer_free_handles(peer, dead[0].epoch, handles,
+						n);
+			kvfree(handles);
+		}
+	}
+	return NULL;
+}
+
+/* A FREE's reply: did the server free every chunk asked? */
+static int vc_check_freed(struct virgo_rpc *rpc)
+{
+	u32 freed = virgo_wire_freed(rpc->data);
+
+	if (freed == rpc->count)
+		return 0;
+	pr_warn_ratelimited("peer %s freed %u of %u chunks: the others were not there\n",
+			    rpc->peer->name, freed, rpc->count);
+	return -EIO;
+}
+
+/* Wait for the FREEs sent; a server that freed fewer than asked is -EIO. */
+static int vc_free_wait(struct virgo_client *vc, struct virgo_rpc **rpcs,
+			u32 nr_rpcs)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(vc->rpc_timeout_ms);
+	int ret = 0;
+	u32 i;
+
+	for (i = 0; i < nr_rpcs; i++) {
+		struct virgo_rpc *rpc = rpcs[i];
+		int err = virgo_rpc_wait(rpc, deadline);
+
+		if (virgo_rpc_gone(err)) {
+			if (!ret)
+				ret = err;
+			continue;
+		}
+		/*
+		 * -EIO: the connection broke before the reply (the peer was
+		 * removed, or failed); the server frees a session's chunks
+		 * when it ends, so these are gone as asked.
+		 */
+		if (err == -EIO)
+			err = 0;
+		else if (!err)
+			err = vc_check_freed(rpc);
+		if (err && !ret)
+			ret = err;
+		virgo_rpc_free(rpc);
+	}
+	return ret;
 }
 
 /* Free the remote chunks of a removed, unused entry, in parallel. */
@@ -364,9 +500,8 @@ static int vc_release_chunks(struct virgo_client *vc,
 {
 	struct vc_dead_chunk *dead;
 	struct virgo_rpc **rpcs;
-	unsigned long deadline;
 	u32 i, nr_rpcs = 0;
-	int ret = 0;
+	int ret;
 
 	dead = kvmalloc_array(e->nr_chunks, sizeof(*dead), GFP_KERNEL);
 	rpcs = kvcalloc(e->nr_chunks, sizeof(*rpcs), GFP_KERNEL);
@@ -381,70 +516,36 @@ static int vc_release_chunks(struct virgo_client *vc,
 		dead[i].handle = e->chunks[i].replicas[0].handle;
 		dead[i].len = e->chunks[i].len;
 	}
+	cond_resched();
 	sort(dead, e->nr_chunks, sizeof(*dead), vc_cmp_dead, NULL);
 
 	for (i = 0; i < e->nr_chunks; ) {
 		struct virgo_peer *peer = virgo_peer_get(&vc->peers,
 							 dead[i].peer_id);
-		struct virgo_rpc *rpc;
-		u32 n = 0, len, j;
+		u32 max = peer ? READ_ONCE(peer->lim.max_batch) : U32_MAX;
+		u32 n = 0, j;
 		u64 bytes = 0;
-		int err;
-		void *p;
 
-		while (i + n < e->nr_chunks &&
+		while (i + n < e->nr_chunks && n < max &&
 		       dead[i + n].peer_id == dead[i].peer_id &&
-		       (!peer || n < peer->lim.max_batch))
+		       dead[i + n].epoch == dead[i].epoch)
 			n++;
 		for (j = 0; j < n; j++)
 			bytes += dead[i + j].len;
-		if (!peer) {
-			i += n;
-			continue;
-		}
-		atomic64_sub(bytes, &peer->placed);
-		atomic64_add(bytes, &peer->free);
-		/* Chunks of an older epoch died with their session. */
-		if (dead[i].epoch != READ_ONCE(peer->epoch) ||
-		    READ_ONCE(peer->state) != VIRGO_PEER_UP) {
+		if (peer) {
+			atomic64_sub(bytes, &peer->placed);
+			atomic64_add(bytes, &peer->free);
+			/* Sent only in the chunks' epoch (checked there). */
+			rpcs[nr_rpcs] = vc_free_batch(peer, &dead[i], n);
+			if (rpcs[nr_rpcs])
+				nr_rpcs++;
 			virgo_peer_put(peer);
-			i += n;
-			continue;
 		}
-		len = VIRGO_WIRE_BATCH_HDR_LEN + n * VIRGO_WIRE_HANDLE_LEN;
-		p = kmalloc(len, GFP_KERNEL);
-		rpc = virgo_rpc_alloc(VIRGO_OP_FREE, NULL,
-				      VIRGO_WIRE_FREE_REP_LEN,
-				      VIRGO_WIRE_FREE_REP_LEN, GFP_KERNEL);
-		err = -ENOMEM;
-		if (p && rpc) {
-			virgo_wire_put_batch_hdr(p, len, n,
-						 VIRGO_WIRE_HANDLE_LEN);
-			for (j = 0; j < n; j++)
-				virgo_wire_set_handle(p, j, dead[i + j].handle);
-			err = virgo_rpc_send(peer, rpc, p, len, NULL, 0);
-		}
-		if (!err) {
-			rpcs[nr_rpcs++] = rpc;
-		} else {
-			virgo_rpc_free(rpc);
-			if (!ret)
-				ret = err;
-		}
-		kfree(p);
-		virgo_peer_put(peer);
 		i += n;
+		cond_resched();
 	}
 
-	deadline = jiffies + msecs_to_jiffies(vc->rpc_timeout_ms);
-	for (i = 0; i < nr_rpcs; i++) {
-		int err = virgo_rpc_wait(rpcs[i], deadline);
-
-		if (err && !ret)
-			ret = err;
-		if (err != -ETIMEDOUT)
-			virgo_rpc_free(rpcs[i]);
-	}
+	ret = vc_free_wait(vc, rpcs, nr_rpcs);
 	kvfree(rpcs);
 	kvfree(dead);
 	return ret;
@@ -464,6 +565,7 @@ int vc_free(struct virgo_client *vc, virgo_addr_t addr, const void *owner)
 	struct virgo_xlat_entry *e;
 	int ret;
 
+	might_sleep();
 	e = virgo_xlat_remove(&vc->table, addr, owner);
 	if (IS_ERR(e))
 		return PTR_ERR(e);
@@ -508,6 +610,7 @@ struct vc_io {
 	struct virgo_client *vc;
 	bool write;
 	u8 *buf;
+	unsigned long deadline;
 	struct virgo_rpc *rpcs[VC_IO_WINDOW];
 	unsigned int nr;
 	int err;
@@ -520,10 +623,12 @@ static void vc_io_drain(struct vc_io *io)
 		msecs_to_jiffies(io->vc->rpc_timeout_ms);
 	unsigned int i;
 
+	if (io->deadline && time_before(io->deadline, deadline))
+		deadline = io->deadline;
 	for (i = 0; i < io->nr; i++) {
 		int err = virgo_rpc_wait(io->rpcs[i], deadline);
 
-		if (err != -ETIMEDOUT)
+		if (!virgo_rpc_gone(err))
 			virgo_rpc_free(io->rpcs[i]);
 		/* A chunk the server does not know is lost, not missing. */
 		if (err == -ENOENT || err == -ERANGE || err == -EPROTO)
@@ -551,32 +656,28 @@ static int vc_io_piece(struct virgo_xlat_entry *e, u32 idx, u32 chunk_off,
 		vc_io_drain(io);
 	if (io->err)
 		return io->err;
+	if (io->deadline && time_after_eq(jiffies, io->deadline))
+		return -ETIMEDOUT;
 
 	peer = virgo_peer_get(&io->vc->peers, rep->peer_id);
 	if (!peer)
 		return -EIO;
-	ret = -EIO;
-	if (READ_ONCE(peer->epoch) != rep->epoch ||
-	    READ_ONCE(peer->state) != VIRGO_PEER_UP)
-		goto put;
 	ret = -ENOMEM;
 	rpc = virgo_rpc_alloc(io->write ? VIRGO_OP_WRITE : VIRGO_OP_READ,
 			      io->write ? NULL : io->buf + buf_off,
 			      io->write ? 0 : len, 0, GFP_KERNEL);
 	if (!rpc)
 		goto put;
+	rpc->deadline = io->deadline;
 	virgo_wire_put_rw_req(payload, sizeof(payload), &rw);
-	ret = virgo_rpc_send(peer, rpc, payload, sizeof(payload),
+	/* Only into the session that gave the handle: else -EIO, unsent. */
+	ret = virgo_rpc_send(peer, rep->epoch, rpc, payload, sizeof(payload),
 			     io->write ? io->buf + buf_off : NULL,
 			     io->write ? len : 0);
 	if (ret) {
 		virgo_rpc_free(rpc);
-		goto put;
-	}
-	/* The handle may be from an epoch that just ended. */
-	if (rpc->epoch != rep->epoch) {
-		virgo_rpc_forget(rpc);
-		ret = -EIO;
+		if (ret == -EBUSY)
+			ret = -ETIMEDOUT;
 		goto put;
 	}
 	io->rpcs[io->nr++] = rpc;
@@ -586,21 +687,25 @@ put:
 }
 
 static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
-		 const void *owner, void *buf, size_t len, bool write)
+		 const void *owner, void *buf, size_t len, bool write,
+		 unsigned long deadline)
 {
 	struct virgo_xlat_entry *e;
 	struct vc_io *io;
 	int ret;
 
-	if (!len)
-		return 0;
-	if (!buf)
+	might_sleep();
+	if (!buf && len)
 		return -EINVAL;
 	e = virgo_xlat_get(&vc->table, addr);
 	if (!e)
 		return -ENOENT;
 	ret = -EPERM;
 	if (e->owner != owner)
+		goto put;
+	/* Nothing to move: the address was checked, that is all. */
+	ret = 0;
+	if (!len)
 		goto put;
 	ret = -ENOMEM;
 	io = kzalloc(sizeof(*io), GFP_KERNEL);
@@ -609,6 +714,7 @@ static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
 	io->vc = vc;
 	io->write = write;
 	io->buf = buf;
+	io->deadline = deadline;
 	ret = virgo_xlat_walk(e, addr, len, vc_io_piece, io);
 	if (ret == -ERANGE)
 		ret = -EINVAL;
@@ -627,14 +733,16 @@ put:
  * @addr: any VIRGO address inside the allocation
  * @owner: the allocation's owner cookie
  * @buf: the bytes
- * @len: how many; [addr, addr + len) must lie inside the allocation
+ * @len: how many; [addr, addr + len) must lie inside the allocation; 0
+ *	checks @addr and @owner only
  *
- * Return: 0, -ENOENT, -EPERM, -EINVAL (range outside), -EIO, -ETIMEDOUT.
+ * Return: 0, -ENOENT, -EPERM, -EINVAL (range outside), -EIO, -ETIMEDOUT,
+ * -EINTR (fatal signal).
  */
 int vc_set(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	   const void *buf, size_t len)
 {
-	return vc_io(vc, addr, owner, (void *)buf, len, true);
+	return vc_io(vc, addr, owner, (void *)buf, len, true, 0);
 }
 
 /**
@@ -650,7 +758,92 @@ int vc_set(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 int vc_get(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	   void *buf, size_t len)
 {
-	return vc_io(vc, addr, owner, buf, len, false);
+	return vc_io(vc, addr, owner, buf, len, false, 0);
+}
+
+/**
+ * vc_rw_deadline() - vc_set() or vc_get() with a bound on its time
+ * @vc: the client
+ * @addr: any VIRGO address inside the allocation
+ * @owner: its owner cookie
+ * @buf: the bytes, or where they go
+ * @len: how many
+ * @write: vc_set() if true, else vc_get()
+ * @deadline: jiffies after which the call gives up with -ETIMEDOUT (no
+ *	request is sent after it, no reply awaited past it)
+ *
+ * Return: as vc_set().
+ */
+int vc_rw_deadline(struct virgo_client *vc, virgo_addr_t addr,
+		   const void *owner, void *buf, size_t len, bool write,
+		   unsigned long deadline)
+{
+	return vc_io(vc, addr, owner, buf, len, write, deadline ? deadline : 1);
+}
+
+static int vc_cmp_u32(const void *a, const void *b)
+{
+	u32 x = *(const u32 *)a, y = *(const u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Distinct peers holding the chunks of @e (-ENOMEM without memory). */
+static int vc_count_peers(const struct virgo_xlat_entry *e)
+{
+	u32 *ids, i, n = 0;
+
+	ids = kvmalloc_array(e->nr_chunks, sizeof(*ids), GFP_KERNEL);
+	if (!ids)
+		return -ENOMEM;
+	for (i = 0; i < e->nr_chunks; i++)
+		ids[i] = e->chunks[i].replicas[0].peer_id;
+	sort(ids, e->nr_chunks, sizeof(*ids), vc_cmp_u32, NULL);
+	for (i = 0; i < e->nr_chunks; i++)
+		if (!i || ids[i] != ids[i - 1])
+			n++;
+	kvfree(ids);
+	return n;
+}
+
+/**
+ * vc_stat() - describe the allocation that contains an address
+ * @vc: the client
+ * @addr: any VIRGO address inside the allocation
+ * @owner: its owner cookie
+ * @info: filled in
+ * @peers: also count the distinct peers holding it (O(n log n))
+ *
+ * Return: 0, -ENOENT, -EPERM, or -ENOMEM.
+ */
+int vc_stat(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
+	    struct virgo_alloc_info *info, bool peers)
+{
+	struct virgo_xlat_entry *e;
+	int ret = 0;
+
+	e = virgo_xlat_get(&vc->table, addr);
+	if (!e)
+		return -ENOENT;
+	if (e->owner != owner) {
+		ret = -EPERM;
+		goto put;
+	}
+	memset(info, 0, sizeof(*info));
+	info->addr = e->va;
+	info->size = e->size;
+	info->chunk_size = vc->chunk_size;
+	info->nr_chunks = e->nr_chunks;
+	if (peers) {
+		ret = vc_count_peers(e);
+		if (ret >= 0) {
+			info->nr_peers = ret;
+			ret = 0;
+		}
+	}
+put:
+	virgo_xlat_put(e);
+	return ret;
 }
 
 /* ---- client instances ------------------------------------------------- */
@@ -673,7 +866,8 @@ int virgo_client_init(struct virgo_client *vc,
 	vc->chunk_size = cfg->chunk_size;
 	vc->rpc_timeout_ms = cfg->rpc_timeout_ms;
 	ret = virgo_peers_init(&vc->peers, cfg->psk, cfg->psk_len,
-			       cfg->connect_timeout_ms, cfg->rpc_timeout_ms);
+			       cfg->chunk_size, cfg->connect_timeout_ms,
+			       cfg->rpc_timeout_ms);
 	if (ret)
 		return ret;
 	virgo_xlat_init(&vc->table);
@@ -695,215 +889,3 @@ void virgo_client_destroy(struct virgo_client *vc)
 	virgo_peers_destroy(&vc->peers);
 	virgo_xlat_destroy(&vc->table);
 }
-
-/* ---- the module ------------------------------------------------------- */
-
-static char *peers;
-module_param(peers, charp, 0444);
-MODULE_PARM_DESC(peers, "comma-separated a.b.c.d:port list of virgo_clouddrec peers");
-
-static char psk[65];
-module_param_string(psk, psk, sizeof(psk), 0);
-MODULE_PARM_DESC(psk, "pre-shared key for the peers, up to 64 bytes");
-
-static uint chunk_size = VIRGO_CHUNK_DEFAULT;
-module_param(chunk_size, uint, 0444);
-MODULE_PARM_DESC(chunk_size, "bytes per chunk (default 1 MiB)");
-
-static uint connect_timeout_ms = 3000;
-module_param(connect_timeout_ms, uint, 0444);
-MODULE_PARM_DESC(connect_timeout_ms, "bound on connecting to a peer (default 3000)");
-
-static uint rpc_timeout_ms = 10000;
-module_param(rpc_timeout_ms, uint, 0444);
-MODULE_PARM_DESC(rpc_timeout_ms, "bound on each request round (default 10000)");
-
-/* The module's client: set up at init, torn down at exit. */
-static struct virgo_client virgo_client;
-
-/**
- * virgo_malloc() - allocate memory that lives on the cloud peers
- * @size: bytes, at least 1
- * @addr: set to the allocation's first VIRGO address (never 0)
- *
- * The memory reads as zeroes until written.  May sleep.
- *
- * Return: 0; -EINVAL (size 0); -ENOMEM (no memory, or too big);
- * -ENODEV (no peers); -ENOSPC (no reachable peer with room); -EIO or
- * -ETIMEDOUT (a peer failed; nothing stays allocated).
- */
-int virgo_malloc(size_t size, virgo_addr_t *addr)
-{
-	return vc_malloc(&virgo_client, size, NULL, addr);
-}
-EXPORT_SYMBOL_GPL(virgo_malloc);
-
-/**
- * virgo_free() - free an allocation
- * @addr: the address virgo_malloc() returned
- *
- * Return: 0, -ENOENT (no such allocation), -EINVAL (not its first
- * address), -EPERM (owned by user space), or a peer's error (the
- * allocation is freed anyway).
- */
-int virgo_free(virgo_addr_t addr)
-{
-	return vc_free(&virgo_client, addr, NULL);
-}
-EXPORT_SYMBOL_GPL(virgo_free);
-
-/**
- * virgo_set() - write into an allocation
- * @addr: any VIRGO address inside an allocation
- * @buf: the bytes to write
- * @len: how many; the range must lie inside the allocation
- *
- * Return: 0, -ENOENT, -EINVAL (range outside), -EPERM, -EIO, -ETIMEDOUT.
- */
-int virgo_set(virgo_addr_t addr, const void *buf, size_t len)
-{
-	return vc_set(&virgo_client, addr, NULL, buf, len);
-}
-EXPORT_SYMBOL_GPL(virgo_set);
-
-/**
- * virgo_get() - read from an allocation
- * @addr: any VIRGO address inside an allocation
- * @buf: where to put the bytes
- * @len: how many; the range must lie inside the allocation
- *
- * Return: as virgo_set().
- */
-int virgo_get(virgo_addr_t addr, void *buf, size_t len)
-{
-	return vc_get(&virgo_client, addr, NULL, buf, len);
-}
-EXPORT_SYMBOL_GPL(virgo_get);
-
-/**
- * virgo_malloc_owned() - virgo_malloc() on behalf of an owner
- * @size: bytes
- * @owner: the owner cookie
- * @addr: set to the allocation's first VIRGO address
- *
- * Return: as virgo_malloc().
- */
-int virgo_malloc_owned(size_t size, const void *owner, virgo_addr_t *addr)
-{
-	return vc_malloc(&virgo_client, size, owner, addr);
-}
-EXPORT_SYMBOL_GPL(virgo_malloc_owned);
-
-/**
- * virgo_free_owned() - virgo_free() on behalf of an owner
- * @addr: the allocation's first VIRGO address
- * @owner: the owner cookie
- *
- * Return: as virgo_free().
- */
-int virgo_free_owned(virgo_addr_t addr, const void *owner)
-{
-	return vc_free(&virgo_client, addr, owner);
-}
-EXPORT_SYMBOL_GPL(virgo_free_owned);
-
-/**
- * virgo_set_owned() - virgo_set() on behalf of an owner
- * @addr: any VIRGO address inside the allocation
- * @owner: the owner cookie
- * @buf: the bytes
- * @len: how many
- *
- * Return: as virgo_set().
- */
-int virgo_set_owned(virgo_addr_t addr, const void *owner, const void *buf,
-		    size_t len)
-{
-	return vc_set(&virgo_client, addr, owner, buf, len);
-}
-EXPORT_SYMBOL_GPL(virgo_set_owned);
-
-/**
- * virgo_get_owned() - virgo_get() on behalf of an owner
- * @addr: any VIRGO address inside the allocation
- * @owner: the owner cookie
- * @buf: where to put the bytes
- * @len: how many
- *
- * Return: as virgo_get().
- */
-int virgo_get_owned(virgo_addr_t addr, const void *owner, void *buf,
-		    size_t len)
-{
-	return vc_get(&virgo_client, addr, owner, buf, len);
-}
-EXPORT_SYMBOL_GPL(virgo_get_owned);
-
-/**
- * virgo_free_all_owned() - free every allocation of an owner
- * @owner: the owner cookie
- *
- * Return: the number of allocations freed.
- */
-unsigned int virgo_free_all_owned(const void *owner)
-{
-	return vc_free_all(&virgo_client, owner, false);
-}
-EXPORT_SYMBOL_GPL(virgo_free_all_owned);
-
-static int __init virgo_init(void)
-{
-	struct virgo_client_config cfg = {
-		.peers = peers,
-		.psk = (const u8 *)psk,
-		.psk_len = strnlen(psk, sizeof(psk)),
-		.chunk_size = chunk_size,
-		.connect_timeout_ms = connect_timeout_ms,
-		.rpc_timeout_ms = rpc_timeout_ms,
-	};
-	int ret;
-
-	if (cfg.psk_len > 64)
-		return -EINVAL;
-	ret = virgo_client_init(&virgo_client, &cfg);
-	memzero_explicit(psk, sizeof(psk));
-	if (ret) {
-		pr_err("cannot start: %d (check peers= and chunk_size=)\n",
-		       ret);
-		return ret;
-	}
-	ret = virgo_admin_init(&virgo_client);
-	if (ret)
-		goto destroy;
-	ret = virgo_dev_init(&virgo_client);
-	if (ret)
-		goto admin;
-	virgo_sys_init(&virgo_client);
-	pr_info("client ready: %u peers, %u-byte chunks%s\n",
-		virgo_client.peers.nr, chunk_size,
-		cfg.psk_len ? ", key set" : "");
-	return 0;
-
-admin:
-	virgo_admin_exit();
-destroy:
-	virgo_client_destroy(&virgo_client);
-	return ret;
-}
-
-static void __exit virgo_exit(void)
-{
-	virgo_sys_exit();
-	virgo_dev_exit();
-	virgo_admin_exit();
-	virgo_client_destroy(&virgo_client);
-	virgo_user_owners_release();
-	pr_info("client unloaded\n");
-}
-
-module_init(virgo_init);
-module_exit(virgo_exit);
-
-MODULE_DESCRIPTION("virgo: kernel memory spread across many machines (client)");
-MODULE_AUTHOR("The virgo developers");
-MODULE_LICENSE("GPL");

@@ -2,8 +2,11 @@
 /*
  * virgo client: peers, their connections, and RPCs over them.
  *
- * Each peer has at most one connection, opened lazily by the first caller
- * that needs it (HELLO, then AUTH when the server asks for it), and kept.
+ * Each peer has at most one connection (HELLO, then AUTH when the server
+ * asks for it), kept for as long as it works.  Connecting happens in the
+ * background, never inside a caller's malloc: a peer is connected when it
+ * is added, and reconnected when its connection breaks, with an
+ * exponential backoff (100 ms .. 30 s) while that fails.
  * Many requests are in flight on it at once: a sender takes an in-flight
  * slot, files its request under a fresh tag in @pending and writes the
  * frame under @conn_lock; the peer's receive thread reads replies in
@@ -15,9 +18,13 @@
  * late reply, freeing the chunks of an ALLOC nobody wants any more.
  *
  * A broken connection fails every pending request with -EIO and marks the
- * peer down; the next user reconnects after an exponential backoff.  A
+ * peer down; the background connect makes a new one.  A
  * new connection is a new server session with new handles, so each
- * connection has an epoch and handles from an older epoch are dead.
+ * connection has an epoch and handles from an older epoch are dead.  A
+ * request that names handles carries the epoch they belong to, and
+ * virgo_rpc_send() compares it with the connection's under @conn_lock,
+ * where the tag is assigned and the frame written: a request built for
+ * one session is never sent into another.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -62,6 +69,8 @@ const char *virgo_peer_state_name(int state)
 		return "?";
 	return virgo_peer_state_names[state];
 }
+
+static void vp_release(struct kref *ref);
 
 /* ---- socket helpers -------------------------------------------------- */
 
@@ -217,9 +226,24 @@ static bool vp_slot_try(struct virgo_peer *peer)
 				 READ_ONCE(peer->max_inflight));
 }
 
+#if IS_ENABLED(CONFIG_KUNIT)
+void (*virgo_peer_test_pre_send)(struct virgo_peer *peer);
+void (*virgo_peer_test_rx)(struct virgo_peer *peer, u8 opcode);
+#endif
+
+/* Can a request built for @epoch go out on @peer's connection now? */
+static bool vp_sendable(struct virgo_peer *peer, u32 epoch)
+{
+	lockdep_assert_held(&peer->conn_lock);
+	return !peer->removed && peer->state == VIRGO_PEER_UP && peer->sock &&
+		(epoch == VIRGO_EPOCH_ANY || epoch == peer->epoch);
+}
+
 /**
  * virgo_rpc_send() - send a request to a peer
  * @peer: the peer, connected (virgo_peer_connect())
+ * @epoch: the connection epoch the request's handles belong to, or
+ *	VIRGO_EPOCH_ANY for a request that names none (ALLOC, PING)
  * @rpc: the request, from virgo_rpc_alloc()
  * @payload: the request payload, @len bytes
  * @len: bytes in @payload
@@ -228,28 +252,41 @@ static bool vp_slot_try(struct virgo_peer *peer)
  *
  * Return: 0 once the request is on the wire (wait for it with
  * virgo_rpc_wait()), or a negative errno: then it was not sent and is
- * still the caller's.
+ * still the caller's.  -EIO when the peer is not connected in @epoch
+ * (nothing is sent: the handles died with their session), -EBUSY when
+ * no in-flight slot freed up within rpc_timeout_ms, -EINTR on a fatal
+ * signal.
  */
-int virgo_rpc_send(struct virgo_peer *peer, struct virgo_rpc *rpc,
+int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		   const void *payload, u32 len, const void *data,
 		   u32 data_len)
 {
 	struct virgo_peer_set *set = peer->set;
+	long slot_wait = msecs_to_jiffies(set->rpc_timeout_ms);
 	u8 hdr[VIRGO_WIRE_HDR_LEN];
 	struct kvec iov[3];
 	bool slot = false;
 	int nr = 0, ret;
 
-	wait_event_timeout(peer->slot_wq,
-			   (slot = vp_slot_try(peer)) ||
-			   READ_ONCE(peer->state) != VIRGO_PEER_UP,
-			   msecs_to_jiffies(set->rpc_timeout_ms));
-	if (!slot)
-		return READ_ONCE(peer->state) != VIRGO_PEER_UP ? -EIO :
-			-ETIMEDOUT;
+	if (rpc->deadline)
+		slot_wait = clamp_t(long, (long)(rpc->deadline - jiffies), 0,
+				    slot_wait);
+	ret = wait_event_killable_timeout(peer->slot_wq,
+					  (slot = vp_slot_try(peer)) ||
+					  READ_ONCE(peer->state) !=
+					  VIRGO_PEER_UP, slot_wait);
+	if (!slot) {
+		if (READ_ONCE(peer->state) != VIRGO_PEER_UP)
+			return -EIO;
+		return ret < 0 ? -EINTR : -EBUSY;
+	}
 
+#if IS_ENABLED(CONFIG_KUNIT)
+	if (virgo_peer_test_pre_send)
+		virgo_peer_test_pre_send(peer);
+#endif
 	mutex_lock(&peer->conn_lock);
-	if (peer->state != VIRGO_PEER_UP || !peer->sock) {
+	if (!vp_sendable(peer, epoch)) {
 		mutex_unlock(&peer->conn_lock);
 		vp_slot_put(peer);
 		return -EIO;
@@ -304,17 +341,24 @@ int virgo_rpc_send(struct virgo_peer *peer, struct virgo_rpc *rpc,
  * @rpc: the request
  * @deadline: jiffies after which the caller gives up
  *
+ * Killable: a fatal signal ends the wait as a timeout does.
+ *
  * Return: the request's result (0, a negative errno, or the reply's status
- * as an errno); the caller then frees @rpc.  Or -ETIMEDOUT: @rpc now
- * belongs to the peer and the caller must not touch it again.
+ * as an errno); the caller then frees @rpc.  Or -ETIMEDOUT (deadline
+ * passed) or -EINTR (fatal signal), see virgo_rpc_gone(): @rpc now belongs
+ * to the peer and the caller must not touch it again.
  */
 int virgo_rpc_wait(struct virgo_rpc *rpc, unsigned long deadline)
 {
 	struct virgo_peer *peer = rpc->peer;
 	long left = (long)(deadline - jiffies);
+	long ret = 0;
 
-	if (left > 0 && wait_for_completion_timeout(&rpc->done, left))
-		return rpc->err;
+	if (left > 0) {
+		ret = wait_for_completion_killable_timeout(&rpc->done, left);
+		if (ret > 0)
+			return rpc->err;
+	}
 
 	xa_lock(&peer->pending);
 	if (rpc->claimed) {
@@ -327,6 +371,8 @@ int virgo_rpc_wait(struct virgo_rpc *rpc, unsigned long deadline)
 	if (rpc->rbuf != rpc->data)
 		rpc->rbuf = NULL;
 	xa_unlock(&peer->pending);
+	if (ret < 0)
+		return -EINTR;
 	if (!atomic_xchg(&peer->suspect, 1))
 		pr_info("peer %s: no reply within %u ms; no new chunks go there until it answers\n",
 			peer->name, peer->set->rpc_timeout_ms);
@@ -341,7 +387,7 @@ int virgo_rpc_wait(struct virgo_rpc *rpc, unsigned long deadline)
  */
 void virgo_rpc_forget(struct virgo_rpc *rpc)
 {
-	if (virgo_rpc_wait(rpc, jiffies) != -ETIMEDOUT)
+	if (!virgo_rpc_gone(virgo_rpc_wait(rpc, jiffies)))
 		virgo_rpc_free(rpc);
 }
 
@@ -364,6 +410,10 @@ static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
 	ret = virgo_wire_hdr_unpack(hdr, &m, &peer->lim);
 	if (ret || !virgo_wire_is_reply(&m))
 		return -EPROTO;
+#if IS_ENABLED(CONFIG_KUNIT)
+	if (virgo_peer_test_rx)
+		virgo_peer_test_rx(peer, m.opcode);
+#endif
 
 	xa_lock(&peer->pending);
 	rpc = __xa_erase(&peer->pending, m.tag);
@@ -398,6 +448,10 @@ static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
 	if (!ret && m.opcode == VIRGO_OP_ALLOC &&
 	    virgo_wire_batch_count(dest) != rpc->count)
 		ret = -EPROTO;
+	/* A server cannot free more than it was asked to. */
+	if (!ret && m.opcode == VIRGO_OP_FREE &&
+	    virgo_wire_freed(dest) > rpc->count)
+		ret = -EPROTO;
 	if (!ret && m.opcode == VIRGO_OP_PING)
 		atomic64_set(&peer->rtt_ns, ktime_get_ns() - rpc->sent_ns);
 	rpc->err = ret ? -EIO : 0;
@@ -425,6 +479,9 @@ static int vp_rx_thread(void *data)
 		pr_info("peer %s: connection lost (%d)\n", peer->name, ret);
 	kernel_sock_shutdown(sock, SHUT_RDWR);
 	vp_fail_all(peer, -EIO);
+	/* Connect again in the background (unless being stopped). */
+	if (!kthread_should_stop())
+		virgo_peer_kick(peer);
 	while (!kthread_should_stop()) {
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (!kthread_should_stop())
@@ -526,10 +583,12 @@ static int vp_greet(struct virgo_peer *peer)
 		}
 	}
 
-	peer->lim.max_payload = rep.max_payload;
-	peer->lim.max_chunk = rep.max_chunk;
-	peer->lim.max_batch = rep.max_batch;
-	WRITE_ONCE(peer->max_inflight, rep.max_inflight);
+	/* Its limits and ours, field by field: coherent (protocol.md §4). */
+	peer->lim.max_payload = min(rep.max_payload, set->own.max_payload);
+	peer->lim.max_chunk = min(rep.max_chunk, set->own.max_chunk);
+	peer->lim.max_batch = min(rep.max_batch, set->own.max_batch);
+	WRITE_ONCE(peer->max_inflight, min(rep.max_inflight,
+					   VIRGO_CLIENT_MAX_INFLIGHT));
 	peer->capacity = rep.capacity;
 	atomic64_set(&peer->free, rep.free);
 	return 0;
@@ -544,6 +603,8 @@ static void vp_disconnect(struct virgo_peer *peer, int state)
 	if (peer->rx) {
 		kthread_stop(peer->rx);
 		peer->rx = NULL;
+		/* The receive thread's reference (virgo_peer_connect()). */
+		kref_put(&peer->ref, vp_release);
 	}
 	vp_fail_all(peer, -EIO);
 	if (peer->sock) {
@@ -559,8 +620,8 @@ static void vp_disconnect(struct virgo_peer *peer, int state)
  * Connects (and authenticates) if needed.  A peer that failed recently is
  * not retried before its backoff expires.
  *
- * Return: 0 when the peer is up; -EAGAIN while backing off; or why the
- * connection failed.
+ * Return: 0 when the peer is up; -EAGAIN while backing off; -ENODEV once
+ * it was removed from its set; or why the connection failed.
  */
 int virgo_peer_connect(struct virgo_peer *peer)
 {
@@ -573,6 +634,10 @@ int virgo_peer_connect(struct virgo_peer *peer)
 		return 0;
 
 	mutex_lock(&peer->conn_lock);
+	if (peer->removed) {
+		ret = -ENODEV;
+		goto unlock;
+	}
 	if (peer->state == VIRGO_PEER_UP) {
 		ret = 0;
 		goto unlock;
@@ -616,16 +681,21 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	if (ret)
 		goto fail;
 
-	peer->epoch++;
+	if (++peer->epoch == VIRGO_EPOCH_ANY)
+		peer->epoch++;
 	atomic_set(&peer->suspect, 0);
 	WRITE_ONCE(peer->state, VIRGO_PEER_UP);
+	/* The receive thread holds a reference until it is reaped. */
+	kref_get(&peer->ref);
 	peer->rx = kthread_run(vp_rx_thread, peer, "virgo_rx/%u", peer->id);
 	if (IS_ERR(peer->rx)) {
 		ret = PTR_ERR(peer->rx);
 		peer->rx = NULL;
+		kref_put(&peer->ref, vp_release);
 		goto fail;
 	}
 	peer->backoff_ms = 0;
+	WRITE_ONCE(peer->tried, true);
 	mutex_unlock(&peer->conn_lock);
 	return 0;
 
@@ -633,26 +703,100 @@ fail:
 	vp_disconnect(peer, VIRGO_PEER_DOWN);
 	peer->backoff_ms = clamp(peer->backoff_ms * 2, VIRGO_BACKOFF_MIN_MS,
 				 VIRGO_BACKOFF_MAX_MS);
-	peer->next_try = jiffies + msecs_to_jiffies(peer->backoff_ms);
+	WRITE_ONCE(peer->next_try,
+		   jiffies + msecs_to_jiffies(peer->backoff_ms));
+	WRITE_ONCE(peer->tried, true);
 unlock:
 	mutex_unlock(&peer->conn_lock);
 	return ret;
+}
+
+static void vp_connect_work(struct work_struct *work)
+{
+	struct virgo_peer *peer = container_of(to_delayed_work(work),
+					       struct virgo_peer, connect_work);
+	int ret = virgo_peer_connect(peer);
+
+	wake_up_all(&peer->set->connect_wq);
+	/* Failed: again once the backoff ends. */
+	if (ret && ret != -ENODEV)
+		virgo_peer_kick(peer);
+	virgo_peer_put(peer);
+}
+
+/**
+ * virgo_peer_kick() - connect a peer in the background unless it is up
+ * @peer: the peer (the caller holds a reference)
+ *
+ * The attempt waits for the peer's backoff to end.  Does nothing for a
+ * removed peer, or when an attempt is already queued.
+ */
+void virgo_peer_kick(struct virgo_peer *peer)
+{
+	unsigned long delay = 0, next = READ_ONCE(peer->next_try);
+	int state = READ_ONCE(peer->state);
+
+	if (READ_ONCE(peer->removed) || state == VIRGO_PEER_UP)
+		return;
+	if (state == VIRGO_PEER_DOWN && time_before(jiffies, next))
+		delay = next - jiffies;
+	/* The queued work's reference; never the last one here. */
+	kref_get(&peer->ref);
+	if (!queue_delayed_work(peer->set->wq, &peer->connect_work, delay))
+		kref_put(&peer->ref, vp_release);
+}
+
+static bool vp_all_tried(struct virgo_peer **peers, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		struct virgo_peer *peer = peers[i];
+
+		if (!READ_ONCE(peer->tried) && !READ_ONCE(peer->removed))
+			return false;
+	}
+	return true;
+}
+
+/**
+ * virgo_peers_wait_tried() - wait for the first connection attempts
+ * @set: the peer set
+ * @peers: peers of @set (references held)
+ * @nr: how many
+ *
+ * A peer is connected in the background from the moment it is added; a
+ * caller about to place chunks waits until every peer's first attempt
+ * has finished (bounded by connect_timeout_ms, killable), and never for
+ * later attempts: a peer that is down costs nothing.
+ *
+ * Return: 0, or -EINTR on a fatal signal.
+ */
+int virgo_peers_wait_tried(struct virgo_peer_set *set,
+			   struct virgo_peer **peers, unsigned int nr)
+{
+	long wait = msecs_to_jiffies(set->connect_timeout_ms);
+	long ret;
+
+	if (vp_all_tried(peers, nr))
+		return 0;
+	ret = wait_event_killable_timeout(set->connect_wq,
+					  vp_all_tried(peers, nr), wait);
+	return ret < 0 ? -EINTR : 0;
 }
 
 /**
  * virgo_peer_usable() - is a peer worth placing chunks on
  * @peer: the peer
  *
- * Return: true when it is up, or may be (re)connected now.
+ * Return: true when it is connected and not suspect (a request to it
+ * timed out since it last answered); never once it was removed.
  */
 bool virgo_peer_usable(struct virgo_peer *peer)
 {
-	int state = READ_ONCE(peer->state);
-
-	if (state == VIRGO_PEER_UP)
-		return !atomic_read(&peer->suspect);
-	return state != VIRGO_PEER_DOWN ||
-		time_after_eq(jiffies, READ_ONCE(peer->next_try));
+	return !READ_ONCE(peer->removed) &&
+		READ_ONCE(peer->state) == VIRGO_PEER_UP &&
+		!atomic_read(&peer->suspect);
 }
 
 /**
@@ -671,14 +815,15 @@ int virgo_peer_ping(struct virgo_peer *peer)
 			      sizeof(stamp), GFP_KERNEL);
 	if (!rpc)
 		return -ENOMEM;
-	ret = virgo_rpc_send(peer, rpc, &stamp, sizeof(stamp), NULL, 0);
+	ret = virgo_rpc_send(peer, VIRGO_EPOCH_ANY, rpc, &stamp, sizeof(stamp),
+			     NULL, 0);
 	if (ret) {
 		virgo_rpc_free(rpc);
 		return ret;
 	}
 	ret = virgo_rpc_wait(rpc, jiffies +
 			     msecs_to_jiffies(peer->set->rpc_timeout_ms));
-	if (ret == -ETIMEDOUT)
+	if (virgo_rpc_gone(ret))
 		return ret;
 	if (!ret && memcmp(rpc->data, &stamp, sizeof(stamp)))
 		ret = -EIO;
@@ -694,34 +839,64 @@ struct vp_orphans {
 	u64 handles[];
 };
 
+/* Tries of one batch of orphan FREEs while no in-flight slot frees up. */
+#define VP_ORPHAN_TRIES	3
+
+/* Send one FREE of @n handles in @epoch; its reply is not waited for. */
+static int vp_free_batch(struct virgo_peer *peer, u32 epoch,
+			 const u64 *handles, u32 n)
+{
+	u32 len = VIRGO_WIRE_BATCH_HDR_LEN + n * VIRGO_WIRE_HANDLE_LEN;
+	struct virgo_rpc *rpc;
+	void *p;
+	int ret = -ENOMEM;
+
+	p = kmalloc(len, GFP_KERNEL);
+	rpc = virgo_rpc_alloc(VIRGO_OP_FREE, NULL, VIRGO_WIRE_FREE_REP_LEN,
+			      VIRGO_WIRE_FREE_REP_LEN, GFP_KERNEL);
+	if (p && rpc && virgo_wire_put_free_req(p, len, handles, n) >= 0) {
+		rpc->count = n;
+		ret = virgo_rpc_send(peer, epoch, rpc, p, len, NULL, 0);
+	}
+	kfree(p);
+	if (ret) {
+		virgo_rpc_free(rpc);
+		return ret;
+	}
+	virgo_rpc_forget(rpc);
+	return 0;
+}
+
 static void vp_orphans_work(struct work_struct *work)
 {
 	struct vp_orphans *o = container_of(work, struct vp_orphans, work);
 	struct virgo_peer *peer = o->peer;
+	unsigned int tries = 0;
 	u32 done = 0;
 
-	while (done < o->count && READ_ONCE(peer->epoch) == o->epoch) {
-		u32 n = min(o->count - done, peer->lim.max_batch);
-		u32 len = VIRGO_WIRE_BATCH_HDR_LEN + n * VIRGO_WIRE_HANDLE_LEN;
-		struct virgo_rpc *rpc;
-		void *p = kmalloc(len, GFP_KERNEL);
+	/*
+	 * -EIO: the session (and its chunks) is gone, or the peer was
+	 * removed; nothing left to free.  -EBUSY: the connection is up but
+	 * full; try again, a bounded number of times.
+	 */
+	while (done < o->count) {
+		u32 n = min(o->count - done, READ_ONCE(peer->lim.max_batch));
+		int ret = vp_free_batch(peer, o->epoch, o->handles + done, n);
 
-		rpc = virgo_rpc_alloc(VIRGO_OP_FREE, NULL,
-				      VIRGO_WIRE_FREE_REP_LEN,
-				      VIRGO_WIRE_FREE_REP_LEN, GFP_KERNEL);
-		if (!p || !rpc ||
-		    virgo_wire_put_free_req(p, len, o->handles + done, n) < 0 ||
-		    virgo_rpc_send(peer, rpc, p, len, NULL, 0)) {
-			virgo_rpc_free(rpc);
-			kfree(p);
+		if (ret == -EBUSY && ++tries < VP_ORPHAN_TRIES)
+			continue;
+		if (ret) {
+			if (ret != -EIO)
+				pr_warn_ratelimited("peer %s: %u chunks could not be freed (%d); they stay until the session ends\n",
+						    peer->name, o->count - done,
+						    ret);
 			break;
 		}
-		kfree(p);
-		virgo_rpc_forget(rpc);
 		done += n;
+		tries = 0;
 	}
 	virgo_peer_put(peer);
-	kfree(o);
+	kvfree(o);
 }
 
 /**
@@ -731,7 +906,8 @@ static void vp_orphans_work(struct work_struct *work)
  * @handles: the handles
  * @count: how many
  *
- * Handles of an older epoch died with their session and are ignored.
+ * Handles of an older epoch died with their session and are ignored (the
+ * epoch is checked again when each FREE is sent).
  */
 void virgo_peer_free_handles(struct virgo_peer *peer, u32 epoch,
 			     const u64 *handles, u32 count)
@@ -740,7 +916,7 @@ void virgo_peer_free_handles(struct virgo_peer *peer, u32 epoch,
 
 	if (!count || READ_ONCE(peer->epoch) != epoch)
 		return;
-	o = kmalloc(struct_size(o, handles, count), GFP_KERNEL);
+	o = kvmalloc(struct_size(o, handles, count), GFP_KERNEL);
 	if (!o)
 		return;
 	INIT_WORK(&o->work, vp_orphans_work);
@@ -825,7 +1001,7 @@ static struct virgo_peer *vp_find(struct virgo_peer_set *set,
 }
 
 /**
- * virgo_peer_add() - add a peer; it is connected when first needed
+ * virgo_peer_add() - add a peer; it is connected in the background
  * @set: the peer set
  * @spec: "a.b.c.d:port", optionally surrounded by white space
  *
@@ -854,6 +1030,7 @@ int virgo_peer_add(struct virgo_peer_set *set, const char *spec)
 	mutex_init(&peer->conn_lock);
 	xa_init(&peer->pending);
 	init_waitqueue_head(&peer->slot_wq);
+	INIT_DELAYED_WORK(&peer->connect_work, vp_connect_work);
 	peer->max_inflight = 1;
 	virgo_wire_limits_default(&peer->lim);
 
@@ -869,6 +1046,7 @@ int virgo_peer_add(struct virgo_peer_set *set, const char *spec)
 		goto unlock;
 	list_add_tail(&peer->node, &set->list);
 	set->nr++;
+	virgo_peer_kick(peer);
 	mutex_unlock(&set->lock);
 	return 0;
 
@@ -886,10 +1064,15 @@ static void vp_remove(struct virgo_peer_set *set, struct virgo_peer *peer)
 	set->nr--;
 	xa_erase(&set->ids, peer->id);
 	mutex_lock(&peer->conn_lock);
-	vp_disconnect(peer, VIRGO_PEER_IDLE);
-	/* Orphan FREEs of this epoch can no longer be sent. */
-	peer->epoch++;
+	/* Users holding a reference can no longer connect it, or send. */
+	WRITE_ONCE(peer->removed, true);
 	mutex_unlock(&peer->conn_lock);
+	if (cancel_delayed_work_sync(&peer->connect_work))
+		virgo_peer_put(peer);
+	mutex_lock(&peer->conn_lock);
+	vp_disconnect(peer, VIRGO_PEER_IDLE);
+	mutex_unlock(&peer->conn_lock);
+	wake_up_all(&set->connect_wq);
 	virgo_peer_put(peer);
 }
 
@@ -997,13 +1180,14 @@ void virgo_peers_snapshot_put(struct virgo_peer **peers, unsigned int nr)
  * @set: the set
  * @psk: pre-shared key, or NULL
  * @psk_len: bytes in @psk (at most 64)
+ * @max_chunk: the largest chunk the client asks for
  * @connect_timeout_ms: bound on connect + HELLO + AUTH
  * @rpc_timeout_ms: bound on one request
  *
  * Return: 0 or a negative errno.
  */
 int virgo_peers_init(struct virgo_peer_set *set, const u8 *psk, size_t psk_len,
-		     unsigned int connect_timeout_ms,
+		     u32 max_chunk, unsigned int connect_timeout_ms,
 		     unsigned int rpc_timeout_ms)
 {
 	int ret;
@@ -1012,9 +1196,20 @@ int virgo_peers_init(struct virgo_peer_set *set, const u8 *psk, size_t psk_len,
 	if (psk_len > sizeof(set->psk) || !connect_timeout_ms ||
 	    !rpc_timeout_ms)
 		return -EINVAL;
+	/* What we receive with: replies to requests we make, no bigger. */
+	set->own.max_chunk = max_chunk;
+	set->own.max_batch = VIRGO_WIRE_DEF_MAX_BATCH;
+	set->own.max_payload = max3(max_chunk + VIRGO_WIRE_RW_REQ_LEN,
+				    VIRGO_WIRE_BATCH_HDR_LEN +
+				    VIRGO_WIRE_HANDLE_LEN *
+				    VIRGO_WIRE_DEF_MAX_BATCH,
+				    (u32)VIRGO_WIRE_MIN_PAYLOAD);
+	if (virgo_wire_limits_check(&set->own))
+		return -EINVAL;
 	mutex_init(&set->lock);
 	INIT_LIST_HEAD(&set->list);
 	xa_init(&set->ids);
+	init_waitqueue_head(&set->connect_wq);
 	set->connect_timeout_ms = connect_timeout_ms;
 	set->rpc_timeout_ms = rpc_timeout_ms;
 	set->wq = alloc_workqueue("virgo_peers", WQ_UNBOUND, 0);

@@ -18,6 +18,12 @@
 
 #include <virgo_wire.h>
 
+/* Expected epoch of a request that belongs to no session (ALLOC, PING). */
+#define VIRGO_EPOCH_ANY		0
+
+/* Bound on a server's max_inflight that the client accepts. */
+#define VIRGO_CLIENT_MAX_INFLIGHT	1024U
+
 enum virgo_peer_state {
 	VIRGO_PEER_IDLE,	/* never connected, or closed cleanly */
 	VIRGO_PEER_UP,		/* connected and greeted */
@@ -34,11 +40,19 @@ struct virgo_peer_set;
  * @ref: references; the set holds one while the peer is listed
  * @set: the set it belongs to
  * @conn_lock: serialises connecting, disconnecting and sending; protects
- *	@sock, @rx, @epoch, @lim and @max_inflight
+ *	@sock, @rx, @epoch, @removed, @lim and @max_inflight
  * @sock: the connection, or NULL
  * @rx: the receive thread of @sock
- * @epoch: incremented by every successful connect; handles are valid
- *	only in the epoch that issued them
+ * @epoch: incremented by every successful connect and by removal; never
+ *	VIRGO_EPOCH_ANY once connected; handles are valid only in the epoch
+ *	that issued them, and a request built for one epoch is sent in that
+ *	epoch or not at all (checked under @conn_lock with the tag)
+ * @removed: taken out of its set: it never connects again (written under
+ *	both the set's lock and @conn_lock; read under either)
+ * @tried: a connection attempt finished (under @conn_lock); placement waits
+ *	for a peer's first attempt, never for a later one
+ * @connect_work: connects in the background (virgo_peer_kick()); holds a
+ *	reference while queued
  * @state: enum virgo_peer_state (READ_ONCE; written under @conn_lock or by
  *	the receive thread when the connection breaks)
  * @suspect: 1 once a request to it timed out, until a reply arrives or a
@@ -72,6 +86,9 @@ struct virgo_peer {
 	struct socket *sock;
 	struct task_struct *rx;
 	u32 epoch;
+	bool removed;
+	bool tried;
+	struct delayed_work connect_work;
 	int state;
 	atomic_t suspect;
 	struct virgo_wire_limits lim;
@@ -103,9 +120,12 @@ struct virgo_peer {
  * @psk: the pre-shared key, @psk_len bytes (none when 0)
  * @psk_len: bytes in @psk
  * @hmac: hmac(sha256) keyed with @psk, or NULL
+ * @own: the limits this client receives with; a peer's limits are the
+ *	field-by-field minimum of these and the server's
  * @connect_timeout_ms: bound on connect + HELLO + AUTH
  * @rpc_timeout_ms: bound on one request's round trip
- * @wq: runs orphan FREEs
+ * @wq: runs orphan FREEs and background connects
+ * @connect_wq: woken after every connection attempt
  */
 struct virgo_peer_set {
 	/* Protects list, nr and next_id. */
@@ -117,9 +137,11 @@ struct virgo_peer_set {
 	u8 psk[64];
 	size_t psk_len;
 	struct crypto_shash *hmac;
+	struct virgo_wire_limits own;
 	unsigned int connect_timeout_ms;
 	unsigned int rpc_timeout_ms;
 	struct workqueue_struct *wq;
+	wait_queue_head_t connect_wq;
 };
 
 /**
@@ -130,10 +152,12 @@ struct virgo_peer_set {
  * @epoch: the peer epoch it was sent in
  * @rbuf: where the reply payload goes (NULL: no payload expected)
  * @rlen: exact reply payload length expected on success
- * @count: batch count of an ALLOC/FREE
+ * @count: batch count of an ALLOC/FREE (a FREE reply frees at most this)
  * @err: the result: 0, a negative errno, or the reply's status mapped
  * @claimed: the receive thread took it; only it completes it now
  * @abandoned: its sender stopped waiting; the receive path frees it
+ * @deadline: jiffies by which the caller wants it sent, or 0: bounds the
+ *	wait for an in-flight slot below rpc_timeout_ms
  * @sent_ns: when it was sent (for RTT)
  * @done: completed when @err is final
  * @data: inline reply buffer (ALLOC handles, FREE count, PING echo)
@@ -149,13 +173,14 @@ struct virgo_rpc {
 	int err;
 	bool claimed;
 	bool abandoned;
+	unsigned long deadline;
 	u64 sent_ns;
 	struct completion done;
 	u8 data[] __aligned(8);
 };
 
 int virgo_peers_init(struct virgo_peer_set *set, const u8 *psk, size_t psk_len,
-		     unsigned int connect_timeout_ms,
+		     u32 max_chunk, unsigned int connect_timeout_ms,
 		     unsigned int rpc_timeout_ms);
 void virgo_peers_destroy(struct virgo_peer_set *set);
 int virgo_peer_add(struct virgo_peer_set *set, const char *spec);
@@ -167,19 +192,44 @@ struct virgo_peer **virgo_peers_snapshot(struct virgo_peer_set *set,
 					 unsigned int *nr);
 void virgo_peers_snapshot_put(struct virgo_peer **peers, unsigned int nr);
 int virgo_peer_connect(struct virgo_peer *peer);
+void virgo_peer_kick(struct virgo_peer *peer);
 bool virgo_peer_usable(struct virgo_peer *peer);
+int virgo_peers_wait_tried(struct virgo_peer_set *set,
+			   struct virgo_peer **peers, unsigned int nr);
 const char *virgo_peer_state_name(int state);
 
 struct virgo_rpc *virgo_rpc_alloc(u8 op, void *rbuf, u32 rlen,
 				  u32 inline_len, gfp_t gfp);
 void virgo_rpc_free(struct virgo_rpc *rpc);
-int virgo_rpc_send(struct virgo_peer *peer, struct virgo_rpc *rpc,
+int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		   const void *payload, u32 len, const void *data,
 		   u32 data_len);
 int virgo_rpc_wait(struct virgo_rpc *rpc, unsigned long deadline);
+
+/**
+ * virgo_rpc_gone() - did virgo_rpc_wait() give the request to the peer
+ * @err: what virgo_rpc_wait() returned
+ *
+ * Return: true when the caller stopped waiting (timeout, fatal signal):
+ * the request belongs to the peer now and must not be touched or freed.
+ */
+static inline bool virgo_rpc_gone(int err)
+{
+	return err == -ETIMEDOUT || err == -EINTR;
+}
+
 void virgo_rpc_forget(struct virgo_rpc *rpc);
 int virgo_peer_ping(struct virgo_peer *peer);
 void virgo_peer_free_handles(struct virgo_peer *peer, u32 epoch,
 			     const u64 *handles, u32 count);
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/*
+ * Tests only: called by virgo_rpc_send() before it takes @conn_lock, and
+ * by the receive thread for each reply header before it finds the request.
+ */
+extern void (*virgo_peer_test_pre_send)(struct virgo_peer *peer);
+extern void (*virgo_peer_test_rx)(struct virgo_peer *peer, u8 opcode);
+#endif
 
 #endif /* _VIRGO_PEER_H */

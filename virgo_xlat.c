@@ -316,7 +316,8 @@ struct virgo_xlat_entry *virgo_xlat_find_next(struct virgo_xlat *xl,
  *
  * Return: the entry with the table's reference, now the caller's; or
  * ERR_PTR(-ENOENT) when no allocation contains @va, ERR_PTR(-EINVAL) when
- * @va is inside one but not its start, ERR_PTR(-EPERM) for another owner.
+ * @va is inside one but not its start, ERR_PTR(-EPERM) for another owner,
+ * ERR_PTR(-ENOMEM) when the tree could not be changed (the entry stays).
  */
 struct virgo_xlat_entry *virgo_xlat_remove(struct virgo_xlat *xl,
 					   virgo_addr_t va, const void *owner)
@@ -341,7 +342,12 @@ struct virgo_xlat_entry *virgo_xlat_remove(struct virgo_xlat *xl,
 		e = ERR_PTR(-EPERM);
 		goto unlock;
 	}
-	mas_erase(&mas);
+	/* The entry's whole range; mas_erase() would hide a failed store. */
+	mas_set_range(&mas, mas.index, mas.last);
+	if (mas_store_gfp(&mas, NULL, GFP_KERNEL)) {
+		e = ERR_PTR(-ENOMEM);
+		goto unlock;
+	}
 	WRITE_ONCE(e->removed, true);
 	atomic_long_dec(&xl->nr_entries);
 	atomic64_sub(e->size, &xl->nr_bytes);

@@ -7,13 +7,18 @@
 #include <kunit/test.h>
 #include <linux/delay.h>
 #include <linux/kthread.h>
+#include <linux/net.h>
 #include <linux/netdevice.h>
 #include <linux/random.h>
 #include <linux/rtnetlink.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/signal.h>
 #include <linux/slab.h>
 #include <net/net_namespace.h>
 
 #include "virgo_test_net.h"
+#include "../virgo_api.h"
 #include "../virgo_client.h"
 #include "../virgo_clouddrec.h"
 #include "../virgo_user.h"
@@ -50,18 +55,24 @@ static u64 lent_everywhere(struct kunit *test)
 	return sum;
 }
 
+/* The servers' configuration in these tests, before any change. */
+static void test_server_config(struct clouddrec_config *cfg, u64 memory)
+{
+	clouddrec_config_default(cfg);
+	cfg->addr = htonl(INADDR_LOOPBACK);
+	cfg->max_memory = memory;
+	cfg->max_chunk = 65536;
+	cfg->max_sessions = 16;
+	cfg->io_timeout_ms = 2000;
+}
+
 static struct clouddrec_server *start_one(struct kunit *test, u64 memory,
 					  const char *psk)
 {
 	struct clouddrec_config cfg;
 	struct clouddrec_server *srv;
 
-	clouddrec_config_default(&cfg);
-	cfg.addr = htonl(INADDR_LOOPBACK);
-	cfg.max_memory = memory;
-	cfg.max_chunk = 65536;
-	cfg.max_sessions = 16;
-	cfg.io_timeout_ms = 2000;
+	test_server_config(&cfg, memory);
 	if (psk) {
 		cfg.psk = psk;
 		cfg.psk_len = strlen(psk);
@@ -115,6 +126,8 @@ static void vc_test_exit(struct kunit *test)
 	struct vc_test_ctx *ctx = vctx(test);
 	int i;
 
+	virgo_peer_test_pre_send = NULL;
+	virgo_peer_test_rx = NULL;
 	if (ctx->vc_live)
 		virgo_client_destroy(&ctx->vc);
 	for (i = 0; i < NR_SERVERS; i++)
@@ -601,6 +614,699 @@ static struct kunit_suite virgo_client_test_suite = {
 	.test_cases = virgo_client_test_cases,
 };
 
-kunit_test_suite(virgo_client_test_suite);
+/* ---- faults: sessions, slots, backoff, removal ----------------------- */
+
+/* The case the hooks act for, and what they do (one hook fires at once). */
+static struct kunit *hook_test;
+static atomic_t hook_armed;
+static u8 hook_opcode;
+static unsigned int hook_stall_ms;
+static virgo_addr_t hook_other;
+static const u8 *hook_other_data;
+static size_t hook_other_len;
+static u64 hook_requests;
+
+/* One server configured by @scfg and a client of it. */
+static void start_custom(struct kunit *test, struct clouddrec_config *scfg)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	struct virgo_client_config cfg = {
+		.peers = ctx->peers,
+		.chunk_size = CHUNK,
+		.connect_timeout_ms = 2000,
+		.rpc_timeout_ms = 3000,
+	};
+
+	ctx->srv[0] = clouddrec_server_start(scfg);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ctx->srv[0]));
+	snprintf(ctx->peers, sizeof(ctx->peers), "127.0.0.1:%u",
+		 clouddrec_server_port(ctx->srv[0]));
+	KUNIT_ASSERT_EQ(test, virgo_client_init(&ctx->vc, &cfg), 0);
+	ctx->vc_live = true;
+}
+
+/* Peer 1 of the client, with a reference. */
+static struct virgo_peer *first_peer(struct kunit *test)
+{
+	struct virgo_peer *peer = virgo_peer_get(&vc_of(test)->peers, 1);
+
+	KUNIT_ASSERT_NOT_NULL(test, peer);
+	return peer;
+}
+
+static u64 requests_served(struct kunit *test)
+{
+	return clouddrec_server_stat(vctx(test)->srv[0], CD_STAT_REQUESTS);
+}
+
+/* Break @peer's connection and make a new one: a new server session. */
+static void reconnect(struct kunit *test, struct virgo_peer *peer)
+{
+	unsigned long end = jiffies + 3 * HZ;
+	u32 epoch = READ_ONCE(peer->epoch);
+
+	mutex_lock(&peer->conn_lock);
+	if (peer->sock)
+		kernel_sock_shutdown(peer->sock, SHUT_RDWR);
+	mutex_unlock(&peer->conn_lock);
+	while (READ_ONCE(peer->state) == VIRGO_PEER_UP &&
+	       time_before(jiffies, end))
+		usleep_range(5000, 10000);
+	KUNIT_EXPECT_EQ(test, virgo_peer_connect(peer), 0);
+	KUNIT_EXPECT_NE(test, READ_ONCE(peer->epoch), epoch);
+}
+
+/*
+ * Fires once, right before a request takes the connection lock: the
+ * connection is replaced by a new session and another allocation is made
+ * and written there (its handles may equal those the request carries).
+ */
+static void hook_reconnect_and_allocate(struct virgo_peer *peer)
+{
+	struct kunit *test = hook_test;
+
+	if (!atomic_xchg(&hook_armed, 0))
+		return;
+	reconnect(test, peer);
+	KUNIT_EXPECT_EQ(test, vc_malloc(vc_of(test), hook_other_len, NULL,
+					&hook_other), 0);
+	KUNIT_EXPECT_EQ(test, vc_set(vc_of(test), hook_other, NULL,
+				     hook_other_data, hook_other_len), 0);
+	hook_requests = requests_served(test);
+}
+
+/* Fires once, for the first reply of opcode hook_opcode: holds it back. */
+static void hook_stall_reply(struct virgo_peer *peer, u8 opcode)
+{
+	if (opcode == hook_opcode && atomic_xchg(&hook_armed, 0))
+		msleep(hook_stall_ms);
+}
+
+/* Allocate and fill the victim; arm the reconnect hook with the other. */
+static virgo_addr_t arm_reconnect(struct kunit *test, u8 *mine, u8 *other,
+				  size_t size)
+{
+	virgo_addr_t va;
+
+	start_cluster(test, 1, NULL, NULL);
+	get_random_bytes(mine, size);
+	get_random_bytes(other, size);
+	KUNIT_EXPECT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	KUNIT_EXPECT_EQ(test, vc_set(vc_of(test), va, NULL, mine, size), 0);
+	hook_test = test;
+	hook_other_data = other;
+	hook_other_len = size;
+	atomic_set(&hook_armed, 1);
+	virgo_peer_test_pre_send = hook_reconnect_and_allocate;
+	return va;
+}
+
+/* The other allocation holds its bytes and nothing more reached the server. */
+static void expect_other_intact(struct kunit *test, const u8 *other,
+				size_t size)
+{
+	u8 *buf = kunit_kzalloc(test, size, GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	KUNIT_EXPECT_EQ(test, atomic_read(&hook_armed), 0);
+	msleep(100);
+	KUNIT_EXPECT_EQ(test, requests_served(test), hook_requests);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), hook_other, NULL, buf, size),
+			0);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, other, size), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), hook_other, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+static void vcf_write_for_a_dead_session_is_never_sent(struct kunit *test)
+{
+	const size_t size = 4 * CHUNK;
+	u8 *mine = kunit_kmalloc(test, size, GFP_KERNEL);
+	u8 *other = kunit_kmalloc(test, size, GFP_KERNEL);
+	u8 *junk = kunit_kzalloc(test, size, GFP_KERNEL);
+	virgo_addr_t va;
+
+	KUNIT_ASSERT_NOT_NULL(test, mine);
+	KUNIT_ASSERT_NOT_NULL(test, other);
+	KUNIT_ASSERT_NOT_NULL(test, junk);
+	va = arm_reconnect(test, mine, other, size);
+	KUNIT_EXPECT_EQ(test, vc_set(vc_of(test), va, NULL, junk, size), -EIO);
+	virgo_peer_test_pre_send = NULL;
+	expect_other_intact(test, other, size);
+	/* The lost allocation stays lost, and frees without a word sent. */
+	hook_requests = requests_served(test);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, junk, size), -EIO);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, requests_served(test), hook_requests);
+}
+
+static void vcf_free_for_a_dead_session_is_never_sent(struct kunit *test)
+{
+	const size_t size = 4 * CHUNK;
+	u8 *mine = kunit_kmalloc(test, size, GFP_KERNEL);
+	u8 *other = kunit_kmalloc(test, size, GFP_KERNEL);
+	virgo_addr_t va;
+
+	KUNIT_ASSERT_NOT_NULL(test, mine);
+	KUNIT_ASSERT_NOT_NULL(test, other);
+	va = arm_reconnect(test, mine, other, size);
+	/* Its chunks died with their session: nothing to free, no error. */
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	virgo_peer_test_pre_send = NULL;
+	expect_other_intact(test, other, size);
+}
+
+static void vcf_late_alloc_reply_freed_peer_usable_again(struct kunit *test)
+{
+	struct virgo_peer *peer;
+	unsigned long end;
+	virgo_addr_t va;
+
+	start_cluster(test, 1, NULL, NULL);
+	peer = first_peer(test);
+	KUNIT_ASSERT_EQ(test, virgo_peer_connect(peer), 0);
+	hook_opcode = VIRGO_OP_ALLOC;
+	hook_stall_ms = 3000 + 1000;
+	atomic_set(&hook_armed, 1);
+	virgo_peer_test_rx = hook_stall_reply;
+
+	KUNIT_EXPECT_EQ(test, vc_malloc(vc_of(test), 5 * CHUNK, NULL, &va),
+			-ETIMEDOUT);
+	/* Suspect now: placement skips it instead of waiting on it again. */
+	KUNIT_EXPECT_FALSE(test, virgo_peer_usable(peer));
+	KUNIT_EXPECT_EQ(test, vc_malloc(vc_of(test), CHUNK, NULL, &va),
+			-ENOSPC);
+
+	/* The late reply arrives: its chunks go back, the peer is usable. */
+	end = jiffies + 5 * HZ;
+	while ((lent_everywhere(test) || !virgo_peer_usable(peer)) &&
+	       time_before(jiffies, end))
+		msleep(20);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(vctx(test)->srv[0]),
+			0ULL);
+	KUNIT_EXPECT_TRUE(test, virgo_peer_usable(peer));
+	KUNIT_EXPECT_EQ(test, vc_malloc(vc_of(test), CHUNK, NULL, &va), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	virgo_peer_put(peer);
+}
+
+/* Write a pattern over all of @va, read it back, compare every byte. */
+static void expect_round_trip(struct kunit *test, virgo_addr_t va,
+			      size_t size)
+{
+	u8 *ref = kunit_kmalloc(test, size, GFP_KERNEL);
+	u8 *buf = kunit_kzalloc(test, size, GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, ref);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	get_random_bytes(ref, size);
+	KUNIT_EXPECT_EQ(test, vc_set(vc_of(test), va, NULL, ref, size), 0);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, buf, size), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ref, buf, size), 0);
+}
+
+static void vcf_more_chunks_than_max_batch_on_one_peer(struct kunit *test)
+{
+	struct clouddrec_config scfg;
+	const size_t size = 50 * CHUNK - 7;
+	virgo_addr_t va;
+
+	test_server_config(&scfg, SERVER_MEMORY);
+	scfg.max_batch = 8;
+	start_custom(test, &scfg);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(vctx(test)->srv[0]),
+			50ULL);
+	expect_round_trip(test, va, size);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(vctx(test)->srv[0]),
+			0ULL);
+}
+
+static void vcf_io_wider_than_window_waits_for_slots(struct kunit *test)
+{
+	struct clouddrec_config scfg;
+	const size_t size = 300 * CHUNK;
+	struct virgo_peer *peer;
+	virgo_addr_t va;
+
+	test_server_config(&scfg, SERVER_MEMORY);
+	scfg.max_inflight = 2;
+	start_custom(test, &scfg);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	peer = first_peer(test);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(peer->max_inflight), 2U);
+	/* 300 pieces: more than one window, two at a time on the wire. */
+	expect_round_trip(test, va, size);
+	KUNIT_EXPECT_EQ(test, atomic_read(&peer->inflight), 0);
+	virgo_peer_put(peer);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+static void vcf_unwritten_bytes_of_a_chunk_read_as_zeros(struct kunit *test)
+{
+	u8 *buf = kunit_kmalloc(test, 2 * CHUNK, GFP_KERNEL);
+	u8 *ref = kunit_kzalloc(test, 2 * CHUNK, GFP_KERNEL);
+	virgo_addr_t va;
+
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	KUNIT_ASSERT_NOT_NULL(test, ref);
+	start_cluster(test, 1, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), 2 * CHUNK, NULL, &va), 0);
+	/* Never written: zeros. */
+	memset(buf, 0xa5, 2 * CHUNK);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, buf, 2 * CHUNK),
+			0);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, ref, 2 * CHUNK), 0);
+	/* A first write of part of a chunk: the rest of it is zeros. */
+	get_random_bytes(ref + 1000, 100);
+	KUNIT_EXPECT_EQ(test, vc_set(vc_of(test), va + 1000, NULL, ref + 1000,
+				     100), 0);
+	memset(buf, 0xa5, 2 * CHUNK);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, buf, 2 * CHUNK),
+			0);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, ref, 2 * CHUNK), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+}
+
+static void vcf_limits_are_the_minimum_of_both_sides(struct kunit *test)
+{
+	struct clouddrec_config scfg;
+	struct virgo_peer *peer;
+
+	test_server_config(&scfg, SERVER_MEMORY);
+	scfg.max_batch = 8;
+	start_custom(test, &scfg);
+	peer = first_peer(test);
+	KUNIT_ASSERT_EQ(test, virgo_peer_connect(peer), 0);
+	/* The server lends 64 KiB chunks; this client asks for 4 KiB. */
+	KUNIT_EXPECT_EQ(test, peer->lim.max_chunk, (u32)CHUNK);
+	KUNIT_EXPECT_EQ(test, peer->lim.max_batch, 8U);
+	/* Ours: a FREE of 1024 handles (more than a 4 KiB WRITE). */
+	KUNIT_EXPECT_EQ(test, peer->lim.max_payload,
+			(u32)(VIRGO_WIRE_BATCH_HDR_LEN + VIRGO_WIRE_HANDLE_LEN *
+			      VIRGO_WIRE_DEF_MAX_BATCH));
+	KUNIT_EXPECT_EQ(test, virgo_wire_limits_check(&peer->lim), 0);
+	virgo_peer_put(peer);
+}
+
+static void vcf_reconnect_backs_off_then_succeeds(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	struct clouddrec_config scfg;
+	struct virgo_peer *peer;
+	unsigned long start;
+	virgo_addr_t va;
+	u16 port;
+	int i;
+
+	start_cluster(test, 2, NULL, NULL);
+	peer = virgo_peer_get(&vc_of(test)->peers, 2);
+	KUNIT_ASSERT_NOT_NULL(test, peer);
+	/* Connected in the background from the moment it was added. */
+	for (i = 0; i < 100 && READ_ONCE(peer->state) != VIRGO_PEER_UP; i++)
+		msleep(20);
+	KUNIT_ASSERT_EQ(test, READ_ONCE(peer->state), VIRGO_PEER_UP);
+	port = clouddrec_server_port(ctx->srv[1]);
+	clouddrec_server_stop(ctx->srv[1]);
+	ctx->srv[1] = NULL;
+
+	/* Refused again and again: the attempts back off (100, 200 ms...). */
+	msleep(800);
+	KUNIT_EXPECT_GE(test, READ_ONCE(peer->backoff_ms), 200U);
+	KUNIT_EXPECT_FALSE(test, virgo_peer_usable(peer));
+	/* A malloc does not wait for it: everything goes to the live peer. */
+	start = jiffies;
+	KUNIT_EXPECT_EQ(test, vc_malloc(vc_of(test), 4 * CHUNK, NULL, &va), 0);
+	KUNIT_EXPECT_LT(test, (long)(jiffies - start), (long)(HZ / 2));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_bytes(ctx->srv[0]),
+			4ULL * CHUNK);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+
+	/* Back on its port: reconnected in the background, nobody asking. */
+	test_server_config(&scfg, SERVER_MEMORY);
+	scfg.port = port;
+	ctx->srv[1] = clouddrec_server_start(&scfg);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ctx->srv[1]));
+	for (i = 0; i < 250 && READ_ONCE(peer->state) != VIRGO_PEER_UP; i++)
+		msleep(20);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(peer->state), VIRGO_PEER_UP);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(peer->backoff_ms), 0U);
+	KUNIT_EXPECT_TRUE(test, virgo_peer_usable(peer));
+	virgo_peer_put(peer);
+}
+
+static void vcf_removed_peer_never_connects_again(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	struct virgo_peer **peers;
+	unsigned int nr, i;
+	char spec[24];
+
+	start_cluster(test, 2, NULL, NULL);
+	peers = virgo_peers_snapshot(&vc_of(test)->peers, &nr);
+	KUNIT_ASSERT_EQ(test, nr, 2U);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%u",
+		 clouddrec_server_port(ctx->srv[1]));
+	KUNIT_EXPECT_EQ(test, virgo_peer_connect(peers[1]), 0);
+	KUNIT_EXPECT_EQ(test, virgo_peer_del(&vc_of(test)->peers, spec), 0);
+	/* Whoever still holds it cannot bring it back. */
+	KUNIT_EXPECT_FALSE(test, virgo_peer_usable(peers[1]));
+	KUNIT_EXPECT_EQ(test, virgo_peer_connect(peers[1]), -ENODEV);
+	KUNIT_EXPECT_NULL(test, peers[1]->sock);
+	KUNIT_EXPECT_NULL(test, peers[1]->rx);
+	for (i = 0; i < 50 && clouddrec_server_sessions(ctx->srv[1]); i++)
+		msleep(20);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_sessions(ctx->srv[1]), 0U);
+	virgo_peers_snapshot_put(peers, nr);
+}
+
+struct vc_churn {
+	struct kunit *test;
+	char spec[24];
+	struct completion done;
+	unsigned long end;
+	int errors;
+	int first_err;
+	int first_step;
+	int rounds;
+};
+
+/* Count an error; remember the first (step, errno) for the report. */
+static void vc_churn_err(struct vc_churn *c, int step, int err)
+{
+	if (!c->errors++) {
+		c->first_step = step;
+		c->first_err = err;
+	}
+}
+
+/* malloc, write, read back, free; the allocations that succeed are intact. */
+static int vc_churn_user_fn(void *data)
+{
+	struct vc_churn *c = data;
+	struct virgo_client *vc = vc_of(c->test);
+	u8 *a = kmalloc(4 * CHUNK, GFP_KERNEL);
+	u8 *b = kmalloc(4 * CHUNK, GFP_KERNEL);
+
+	while (a && b && time_before(jiffies, c->end)) {
+		size_t size = 1 + get_random_u32_below(4 * CHUNK);
+		virgo_addr_t va;
+		int ret = vc_malloc(vc, size, NULL, &va);
+
+		c->rounds++;
+		if (ret) {
+			if (ret != -EIO && ret != -ENOSPC && ret != -ENODEV)
+				vc_churn_err(c, 1, ret);
+			continue;
+		}
+		get_random_bytes(a, size);
+		ret = vc_set(vc, va, NULL, a, size);
+		if (ret)
+			vc_churn_err(c, 2, ret);
+		ret = vc_get(vc, va, NULL, b, size);
+		if (ret || memcmp(a, b, size))
+			vc_churn_err(c, 3, ret);
+		ret = vc_free(vc, va, NULL);
+		if (ret)
+			vc_churn_err(c, 4, ret);
+	}
+	if (!a || !b)
+		vc_churn_err(c, 0, -ENOMEM);
+	kfree(a);
+	kfree(b);
+	complete(&c->done);
+	return 0;
+}
+
+/* Remove and add the second peer again and again. */
+static int vc_churn_admin_fn(void *data)
+{
+	struct vc_churn *c = data;
+	struct virgo_peer_set *set = &vc_of(c->test)->peers;
+
+	while (time_before(jiffies, c->end)) {
+		int ret = virgo_peer_del(set, c->spec);
+
+		c->rounds++;
+		if (ret && ret != -EBUSY)
+			vc_churn_err(c, 5, ret);
+		if (!ret) {
+			ret = virgo_peer_add(set, c->spec);
+			if (ret)
+				vc_churn_err(c, 6, ret);
+		}
+		usleep_range(500, 2000);
+	}
+	complete(&c->done);
+	return 0;
+}
+
+static void vcf_peer_add_del_races_malloc(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	struct vc_churn c[3];
+	unsigned long end = jiffies + 3 * HZ;
+	struct task_struct *t;
+	int i;
+
+	start_cluster(test, 2, NULL, NULL);
+	for (i = 0; i < ARRAY_SIZE(c); i++) {
+		c[i].test = test;
+		c[i].end = end;
+		c[i].errors = 0;
+		c[i].first_err = 0;
+		c[i].first_step = 0;
+		c[i].rounds = 0;
+		init_completion(&c[i].done);
+		snprintf(c[i].spec, sizeof(c[i].spec), "127.0.0.1:%u",
+			 clouddrec_server_port(ctx->srv[1]));
+		t = kthread_run(i ? vc_churn_user_fn : vc_churn_admin_fn,
+				&c[i], "vc-churn-%d", i);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	}
+	for (i = 0; i < ARRAY_SIZE(c); i++) {
+		wait_for_completion(&c[i].done);
+		KUNIT_EXPECT_EQ_MSG(test, c[i].errors, 0,
+				    "thread %d: first error %d at step %d", i,
+				    c[i].first_err, c[i].first_step);
+		KUNIT_EXPECT_GT(test, c[i].rounds, 10);
+	}
+	/* Removed peers' sessions end; nothing stays lent anywhere. */
+	for (i = 0; i < 100 && lent_everywhere(test); i++)
+		msleep(20);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+struct vc_killed {
+	struct virgo_client *vc;
+	virgo_addr_t va;
+	u8 buf[CHUNK];
+	int ret;
+	struct completion done;
+};
+
+static int vc_killed_fn(void *data)
+{
+	struct vc_killed *k = data;
+
+	allow_signal(SIGKILL);
+	k->ret = vc_get(k->vc, k->va, NULL, k->buf, CHUNK);
+	complete(&k->done);
+	return 0;
+}
+
+static void vcf_killed_caller_stops_waiting(struct kunit *test)
+{
+	struct vc_killed *k = kunit_kzalloc(test, sizeof(*k), GFP_KERNEL);
+	struct task_struct *task;
+	unsigned long start;
+
+	KUNIT_ASSERT_NOT_NULL(test, k);
+	start_cluster(test, 1, NULL, NULL);
+	k->vc = vc_of(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(k->vc, CHUNK, NULL, &k->va), 0);
+	init_completion(&k->done);
+	hook_opcode = VIRGO_OP_READ;
+	hook_stall_ms = 2000;
+	atomic_set(&hook_armed, 1);
+	virgo_peer_test_rx = hook_stall_reply;
+
+	task = kthread_run(vc_killed_fn, k, "vc-killed");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	get_task_struct(task);
+	msleep(300);
+	start = jiffies;
+	/* To the thread itself, as a SIGKILL to a user task would be. */
+	do_send_sig_info(SIGKILL, SEND_SIG_PRIV, task, PIDTYPE_PID);
+	put_task_struct(task);
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&k->done, 5 * HZ));
+	KUNIT_EXPECT_EQ(test, k->ret, -EINTR);
+	KUNIT_EXPECT_LT(test, (long)(jiffies - start), (long)HZ);
+	/* The stalled reply is disposed of; the allocation still works. */
+	msleep(2000);
+	expect_round_trip(test, k->va, CHUNK);
+	KUNIT_EXPECT_EQ(test, vc_free(k->vc, k->va, NULL), 0);
+}
+
+static struct kunit_case virgo_client_fault_cases[] = {
+	KUNIT_CASE(vcf_write_for_a_dead_session_is_never_sent),
+	KUNIT_CASE(vcf_free_for_a_dead_session_is_never_sent),
+	KUNIT_CASE(vcf_late_alloc_reply_freed_peer_usable_again),
+	KUNIT_CASE(vcf_more_chunks_than_max_batch_on_one_peer),
+	KUNIT_CASE(vcf_io_wider_than_window_waits_for_slots),
+	KUNIT_CASE(vcf_unwritten_bytes_of_a_chunk_read_as_zeros),
+	KUNIT_CASE(vcf_limits_are_the_minimum_of_both_sides),
+	KUNIT_CASE(vcf_reconnect_backs_off_then_succeeds),
+	KUNIT_CASE(vcf_removed_peer_never_connects_again),
+	KUNIT_CASE(vcf_peer_add_del_races_malloc),
+	KUNIT_CASE(vcf_killed_caller_stops_waiting),
+	{}
+};
+
+static struct kunit_suite virgo_client_fault_suite = {
+	.name = "virgo_client_faults",
+	.suite_init = vc_test_suite_init,
+	.init = vc_test_init,
+	.exit = vc_test_exit,
+	.test_cases = virgo_client_fault_cases,
+};
+
+/* ---- the API's contract: owners, len 0, introspection, deadlines ------ */
+
+/* Two modules, as far as owners go: their owner cookies. */
+static const char vca_mod_a[] = "vca_mod_a";
+static const char vca_mod_b[] = "vca_mod_b";
+
+static void vca_modules_cannot_touch_each_others_memory(struct kunit *test)
+{
+	struct virgo_client *vc;
+	virgo_addr_t va, vb;
+	u8 buf[16] = "module a's bytes";
+
+	start_cluster(test, 1, NULL, NULL);
+	vc = vc_of(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc, 3 * CHUNK, vca_mod_a, &va), 0);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc, CHUNK, vca_mod_b, &vb), 0);
+	KUNIT_EXPECT_EQ(test, vc_set(vc, va, vca_mod_a, buf, sizeof(buf)), 0);
+	KUNIT_EXPECT_EQ(test, vc_set(vc, va, vca_mod_b, buf, sizeof(buf)),
+			-EPERM);
+	KUNIT_EXPECT_EQ(test, vc_get(vc, va, vca_mod_b, buf, sizeof(buf)),
+			-EPERM);
+	KUNIT_EXPECT_EQ(test, vc_get(vc, va, NULL, buf, sizeof(buf)), -EPERM);
+	KUNIT_EXPECT_EQ(test, vc_free(vc, va, vca_mod_b), -EPERM);
+	KUNIT_EXPECT_EQ(test, vc_free(vc, va, NULL), -EPERM);
+	/* "Free all mine" frees only mine. */
+	KUNIT_EXPECT_EQ(test, vc_free_all(vc, vca_mod_b, false), 1U);
+	KUNIT_EXPECT_EQ(test, vc_free_all(vc, NULL, false), 0U);
+	memset(buf, 0, sizeof(buf));
+	KUNIT_EXPECT_EQ(test, vc_get(vc, va, vca_mod_a, buf, sizeof(buf)), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, "module a's bytes", sizeof(buf)), 0);
+	/* Module a goes away holding it: freed, and counted once. */
+	KUNIT_EXPECT_EQ(test, virgo_api_owner_gone(vc, vca_mod_a, vca_mod_a),
+			1U);
+	KUNIT_EXPECT_EQ(test, virgo_api_owner_gone(vc, vca_mod_a, vca_mod_a),
+			0U);
+	KUNIT_EXPECT_EQ(test, virgo_xlat_count(&vc->table), 0UL);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+static void vca_len_zero_checks_the_address_only(struct kunit *test)
+{
+	struct virgo_client *vc;
+	virgo_addr_t va;
+
+	start_cluster(test, 1, NULL, NULL);
+	vc = vc_of(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc, CHUNK, vca_mod_a, &va), 0);
+	KUNIT_EXPECT_EQ(test, vc_get(vc, va + 10, vca_mod_a, NULL, 0), 0);
+	KUNIT_EXPECT_EQ(test, vc_set(vc, va + 10, vca_mod_a, NULL, 0), 0);
+	KUNIT_EXPECT_EQ(test, vc_get(vc, va, vca_mod_b, NULL, 0), -EPERM);
+	KUNIT_EXPECT_EQ(test, vc_get(vc, va + 64 * CHUNK, vca_mod_a, NULL, 0),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, vc_get(vc, 0, vca_mod_a, NULL, 0), -ENOENT);
+	KUNIT_EXPECT_EQ(test, vc_get(vc, va, vca_mod_a, NULL, 1), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vc_free(vc, va, vca_mod_a), 0);
+	KUNIT_EXPECT_EQ(test, vc_get(vc, va, vca_mod_a, NULL, 0), -ENOENT);
+}
+
+static void vca_stat_tells_size_chunks_and_peers(struct kunit *test)
+{
+	const size_t size = 9 * CHUNK + 5;
+	struct virgo_alloc_info info;
+	struct virgo_client *vc;
+	virgo_addr_t va;
+
+	start_cluster(test, 2, NULL, NULL);
+	vc = vc_of(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc, size, vca_mod_a, &va), 0);
+	KUNIT_ASSERT_EQ(test, vc_stat(vc, va + size - 1, vca_mod_a, &info,
+				      true), 0);
+	KUNIT_EXPECT_EQ(test, info.addr, va);
+	KUNIT_EXPECT_EQ(test, info.size, (u64)size);
+	KUNIT_EXPECT_EQ(test, info.chunk_size, (u32)CHUNK);
+	KUNIT_EXPECT_EQ(test, info.nr_chunks, 10U);
+	KUNIT_EXPECT_GE(test, info.nr_peers, 1U);
+	KUNIT_EXPECT_LE(test, info.nr_peers, 2U);
+	KUNIT_EXPECT_EQ(test, vc_stat(vc, va, vca_mod_b, &info, true), -EPERM);
+	KUNIT_EXPECT_EQ(test, vc_stat(vc, va + size, vca_mod_a, &info, true),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, vc_free(vc, va, vca_mod_a), 0);
+}
+
+static void vca_deadline_bounds_a_call(struct kunit *test)
+{
+	u8 *buf = kunit_kzalloc(test, 4 * CHUNK, GFP_KERNEL);
+	struct virgo_client *vc;
+	unsigned long start;
+	virgo_addr_t va;
+	u64 before;
+
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	start_cluster(test, 1, NULL, NULL);
+	vc = vc_of(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc, 4 * CHUNK, NULL, &va), 0);
+	/* In time: works. */
+	KUNIT_EXPECT_EQ(test, vc_rw_deadline(vc, va, NULL, buf, 4 * CHUNK,
+					     true, jiffies + 2 * HZ), 0);
+	/* Already past: nothing is sent. */
+	before = requests_served(test);
+	KUNIT_EXPECT_EQ(test, vc_rw_deadline(vc, va, NULL, buf, 4 * CHUNK,
+					     false, jiffies - 1), -ETIMEDOUT);
+	KUNIT_EXPECT_EQ(test, requests_served(test), before);
+	/* A reply held back past the deadline: the call ends at it. */
+	hook_opcode = VIRGO_OP_READ;
+	hook_stall_ms = 1500;
+	atomic_set(&hook_armed, 1);
+	virgo_peer_test_rx = hook_stall_reply;
+	start = jiffies;
+	KUNIT_EXPECT_EQ(test, vc_rw_deadline(vc, va, NULL, buf, CHUNK, false,
+					     jiffies + HZ / 5), -ETIMEDOUT);
+	KUNIT_EXPECT_LT(test, (long)(jiffies - start), (long)(HZ / 2));
+	msleep(1500);
+	KUNIT_EXPECT_EQ(test, vc_free(vc, va, NULL), 0);
+}
+
+static struct kunit_case virgo_api_cases[] = {
+	KUNIT_CASE(vca_modules_cannot_touch_each_others_memory),
+	KUNIT_CASE(vca_len_zero_checks_the_address_only),
+	KUNIT_CASE(vca_stat_tells_size_chunks_and_peers),
+	KUNIT_CASE(vca_deadline_bounds_a_call),
+	{}
+};
+
+static struct kunit_suite virgo_api_suite = {
+	.name = "virgo_api",
+	.suite_init = vc_test_suite_init,
+	.init = vc_test_init,
+	.exit = vc_test_exit,
+	.test_cases = virgo_api_cases,
+};
+
+kunit_test_suites(&virgo_client_test_suite, &virgo_client_fault_suite,
+		  &virgo_api_suite);
 
 MODULE_LICENSE("GPL");

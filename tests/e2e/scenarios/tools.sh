@@ -14,6 +14,11 @@
 # tests/user/virgoctl_test.sh pass; without debugfs virgoctl table says
 # how to mount it; an allocation left behind by virgoctl outlives the
 # process and is released on the cloud nodes when virgo.ko is unloaded.
+# examples/virgo_example.ko, a third-party-style module built out of tree
+# against <linux/virgo.h> and virgo's Module.symvers, loads (its init
+# writes and reads back 3 MiB and checks the API contract); the
+# allocation it keeps is its own (virgoctl read: EPERM) and is freed when
+# it unloads without freeing it.
 #
 # Environment: VIRGO_E2E_NODES (default 3), VIRGO_E2E_PORT (default 4646).
 # shellcheck source-path=SCRIPTDIR
@@ -42,6 +47,12 @@ gcc "${cflags[@]}" -o "$E2E_RESULTS/virgoctl" \
 cluster_add_file "$E2E_RESULTS/virgo_sys_test" /virgo/virgo_sys_test
 cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
 cluster_add_file "$E2E_REPO/tests/user/virgoctl_test.sh" /virgo/virgoctl_test.sh
+# The example module, built as a user would: out of tree, against the
+# nodes' kernel headers, virgo's header and virgo's Module.symvers.
+make -s -C "$E2E_REPO" KDIR="/lib/modules/$(e2e_kver)/build" examples \
+	>"$E2E_RESULTS/examples.log" 2>&1 ||
+	e2e_abort "cannot build examples/ (see $E2E_RESULTS/examples.log)"
+cluster_add_file "$E2E_REPO/examples/virgo_example.ko" /virgo/virgo_example.ko
 cluster_up "$nodes" || e2e_abort "cluster did not come up"
 
 peers=
@@ -116,6 +127,21 @@ vc_fails 0 "node0: table says debugfs is not mounted" \
 expect "node0: peers list falls back to sysfs" \
 	node_run 0 "virgoctl --json peers list | grep -q '^{\"source\":\"sysfs\"'"
 node_run 0 "mount -t debugfs debugfs /sys/kernel/debug" >/dev/null
+
+e2e_step "a module built against <linux/virgo.h>: examples/virgo_example.ko"
+expect "node0: insmod virgo_example.ko (3 MiB round trip, contract checks)" \
+	node_run -t 120 0 "insmod /virgo/virgo_example.ko && rmmod virgo_example"
+expect "node0: insmod virgo_example.ko keep=1" \
+	node_run -t 120 0 "insmod /virgo/virgo_example.ko keep=1"
+ex=$(node_run 0 "cat /sys/module/virgo_example/parameters/addr")
+vc_fails 0 "node0: the module's allocation is not user space's ($ex)" \
+	"Operation not permitted" read "$(printf '0x%x' "${ex:-0}")" 16
+expect "node0: rmmod virgo_example without freeing" \
+	node_run 0 "rmmod virgo_example"
+expect "node0: virgo freed what the module left" \
+	node_run 0 "dmesg | grep -q 'module virgo_example unloaded holding 1 allocations: freed'"
+expect "node0: the table is empty again" \
+	node_run 0 "head -n 1 /sys/kernel/debug/virgo/table | grep -q '^allocations 0 '"
 
 e2e_step "an allocation outlives virgoctl, and virgo.ko's unload frees it"
 a=$(node_run 0 "virgoctl alloc 3M")

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virgo client: the in-kernel API other modules call (include/linux/virgo.h).
+ *
+ * Each function acts on the module's client instance, given once by
+ * virgo_api_init().  The plain functions (virgo_malloc() and friends,
+ * macros over the __virgo_*() below) pass the calling module as the owner
+ * of the allocation; the module notifier frees what a module still holds
+ * when it goes away.  The *_owned() functions take an owner cookie the
+ * caller manages.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/notifier.h>
+
+#include "virgo_api.h"
+
+/* The module's client: set by virgo_api_init(), cleared by virgo_api_exit(). */
+static struct virgo_client *api_client;
+
+/**
+ * __virgo_malloc() - allocate memory that lives on the cloud peers
+ * @owner: the calling module (virgo_malloc() passes THIS_MODULE)
+ * @size: bytes, at least 1
+ * @addr: set to the allocation's first VIRGO address (never 0)
+ *
+ * The memory reads as zeroes until written.  Splits it into chunks of
+ * virgo_chunk_size() bytes and places them on the peers, one request per
+ * peer in parallel; all or nothing.  May sleep.
+ *
+ * Return: 0; -EINVAL (size 0, @addr NULL); -ENOMEM (no memory here, or
+ * larger than the table allows); -ENODEV (no peers); -ENOSPC (no
+ * reachable peer with room); -EIO or -ETIMEDOUT (a peer failed; nothing
+ * stays allocated); -EINTR (fatal signal; nothing stays allocated).
+ */
+int __virgo_malloc(struct module *owner, size_t size, virgo_addr_t *addr)
+{
+	return vc_malloc(api_client, size, owner, addr);
+}
+EXPORT_SYMBOL_GPL(__virgo_malloc);
+
+/**
+ * __virgo_free() - free an allocation
+ * @owner: the calling module (virgo_free() passes THIS_MODULE)
+ * @addr: the address virgo_malloc() returned
+ *
+ * Waits for calls in progress on the allocation, then frees its chunks on
+ * the peers.  May sleep.
+ *
+ * Return: 0, -ENOENT (no such allocation), -EINVAL (not its first
+ * address), -EPERM (another owner's), -ENOMEM (the table could not be
+ * changed; the allocation stays), or a peer's error (the allocation is
+ * freed anyway).
+ */
+int __virgo_free(struct module *owner, virgo_addr_t addr)
+{
+	return vc_free(api_client, addr, owner);
+}
+EXPORT_SYMBOL_GPL(__virgo_free);
+
+/**
+ * __virgo_set() - write into an allocation
+ * @owner: the calling module (virgo_set() passes THIS_MODULE)
+ * @addr: any VIRGO address inside an allocation
+ * @buf: the bytes to write
+ * @len: how many; the range must lie inside the allocation (0: only check
+ *	@addr)
+ *
+ * All pieces are sent before any reply is awaited.  On error some chunks
+ * of the range may hold the new bytes and others the old.  May sleep.
+ *
+ * Return: 0, -ENOENT, -EPERM, -EINVAL (range outside, @buf NULL), -EIO (a
+ * peer failed or its chunks were lost), -ETIMEDOUT, -EINTR.
+ */
+int __virgo_set(struct module *owner, virgo_addr_t addr, const void *buf,
+		size_t len)
+{
+	return vc_set(api_client, addr, owner, buf, len);
+}
+EXPORT_SYMBOL_GPL(__virgo_set);
+
+/**
+ * __virgo_get() - read from an allocation
+ * @owner: the calling module (virgo_get() passes THIS_MODULE)
+ * @addr: any VIRGO address inside an allocation
+ * @buf: where to put the bytes
+ * @len: how many; the range must lie inside the allocation (0: only check
+ *	@addr)
+ *
+ * On error @buf holds an unspecified mix of read and untouched bytes.
+ * May sleep.
+ *
+ * Return: as __virgo_set().
+ */
+int __virgo_get(struct module *owner, virgo_addr_t addr, void *buf,
+		size_t len)
+{
+	return vc_get(api_client, addr, owner, buf, len);
+}
+EXPORT_SYMBOL_GPL(__virgo_get);
+
+/**
+ * __virgo_set_deadline() - __virgo_set() that ends by a deadline
+ * @owner: the calling module
+ * @addr: any VIRGO address inside an allocation
+ * @buf: the bytes to write
+ * @len: how many
+ * @deadline: jiffies; no request is sent and no reply awaited after it
+ *
+ * Return: as __virgo_set(); -ETIMEDOUT once @deadline passed (the range
+ * may then be partly written).
+ */
+int __virgo_set_deadline(struct module *owner, virgo_addr_t addr,
+			 const void *buf, size_t len, unsigned long deadline)
+{
+	return vc_rw_deadline(api_client, addr, owner, (void *)buf, len, true,
+			      deadline);
+}
+EXPORT_SYMBOL_GPL(__virgo_set_deadline);
+
+/**
+ * __virgo_get_deadline() - __virgo_get() that ends by a deadline
+ * @owner: the calling module
+ * @addr: any VIRGO address inside an allocation
+ * @buf: where to put the bytes
+ * @len: how many
+ * @deadline: jiffies; no request is sent and no reply awaited after it
+ *
+ * Return: as __virgo_set_deadline().
+ */
+int __virgo_get_deadline(struct module *owner, virgo_addr_t addr, void *buf,
+			 size_t len, unsigned long deadline)
+{
+	return vc_rw_deadline(api_client, addr, owner, buf, len, false,
+			      deadline);
+}
+EXPORT_SYMBOL_GPL(__virgo_get_deadline);
+
+/**
+ * __virgo_stat() - describe the allocation containing an address
+ * @owner: the calling module
+ * @addr: any VIRGO address inside an allocation
+ * @info: filled in: first address, size, chunk size, chunks, peers
+ *
+ * Return: 0, -ENOENT, -EPERM, or -ENOMEM.
+ */
+int __virgo_stat(struct module *owner, virgo_addr_t addr,
+		 struct virgo_alloc_info *info)
+{
+	might_sleep();
+	return vc_stat(api_client, addr, owner, info, true);
+}
+EXPORT_SYMBOL_GPL(__virgo_stat);
+
+/**
+ * __virgo_size() - the size of the allocation containing an address
+ * @owner: the calling module
+ * @addr: any VIRGO address inside an allocation
+ * @size: set to its size in bytes
+ *
+ * Return: 0, -ENOENT, or -EPERM.
+ */
+int __virgo_size(struct module *owner, virgo_addr_t addr, u64 *size)
+{
+	struct virgo_alloc_info info;
+	int ret;
+
+	might_sleep();
+	ret = vc_stat(api_client, addr, owner, &info, false);
+	if (!ret)
+		*size = info.size;
+	return ret;
+}
+EXPORT_SYMBOL_GPL(__virgo_size);
+
+/**
+ * __virgo_free_all() - free every allocation of a module
+ * @owner: the calling module
+ *
+ * Return: the number of allocations freed.
+ */
+unsigned int __virgo_free_all(struct module *owner)
+{
+	might_sleep();
+	return vc_free_all(api_client, owner, false);
+}
+EXPORT_SYMBOL_GPL(__virgo_free_all);
+
+/**
+ * virgo_chunk_size() - bytes per chunk of new allocations
+ *
+ * Return: the client's chunk_size.
+ */
+u32 virgo_chunk_size(void)
+{
+	return api_client->chunk_size;
+}
+EXPORT_SYMBOL_GPL(virgo_chunk_size);
+
+/**
+ * virgo_malloc_owned() - virgo_malloc() on behalf of an owner cookie
+ * @size: bytes
+ * @owner: the owner cookie (see include/linux/virgo.h)
+ * @addr: set to the allocation's first VIRGO address
+ *
+ * Return: as __virgo_malloc().
+ */
+int virgo_malloc_owned(size_t size, const void *owner, virgo_addr_t *addr)
+{
+	return vc_malloc(api_client, size, owner, addr);
+}
+EXPORT_SYMBOL_GPL(virgo_malloc_owned);
+
+/**
+ * virgo_free_owned() - virgo_free() on behalf of an owner cookie
+ * @addr: the allocation's first VIRGO address
+ * @owner: the owner cookie
+ *
+ * Return: as __virgo_free().
+ */
+int virgo_free_owned(virgo_addr_t addr, const void *owner)
+{
+	return vc_free(api_client, addr, owner);
+}
+EXPORT_SYMBOL_GPL(virgo_free_owned);
+
+/**
+ * virgo_set_owned() - virgo_set() on behalf of an owner cookie
+ * @addr: any VIRGO address inside the allocation
+ * @owner: the owner cookie
+ * @buf: the bytes
+ * @len: how many
+ *
+ * Return: as __virgo_set().
+ */
+int virgo_set_owned(virgo_addr_t addr, const void *owner, const void *buf,
+		    size_t len)
+{
+	return vc_set(api_client, addr, owner, buf, len);
+}
+EXPORT_SYMBOL_GPL(virgo_set_owned);
+
+/**
+ * virgo_get_owned() - virgo_get() on behalf of an owner cookie
+ * @addr: any VIRGO address inside the allocation
+ * @owner: the owner cookie
+ * @buf: where to put the bytes
+ * @len: how many
+ *
+ * Return: as __virgo_set().
+ */
+int virgo_get_owned(virgo_addr_t addr, const void *owner, void *buf,
+		    size_t len)
+{
+	return vc_get(api_client, addr, owner, buf, len);
+}
+EXPORT_SYMBOL_GPL(virgo_get_owned);
+
+/**
+ * virgo_free_all_owned() - free every allocation of an owner cookie
+ * @owner: the owner cookie
+ *
+ * Return: the number of allocations freed.
+ */
+unsigned int virgo_free_all_owned(const void *owner)
+{
+	might_sleep();
+	return vc_free_all(api_client, owner, false);
+}
+EXPORT_SYMBOL_GPL(virgo_free_all_owned);
+
+/**
+ * virgo_api_owner_gone() - free what a departing module still holds
+ * @vc: the client
+ * @owner: the module's owner cookie (its struct module)
+ * @name: its name, for the warning
+ *
+ * Return: the number of allocations freed (each unload reports it once).
+ */
+unsigned int virgo_api_owner_gone(struct virgo_client *vc, const void *owner,
+				  const char *name)
+{
+	unsigned int n = vc_free_all(vc, owner, false);
+
+	if (n)
+		pr_warn("module %s unloaded holding %u allocations: freed\n",
+			name, n);
+	return n;
+}
+
+#ifdef CONFIG_MODULES
+static int virgo_api_module_event(struct notifier_block *nb,
+				  unsigned long state, void *data)
+{
+	struct module *mod = data;
+
+	if (state == MODULE_STATE_GOING && api_client)
+		virgo_api_owner_gone(api_client, mod, module_name(mod));
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block virgo_api_module_nb = {
+	.notifier_call = virgo_api_module_event,
+};
+
+static int virgo_api_watch_modules(void)
+{
+	return register_module_notifier(&virgo_api_module_nb);
+}
+
+static void virgo_api_unwatch_modules(void)
+{
+	unregister_module_notifier(&virgo_api_module_nb);
+}
+#else
+/* No loadable modules: every caller is built in (owner NULL). */
+static int virgo_api_watch_modules(void)
+{
+	return 0;
+}
+
+static void virgo_api_unwatch_modules(void)
+{
+}
+#endif
+
+/**
+ * virgo_api_init() - serve the exported API from a client
+ * @vc: the client
+ *
+ * Return: 0 or a negative errno.
+ */
+int virgo_api_init(struct virgo_client *vc)
+{
+	api_client = vc;
+	return virgo_api_watch_modules();
+}
+
+/**
+ * virgo_api_exit() - stop serving it (no module can be calling in: each
+ * one that uses the API holds a reference on this one)
+ */
+void virgo_api_exit(void)
+{
+	virgo_api_unwatch_modules();
+	api_client = NULL;
+}
