@@ -30,21 +30,22 @@ static void admin_peer_line(struct seq_file *m, char *buf, size_t size,
 	int state = READ_ONCE(peer->state);
 	bool suspect = state == VIRGO_PEER_UP && atomic_read(&peer->suspect);
 	int n = scnprintf(buf, size,
-			  "%u %s %s %u %llu %lld %llu %llu %d\n",
+			  "%u %s %s %u %llu %lld %llu %llu %d %s\n",
 			  peer->id, peer->name,
 			  suspect ? "suspect" : virgo_peer_state_name(state),
 			  READ_ONCE(peer->epoch),
 			  div_u64(atomic64_read(&peer->rtt_ns), 1000),
 			  (long long)atomic64_read(&peer->free),
 			  peer->capacity, atomic64_read(&peer->placed),
-			  atomic_read(&peer->inflight));
+			  atomic_read(&peer->inflight),
+			  peer->domain[0] ? peer->domain : "-");
 
 	if (m)
 		seq_write(m, buf, n);
 }
 
 static const char admin_peers_header[] =
-	"id address state epoch rtt_us free capacity placed inflight\n";
+	"id address state epoch rtt_us free capacity placed inflight domain\n";
 
 static int admin_peers_show(struct seq_file *m, void *v)
 {
@@ -61,6 +62,38 @@ static int admin_peers_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(admin_peers);
 
+/*
+ * A chunk: its first replica on the chunk line (with the number of
+ * replicas and the stale mask), the others on "replica" lines below.
+ */
+static void admin_chunk_lines(struct seq_file *m, u32 i,
+			      const struct virgo_chunk *c)
+{
+	u16 stale = READ_ONCE(c->stale);
+	unsigned int r;
+
+	for (r = 0; r < c->nr_replicas; r++) {
+		const struct virgo_replica *rep = &c->replicas[r];
+		struct virgo_peer *peer;
+		const char *name;
+
+		peer = virgo_peer_get(&admin_client->peers, rep->peer_id);
+		name = peer ? peer->name : "(removed)";
+		if (!r)
+			seq_printf(m, "  chunk %u offset %llu len %u peer %u %s epoch %u handle %llu replicas %u stale 0x%x\n",
+				   i, c->offset, c->len, rep->peer_id, name,
+				   rep->epoch, rep->handle, c->nr_replicas,
+				   stale);
+		else
+			seq_printf(m, "    replica %u peer %u %s epoch %u handle %llu%s\n",
+				   r, rep->peer_id, name, rep->epoch,
+				   rep->handle,
+				   stale & BIT(r) ? " stale" : "");
+		if (peer)
+			virgo_peer_put(peer);
+	}
+}
+
 static int admin_table_show(struct seq_file *m, void *v)
 {
 	struct virgo_xlat *xl = &admin_client->table;
@@ -68,26 +101,14 @@ static int admin_table_show(struct seq_file *m, void *v)
 	virgo_addr_t from = 0;
 	u32 i;
 
-	seq_printf(m, "allocations %lu bytes %llu\n", virgo_xlat_count(xl),
-		   virgo_xlat_bytes(xl));
+	seq_printf(m, "allocations %lu bytes %llu stale_replicas %lld\n",
+		   virgo_xlat_count(xl), virgo_xlat_bytes(xl),
+		   (long long)atomic64_read(&admin_client->stale_replicas));
 	while ((e = virgo_xlat_find_next(xl, &from))) {
 		seq_printf(m, "0x%llx size %llu owner %s chunks %u\n", e->va,
 			   e->size, e->owner ? "user" : "kernel", e->nr_chunks);
-		for (i = 0; i < e->nr_chunks; i++) {
-			const struct virgo_chunk *c = &e->chunks[i];
-			const struct virgo_replica *r = &c->replicas[0];
-			struct virgo_peer *peer;
-
-			peer = virgo_peer_get(&admin_client->peers,
-					      r->peer_id);
-			seq_printf(m,
-				   "  chunk %u offset %llu len %u peer %u %s epoch %u handle %llu\n",
-				   i, c->offset, c->len, r->peer_id,
-				   peer ? peer->name : "(removed)", r->epoch,
-				   r->handle);
-			if (peer)
-				virgo_peer_put(peer);
-		}
+		for (i = 0; i < e->nr_chunks; i++)
+			admin_chunk_lines(m, i, &e->chunks[i]);
 		virgo_xlat_put(e);
 		if (seq_has_overflowed(m))
 			break;

@@ -42,6 +42,29 @@ int __virgo_malloc(struct module *owner, size_t size, virgo_addr_t *addr)
 EXPORT_SYMBOL_GPL(__virgo_malloc);
 
 /**
+ * __virgo_malloc_replicas() - __virgo_malloc() with a replica count
+ * @owner: the calling module (virgo_malloc_replicas() passes THIS_MODULE)
+ * @size: bytes, at least 1
+ * @replicas: copies of every chunk, 1..3, each on a distinct peer (and on
+ *	distinct failure domains while there are enough); 0: the client's
+ *	replicas parameter
+ * @addr: set to the allocation's first VIRGO address
+ *
+ * Writes go to every copy; a read is served by one and fails over to the
+ * others.  A copy that misses a write another copy got is stale and never
+ * read again.
+ *
+ * Return: as __virgo_malloc(); -EINVAL for @replicas over 3, -ENOSPC when
+ * fewer than @replicas peers can take a chunk.
+ */
+int __virgo_malloc_replicas(struct module *owner, size_t size,
+			    unsigned int replicas, virgo_addr_t *addr)
+{
+	return vc_malloc_replicas(api_client, size, replicas, owner, addr);
+}
+EXPORT_SYMBOL_GPL(__virgo_malloc_replicas);
+
+/**
  * __virgo_free() - free an allocation
  * @owner: the calling module (virgo_free() passes THIS_MODULE)
  * @addr: the address virgo_malloc() returned

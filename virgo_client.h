@@ -28,12 +28,19 @@
  * @peers: its peers
  * @chunk_size: bytes per chunk (the last chunk of an allocation is shorter)
  * @rpc_timeout_ms: bound on each fan-out round
+ * @replicas: copies of each chunk of an allocation, unless it asks otherwise
+ * @stale_lock: serialises setting bits of the chunks' stale masks
+ * @stale_replicas: replicas of live allocations marked stale (degraded)
  */
 struct virgo_client {
 	struct virgo_xlat table;
 	struct virgo_peer_set peers;
 	u32 chunk_size;
 	unsigned int rpc_timeout_ms;
+	unsigned int replicas;
+	/* Serialises writers of the chunks' ->stale masks. */
+	spinlock_t stale_lock;
+	atomic64_t stale_replicas;
 };
 
 /**
@@ -44,6 +51,7 @@ struct virgo_client {
  * @chunk_size: bytes per chunk, VIRGO_CHUNK_MIN..VIRGO_CHUNK_MAX
  * @connect_timeout_ms: bound on connect + HELLO + AUTH to one peer
  * @rpc_timeout_ms: bound on one fan-out round
+ * @replicas: default copies of each chunk, 1..3 (0: 1)
  */
 struct virgo_client_config {
 	const char *peers;
@@ -52,6 +60,7 @@ struct virgo_client_config {
 	u32 chunk_size;
 	unsigned int connect_timeout_ms;
 	unsigned int rpc_timeout_ms;
+	unsigned int replicas;
 };
 
 int virgo_client_init(struct virgo_client *vc,
@@ -59,6 +68,9 @@ int virgo_client_init(struct virgo_client *vc,
 void virgo_client_destroy(struct virgo_client *vc);
 int vc_malloc(struct virgo_client *vc, size_t size, const void *owner,
 	      virgo_addr_t *addr);
+int vc_malloc_replicas(struct virgo_client *vc, size_t size,
+		       unsigned int replicas, const void *owner,
+		       virgo_addr_t *addr);
 int vc_free(struct virgo_client *vc, virgo_addr_t addr, const void *owner);
 int vc_set(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	   const void *buf, size_t len);

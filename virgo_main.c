@@ -19,7 +19,7 @@
 
 static char *peers;
 module_param(peers, charp, 0444);
-MODULE_PARM_DESC(peers, "comma-separated a.b.c.d:port list of virgo_clouddrec peers");
+MODULE_PARM_DESC(peers, "comma-separated a.b.c.d:port[@domain] list of virgo_clouddrec peers");
 
 static char psk[65];
 module_param_string(psk, psk, sizeof(psk), 0);
@@ -37,6 +37,10 @@ static uint rpc_timeout_ms = 10000;
 module_param(rpc_timeout_ms, uint, 0444);
 MODULE_PARM_DESC(rpc_timeout_ms, "bound on each request round (default 10000)");
 
+static uint replicas = 1;
+module_param(replicas, uint, 0444);
+MODULE_PARM_DESC(replicas, "copies of every chunk, on distinct peers (and failure domains), 1..3 (default 1)");
+
 /* The module's client: set up at init, torn down at exit. */
 static struct virgo_client virgo_client;
 
@@ -49,6 +53,7 @@ static int __init virgo_init(void)
 		.chunk_size = chunk_size,
 		.connect_timeout_ms = connect_timeout_ms,
 		.rpc_timeout_ms = rpc_timeout_ms,
+		.replicas = replicas,
 	};
 	int ret;
 
@@ -57,7 +62,7 @@ static int __init virgo_init(void)
 	ret = virgo_client_init(&virgo_client, &cfg);
 	memzero_explicit(psk, sizeof(psk));
 	if (ret) {
-		pr_err("cannot start: %d (check peers= and chunk_size=)\n",
+		pr_err("cannot start: %d (check peers=, chunk_size= and replicas=)\n",
 		       ret);
 		return ret;
 	}

@@ -18,6 +18,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitops.h>
 #include <linux/kernel.h>
 #include <linux/random.h>
 #include <linux/slab.h>
@@ -50,36 +51,97 @@ static s64 vc_room(struct virgo_peer *peer, u64 planned, u32 len)
 }
 
 /*
- * Pick a peer for a chunk of @len bytes: the roomier of two random
- * peers; after a few unlucky draws, the first one with room.
+ * May peer @i hold one more replica of a chunk whose other replicas are on
+ * @chosen[0..@k)?  Never the same peer; with @domains, never the same
+ * failure domain either (peers without a label are each their own).
+ */
+static bool vc_distinct(struct virgo_peer **peers, const int *chosen,
+			unsigned int k, unsigned int i, bool domains)
+{
+	unsigned int j;
+
+	for (j = 0; j < k; j++) {
+		const struct virgo_peer *o = peers[chosen[j]];
+
+		if (chosen[j] == i)
+			return false;
+		if (domains && peers[i]->domain[0] &&
+		    !strcmp(peers[i]->domain, o->domain))
+			return false;
+	}
+	return true;
+}
+
+static s64 vc_room_for(struct virgo_peer **peers, u64 *planned, u32 len,
+		       const int *chosen, unsigned int k, unsigned int i,
+		       bool domains)
+{
+	if (!vc_distinct(peers, chosen, k, i, domains))
+		return -1;
+	return vc_room(peers[i], planned[i], len);
+}
+
+/* Two distinct random indexes below @n (the same one if @n is 1). */
+static void vc_two_random(unsigned int n, unsigned int *a, unsigned int *b)
+{
+	*a = get_random_u32_below(n);
+	*b = n > 1 ? get_random_u32_below(n - 1) : *a;
+	if (n > 1 && *b >= *a)
+		(*b)++;
+}
+
+/*
+ * Pick a peer for replica @k of a chunk of @len bytes: the roomier of two
+ * random peers; after a few unlucky draws, the first one with room.
+ * Distinct failure domains first, then at least distinct peers.
  */
 static int vc_pick(struct virgo_peer **peers, unsigned int n, u64 *planned,
-		   u32 len)
+		   u32 len, const int *chosen, unsigned int k)
 {
-	unsigned int i, try;
+	unsigned int i, try, pass;
 
-	for (try = 0; try < 4; try++) {
-		unsigned int a = get_random_u32_below(n);
-		unsigned int b = n > 1 ? get_random_u32_below(n - 1) : a;
-		s64 ra, rb;
+	for (pass = 0; pass < (k ? 2 : 1); pass++) {
+		bool domains = !pass;
 
-		if (n > 1 && b >= a)
-			b++;
-		ra = vc_room(peers[a], planned[a], len);
-		rb = b == a ? -1 : vc_room(peers[b], planned[b], len);
-		if (ra < 0 && rb < 0)
-			continue;
-		return ra >= rb ? a : b;
+		for (try = 0; try < 4; try++) {
+			unsigned int a, b;
+			s64 ra, rb;
+
+			vc_two_random(n, &a, &b);
+			ra = vc_room_for(peers, planned, len, chosen, k, a,
+					 domains);
+			rb = b == a ? -1 : vc_room_for(peers, planned, len,
+						       chosen, k, b, domains);
+			if (ra < 0 && rb < 0)
+				continue;
+			return ra >= rb ? a : b;
+		}
+		for (i = 0; i < n; i++)
+			if (vc_room_for(peers, planned, len, chosen, k, i,
+					domains) >= 0)
+				return i;
 	}
-	for (i = 0; i < n; i++)
-		if (vc_room(peers[i], planned[i], len) >= 0)
-			return i;
 	return -ENOSPC;
 }
 
 /* ---- virgo_malloc() --------------------------------------------------- */
 
-/* One batched ALLOC to one peer: chunks order[first .. first + count). */
+/*
+ * The plan of one malloc.  A unit is one replica of one chunk: unit u is
+ * replica u % replicas of chunk u / replicas.
+ */
+struct vc_plan {
+	struct virgo_peer **peers;
+	unsigned int nr_peers;
+	unsigned int replicas;
+	u32 nr_units;
+	u32 *place;	/* unit -> peer index */
+	u32 *order;	/* units grouped by peer */
+	u64 *planned;	/* peer index -> bytes planned there */
+	u32 *count;	/* peer index -> units there, then its run's start */
+};
+
+/* One batched ALLOC to one peer: units order[first .. first + count). */
 struct vc_alloc_req {
 	struct virgo_rpc *rpc;
 	unsigned int peer;
@@ -156,158 +218,109 @@ static int vc_commit_placed(struct virgo_client *vc,
 	return ret;
 }
 
-static int __vc_malloc(struct virgo_client *vc, size_t size,
-		       const void *owner, virgo_addr_t *addr, u32 *nr);
-
-/**
- * vc_malloc() - allocate memory on the peers of a client
- * @vc: the client
- * @size: bytes, 1..VIRGO_XLAT_MAX_SIZE
- * @owner: owner cookie of the allocation (NULL: the kernel)
- * @addr: set to the allocation's first VIRGO address
- *
- * Return: 0; -EINVAL (size 0, no @addr); -ENOMEM (too big, no memory
- * here or on the peers); -ENODEV (no peers); -ENOSPC (no reachable peer
- * with room); -ETIMEDOUT or -EIO (a peer failed).
- */
-int vc_malloc(struct virgo_client *vc, size_t size, const void *owner,
-	      virgo_addr_t *addr)
+static void vc_plan_free(struct vc_plan *plan)
 {
-	u64 start = ktime_get_ns();
-	u32 nr = 0;
-	int ret;
-
-	might_sleep();
-	ret = __vc_malloc(vc, size, owner, addr, &nr);
-	trace_virgo_malloc(size, ret ? 0 : *addr, nr, ret,
-			   ktime_get_ns() - start);
-	return ret;
+	kvfree(plan->place);
+	kvfree(plan->order);
+	kvfree(plan->planned);
+	kvfree(plan->count);
 }
 
-static int __vc_malloc(struct virgo_client *vc, size_t size,
-		       const void *owner, virgo_addr_t *addr, u32 *nr)
+/* Place every replica of every chunk of @e; group the units by peer. */
+static int vc_place(struct virgo_client *vc, struct virgo_xlat_entry *e,
+		    struct vc_plan *plan)
 {
-	struct vc_alloc_req *reqs = NULL;
-	struct virgo_xlat_entry *e;
-	struct virgo_peer **peers;
-	unsigned int nr_peers, nr_reqs = 0, i;
-	u32 *place = NULL, *order = NULL, *count = NULL;
-	u64 *planned = NULL, nr_chunks;
-	unsigned long deadline;
-	int ret;
+	unsigned int R = plan->replicas, n = plan->nr_peers, i, r;
 
-	if (!addr || !size)
-		return -EINVAL;
-	if (size > VIRGO_XLAT_MAX_SIZE)
+	plan->nr_units = e->nr_chunks * R;
+	plan->place = kvmalloc_array(plan->nr_units, sizeof(u32), GFP_KERNEL);
+	plan->order = kvmalloc_array(plan->nr_units, sizeof(u32), GFP_KERNEL);
+	plan->planned = kvcalloc(n, sizeof(u64), GFP_KERNEL);
+	plan->count = kvcalloc(n, sizeof(u32), GFP_KERNEL);
+	if (!plan->place || !plan->order || !plan->planned || !plan->count)
 		return -ENOMEM;
-	nr_chunks = DIV_ROUND_UP_ULL(size, vc->chunk_size);
-	if (nr_chunks > U32_MAX / 2)
-		return -ENOMEM;
-	*nr = nr_chunks;
 
-	peers = virgo_peers_snapshot(&vc->peers, &nr_peers);
-	if (!peers)
-		return nr_peers ? -ENOMEM : -ENODEV;
-	ret = virgo_peers_wait_tried(&vc->peers, peers, nr_peers);
-	if (ret)
-		goto put_peers;
-
-	e = virgo_xlat_entry_alloc(size, nr_chunks, GFP_KERNEL);
-	if (IS_ERR(e)) {
-		ret = PTR_ERR(e);
-		goto put_peers;
-	}
-	e->owner = owner;
-	ret = -ENOMEM;
-	place = kvmalloc_array(nr_chunks, sizeof(*place), GFP_KERNEL);
-	order = kvmalloc_array(nr_chunks, sizeof(*order), GFP_KERNEL);
-	planned = kvcalloc(nr_peers, sizeof(*planned), GFP_KERNEL);
-	count = kvcalloc(nr_peers, sizeof(*count), GFP_KERNEL);
-	if (!place || !order || !planned || !count)
-		goto free_entry;
-
-	/* Place every chunk. */
-	for (i = 0; i < nr_chunks; i++) {
+	for (i = 0; i < e->nr_chunks; i++) {
 		u64 off = (u64)i * vc->chunk_size;
-		u32 len = min_t(u64, vc->chunk_size, size - off);
-		int p = vc_pick(peers, nr_peers, planned, len);
+		u32 len = min_t(u64, vc->chunk_size, e->size - off);
+		int chosen[VIRGO_MAX_REPLICAS];
 
-		if (p < 0) {
-			ret = p;
-			goto free_entry;
-		}
 		e->chunks[i].offset = off;
 		e->chunks[i].len = len;
-		e->chunks[i].nr_replicas = 1;
-		place[i] = p;
-		planned[p] += len;
-		count[p]++;
+		e->chunks[i].nr_replicas = R;
+		for (r = 0; r < R; r++) {
+			int p = vc_pick(plan->peers, n, plan->planned, len,
+					chosen, r);
+
+			if (p < 0)
+				return p;
+			chosen[r] = p;
+			plan->place[i * R + r] = p;
+			plan->planned[p] += len;
+			plan->count[p]++;
+		}
 		cond_resched();
 	}
 
-	/* Chunks grouped by peer: order[] lists them peer after peer. */
-	for (i = 1; i < nr_peers; i++)
-		count[i] += count[i - 1];
-	for (i = nr_chunks; i-- > 0; )
-		order[--count[place[i]]] = i;
+	/* order[] lists the units peer after peer. */
+	for (i = 1; i < n; i++)
+		plan->count[i] += plan->count[i - 1];
+	for (i = plan->nr_units; i-- > 0; )
+		plan->order[--plan->count[plan->place[i]]] = i;
 	/* count[p] is now where peer p's run starts in order[]. */
+	return 0;
+}
 
-	reqs = kvcalloc(nr_chunks, sizeof(*reqs), GFP_KERNEL);
-	if (!reqs)
-		goto free_entry;
+/* Send one ALLOC of up to max_batch units of one peer, from order[@i]. */
+static u32 vc_send_alloc(struct vc_plan *plan, struct virgo_xlat_entry *e,
+			 u32 i, struct vc_alloc_req *r)
+{
+	unsigned int p = plan->place[plan->order[i]], R = plan->replicas;
+	struct virgo_peer *peer = plan->peers[p];
+	u32 n = 0, len, rlen, j;
+	void *payload;
 
-	/* One ALLOC per peer (per max_batch chunks), all sent first. */
-	for (i = 0; i < nr_chunks; ) {
-		unsigned int p = place[order[i]];
-		struct virgo_peer *peer = peers[p];
-		u32 n = 0, len, j;
-		struct vc_alloc_req *r = &reqs[nr_reqs];
-		void *payload;
+	while (i + n < plan->nr_units && plan->place[plan->order[i + n]] == p &&
+	       n < peer->lim.max_batch)
+		n++;
+	r->peer = p;
+	r->first = i;
+	r->count = n;
+	for (j = 0; j < n; j++)
+		r->bytes += e->chunks[plan->order[i + j] / R].len;
 
-		while (i + n < nr_chunks && place[order[i + n]] == p &&
-		       n < peer->lim.max_batch)
-			n++;
-		r->peer = p;
-		r->first = i;
-		r->count = n;
-		for (j = 0; j < n; j++)
-			r->bytes += e->chunks[order[i + j]].len;
-		i += n;
-		nr_reqs++;
-
-		len = VIRGO_WIRE_BATCH_HDR_LEN + n * VIRGO_WIRE_SIZE_LEN;
-		payload = kmalloc(len, GFP_KERNEL);
-		r->rpc = virgo_rpc_alloc(VIRGO_OP_ALLOC, NULL,
-					 VIRGO_WIRE_BATCH_HDR_LEN +
-					 n * VIRGO_WIRE_HANDLE_LEN,
-					 VIRGO_WIRE_BATCH_HDR_LEN +
-					 n * VIRGO_WIRE_HANDLE_LEN, GFP_KERNEL);
-		if (!payload || !r->rpc) {
-			kfree(payload);
-			r->err = -ENOMEM;
-			continue;
-		}
+	len = VIRGO_WIRE_BATCH_HDR_LEN + n * VIRGO_WIRE_SIZE_LEN;
+	rlen = VIRGO_WIRE_BATCH_HDR_LEN + n * VIRGO_WIRE_HANDLE_LEN;
+	payload = kmalloc(len, GFP_KERNEL);
+	r->rpc = virgo_rpc_alloc(VIRGO_OP_ALLOC, NULL, rlen, rlen, GFP_KERNEL);
+	r->err = -ENOMEM;
+	if (payload && r->rpc) {
 		r->rpc->count = n;
 		virgo_wire_put_batch_hdr(payload, len, n, VIRGO_WIRE_SIZE_LEN);
-		for (j = 0; j < n; j++) {
-			u32 idx = order[r->first + j];
-
+		for (j = 0; j < n; j++)
 			virgo_wire_set_alloc_size(payload, j,
-						  e->chunks[idx].len);
-		}
+						  e->chunks[plan->order[i + j] /
+							    R].len);
 		r->err = virgo_rpc_send(peer, VIRGO_EPOCH_ANY, r->rpc, payload,
 					len, NULL, 0);
-		kfree(payload);
-		if (r->err) {
-			/* Never sent: still ours. */
-			virgo_rpc_free(r->rpc);
-			r->rpc = NULL;
-		}
 	}
+	kfree(payload);
+	if (r->err) {
+		/* Never sent: still ours. */
+		virgo_rpc_free(r->rpc);
+		r->rpc = NULL;
+	}
+	return n;
+}
 
-	/* Then wait for all of them. */
-	deadline = jiffies + msecs_to_jiffies(vc->rpc_timeout_ms);
-	ret = 0;
+/* Wait for every ALLOC sent; the first error, or 0. */
+static int vc_wait_allocs(struct virgo_client *vc, struct vc_alloc_req *reqs,
+			  unsigned int nr_reqs)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(vc->rpc_timeout_ms);
+	unsigned int i;
+	int ret = 0;
+
 	for (i = 0; i < nr_reqs; i++) {
 		struct vc_alloc_req *r = &reqs[i];
 
@@ -319,6 +332,127 @@ static int __vc_malloc(struct virgo_client *vc, size_t size,
 		if (r->err && !ret)
 			ret = r->err == -EBUSY ? -ETIMEDOUT : r->err;
 	}
+	return ret;
+}
+
+/* Write the handles the ALLOCs got into the entry's replicas. */
+static void vc_record(struct vc_plan *plan, struct virgo_xlat_entry *e,
+		      struct vc_alloc_req *reqs, unsigned int nr_reqs)
+{
+	unsigned int R = plan->replicas, i;
+	u32 j;
+
+	for (i = 0; i < nr_reqs; i++) {
+		struct vc_alloc_req *r = &reqs[i];
+		struct virgo_peer *peer = plan->peers[r->peer];
+
+		for (j = 0; j < r->count; j++) {
+			u32 unit = plan->order[r->first + j];
+			struct virgo_replica *rep =
+				&e->chunks[unit / R].replicas[unit % R];
+
+			rep->peer_id = peer->id;
+			rep->epoch = r->rpc->epoch;
+			rep->handle = virgo_wire_handle(r->rpc->data, j);
+		}
+	}
+}
+
+static int __vc_malloc(struct virgo_client *vc, size_t size,
+		       unsigned int replicas, const void *owner,
+		       virgo_addr_t *addr, u32 *nr);
+
+/**
+ * vc_malloc_replicas() - allocate memory on the peers of a client
+ * @vc: the client
+ * @size: bytes, 1..VIRGO_XLAT_MAX_SIZE
+ * @replicas: copies of every chunk, on distinct peers, 1..3 (0: the
+ *	client's default)
+ * @owner: owner cookie of the allocation (NULL: the kernel)
+ * @addr: set to the allocation's first VIRGO address
+ *
+ * Return: 0; -EINVAL (size 0, no @addr, bad @replicas); -ENOMEM (too big,
+ * no memory here or on the peers); -ENODEV (no peers); -ENOSPC (not
+ * enough reachable peers with room); -ETIMEDOUT or -EIO (a peer failed);
+ * -EINTR.
+ */
+int vc_malloc_replicas(struct virgo_client *vc, size_t size,
+		       unsigned int replicas, const void *owner,
+		       virgo_addr_t *addr)
+{
+	u64 start = ktime_get_ns();
+	u32 nr = 0;
+	int ret;
+
+	might_sleep();
+	ret = __vc_malloc(vc, size, replicas ? replicas : vc->replicas, owner,
+			  addr, &nr);
+	trace_virgo_malloc(size, ret ? 0 : *addr, nr, ret,
+			   ktime_get_ns() - start);
+	return ret;
+}
+
+/**
+ * vc_malloc() - vc_malloc_replicas() with the client's default replicas
+ * @vc: the client
+ * @size: bytes
+ * @owner: owner cookie of the allocation (NULL: the kernel)
+ * @addr: set to the allocation's first VIRGO address
+ *
+ * Return: as vc_malloc_replicas().
+ */
+int vc_malloc(struct virgo_client *vc, size_t size, const void *owner,
+	      virgo_addr_t *addr)
+{
+	return vc_malloc_replicas(vc, size, 0, owner, addr);
+}
+
+static int __vc_malloc(struct virgo_client *vc, size_t size,
+		       unsigned int replicas, const void *owner,
+		       virgo_addr_t *addr, u32 *nr)
+{
+	struct vc_plan plan = { .replicas = replicas };
+	struct vc_alloc_req *reqs = NULL;
+	struct virgo_xlat_entry *e;
+	unsigned int nr_reqs = 0, i;
+	u64 nr_chunks;
+	int ret;
+
+	if (!addr || !size || !replicas || replicas > VIRGO_MAX_REPLICAS)
+		return -EINVAL;
+	if (size > VIRGO_XLAT_MAX_SIZE)
+		return -ENOMEM;
+	nr_chunks = DIV_ROUND_UP_ULL(size, vc->chunk_size);
+	if (nr_chunks > U32_MAX / (2 * VIRGO_MAX_REPLICAS))
+		return -ENOMEM;
+	*nr = nr_chunks;
+
+	plan.peers = virgo_peers_snapshot(&vc->peers, &plan.nr_peers);
+	if (!plan.peers)
+		return plan.nr_peers ? -ENOMEM : -ENODEV;
+	ret = virgo_peers_wait_tried(&vc->peers, plan.peers, plan.nr_peers);
+	if (ret)
+		goto put_peers;
+
+	e = virgo_xlat_entry_alloc(size, nr_chunks, GFP_KERNEL);
+	if (IS_ERR(e)) {
+		ret = PTR_ERR(e);
+		goto put_peers;
+	}
+	e->owner = owner;
+	ret = vc_place(vc, e, &plan);
+	if (ret)
+		goto free_entry;
+	ret = -ENOMEM;
+	reqs = kvcalloc(plan.nr_units, sizeof(*reqs), GFP_KERNEL);
+	if (!reqs)
+		goto free_entry;
+
+	/* One ALLOC per peer (per max_batch units), all sent first. */
+	for (i = 0; i < plan.nr_units; nr_reqs++)
+		i += vc_send_alloc(&plan, e, i, &reqs[nr_reqs]);
+	/* Then wait for all of them. */
+	ret = vc_wait_allocs(vc, reqs, nr_reqs);
 
 	/*
 	 * Count the chunks as placed, unless one of the peers was removed
@@ -328,39 +462,22 @@ static int __vc_malloc(struct virgo_client *vc, size_t size,
 	 * removed peer and a peer holding chunks is never removed.
 	 */
 	if (!ret)
-		ret = vc_commit_placed(vc, peers, reqs, nr_reqs);
-
+		ret = vc_commit_placed(vc, plan.peers, reqs, nr_reqs);
 	if (ret) {
 		/* All or nothing: give back what did succeed. */
-		for (i = 0; i < nr_reqs; i++) {
-			struct vc_alloc_req *r = &reqs[i];
-
-			if (!r->err)
-				vc_undo_alloc(vc, r, peers[r->peer]);
-		}
+		for (i = 0; i < nr_reqs; i++)
+			if (!reqs[i].err)
+				vc_undo_alloc(vc, &reqs[i],
+					      plan.peers[reqs[i].peer]);
 		goto free_reqs;
 	}
 
-	for (i = 0; i < nr_reqs; i++) {
-		struct vc_alloc_req *r = &reqs[i];
-		struct virgo_peer *peer = peers[r->peer];
-		u32 j;
-
-		for (j = 0; j < r->count; j++) {
-			struct virgo_chunk *c = &e->chunks[order[r->first + j]];
-
-			c->replicas[0].peer_id = peer->id;
-			c->replicas[0].epoch = r->rpc->epoch;
-			c->replicas[0].handle =
-				virgo_wire_handle(r->rpc->data, j);
-		}
-	}
-
+	vc_record(&plan, e, reqs, nr_reqs);
 	ret = virgo_xlat_insert(&vc->table, e);
 	if (ret) {
 		/* Only if the table itself is out of memory. */
 		for (i = 0; i < nr_reqs; i++) {
-			struct virgo_peer *peer = peers[reqs[i].peer];
+			struct virgo_peer *peer = plan.peers[reqs[i].peer];
 
 			atomic64_sub(reqs[i].bytes, &peer->placed);
 			atomic64_add(reqs[i].bytes, &peer->free);
@@ -377,12 +494,9 @@ free_reqs:
 	kvfree(reqs);
 free_entry:
 	virgo_xlat_entry_free(e);
-	kvfree(place);
-	kvfree(order);
-	kvfree(planned);
-	kvfree(count);
+	vc_plan_free(&plan);
 put_peers:
-	virgo_peers_snapshot_put(peers, nr_peers);
+	virgo_peers_snapshot_put(plan.peers, plan.nr_peers);
 	return ret;
 }
 
@@ -500,33 +614,44 @@ static int vc_release_chunks(struct virgo_client *vc,
 {
 	struct vc_dead_chunk *dead;
 	struct virgo_rpc **rpcs;
-	u32 i, nr_rpcs = 0;
+	u32 i, r, nr = 0, nr_rpcs = 0;
 	int ret;
 
-	dead = kvmalloc_array(e->nr_chunks, sizeof(*dead), GFP_KERNEL);
-	rpcs = kvcalloc(e->nr_chunks, sizeof(*rpcs), GFP_KERNEL);
+	for (i = 0; i < e->nr_chunks; i++)
+		nr += e->chunks[i].nr_replicas;
+	dead = kvmalloc_array(nr, sizeof(*dead), GFP_KERNEL);
+	rpcs = kvcalloc(nr, sizeof(*rpcs), GFP_KERNEL);
 	if (!dead || !rpcs) {
 		kvfree(dead);
 		kvfree(rpcs);
 		return -ENOMEM;
 	}
+	nr = 0;
 	for (i = 0; i < e->nr_chunks; i++) {
-		dead[i].peer_id = e->chunks[i].replicas[0].peer_id;
-		dead[i].epoch = e->chunks[i].replicas[0].epoch;
-		dead[i].handle = e->chunks[i].replicas[0].handle;
-		dead[i].len = e->chunks[i].len;
+		const struct virgo_chunk *c = &e->chunks[i];
+		u16 stale = READ_ONCE(c->stale);
+
+		/* Stale replicas are freed too; they stop counting as such. */
+		if (stale)
+			atomic64_sub(hweight16(stale), &vc->stale_replicas);
+		for (r = 0; r < c->nr_replicas; r++, nr++) {
+			dead[nr].peer_id = c->replicas[r].peer_id;
+			dead[nr].epoch = c->replicas[r].epoch;
+			dead[nr].handle = c->replicas[r].handle;
+			dead[nr].len = c->len;
+		}
 	}
 	cond_resched();
-	sort(dead, e->nr_chunks, sizeof(*dead), vc_cmp_dead, NULL);
+	sort(dead, nr, sizeof(*dead), vc_cmp_dead, NULL);
 
-	for (i = 0; i < e->nr_chunks; ) {
+	for (i = 0; i < nr; ) {
 		struct virgo_peer *peer = virgo_peer_get(&vc->peers,
 							 dead[i].peer_id);
 		u32 max = peer ? READ_ONCE(peer->lim.max_batch) : U32_MAX;
 		u32 n = 0, j;
 		u64 bytes = 0;
 
-		while (i + n < e->nr_chunks && n < max &&
+		while (i + n < nr && n < max &&
 		       dead[i + n].peer_id == dead[i].peer_id &&
 		       dead[i + n].epoch == dead[i].epoch)
 			n++;
@@ -606,33 +731,224 @@ unsigned int vc_free_all(struct virgo_client *vc, const void *owner,
 
 /* ---- virgo_set() / virgo_get() ----------------------------------------- */
 
+/* One request of an I/O window: one replica of one chunk piece. */
+struct vc_io_req {
+	struct virgo_rpc *rpc;
+	u32 idx;
+	u32 chunk_off;
+	u32 len;
+	u64 buf_off;
+	int err;
+	u8 replica;
+	u8 tried;
+	bool last;
+};
+
+/*
+ * One virgo_set()/virgo_get() in progress.  A write sends a piece to every
+ * replica that is not stale, the requests of one piece next to each other
+ * in @reqs, the last one marked; a read sends it to one replica and fails
+ * over to the others, one at a time, if that one fails.
+ */
 struct vc_io {
 	struct virgo_client *vc;
+	struct virgo_xlat_entry *e;
 	bool write;
 	u8 *buf;
 	unsigned long deadline;
-	struct virgo_rpc *rpcs[VC_IO_WINDOW];
+	struct vc_io_req reqs[VC_IO_WINDOW];
 	unsigned int nr;
 	int err;
 };
 
-/* Wait for every request of the window; keep the first error. */
-static void vc_io_drain(struct vc_io *io)
+/* What a failed piece means to the caller. */
+static int vc_io_errno(int err)
+{
+	/* A chunk the server does not know is lost, not missing. */
+	if (err == -ENOENT || err == -ERANGE || err == -EPROTO)
+		return -EIO;
+	return err == -EBUSY ? -ETIMEDOUT : err;
+}
+
+/* The deadline of one round of requests. */
+static unsigned long vc_io_round(struct vc_io *io)
 {
 	unsigned long deadline = jiffies +
 		msecs_to_jiffies(io->vc->rpc_timeout_ms);
-	unsigned int i;
 
 	if (io->deadline && time_before(io->deadline, deadline))
 		deadline = io->deadline;
-	for (i = 0; i < io->nr; i++) {
-		int err = virgo_rpc_wait(io->rpcs[i], deadline);
+	return deadline;
+}
 
-		if (!virgo_rpc_gone(err))
-			virgo_rpc_free(io->rpcs[i]);
-		/* A chunk the server does not know is lost, not missing. */
-		if (err == -ENOENT || err == -ERANGE || err == -EPROTO)
-			err = -EIO;
+/* Send @q's piece to its replica; on error nothing was sent. */
+static int vc_io_send(struct vc_io *io, struct vc_io_req *q)
+{
+	const struct virgo_replica *rep =
+		&io->e->chunks[q->idx].replicas[q->replica];
+	struct virgo_wire_rw rw = {
+		.handle = rep->handle, .offset = q->chunk_off,
+		.length = q->len,
+	};
+	u8 payload[VIRGO_WIRE_RW_REQ_LEN];
+	u8 *data = io->buf + q->buf_off;
+	struct virgo_peer *peer;
+	int ret = -ENOMEM;
+
+	q->rpc = NULL;
+	peer = virgo_peer_get(&io->vc->peers, rep->peer_id);
+	if (!peer)
+		return -EIO;
+	q->rpc = virgo_rpc_alloc(io->write ? VIRGO_OP_WRITE : VIRGO_OP_READ,
+				 io->write ? NULL : data,
+				 io->write ? 0 : q->len, 0, GFP_KERNEL);
+	if (!q->rpc)
+		goto put;
+	q->rpc->deadline = io->deadline;
+	virgo_wire_put_rw_req(payload, sizeof(payload), &rw);
+	/* Only into the session that gave the handle: else -EIO, unsent. */
+	ret = virgo_rpc_send(peer, rep->epoch, q->rpc, payload,
+			     sizeof(payload), io->write ? data : NULL,
+			     io->write ? q->len : 0);
+	if (ret) {
+		virgo_rpc_free(q->rpc);
+		q->rpc = NULL;
+	}
+put:
+	virgo_peer_put(peer);
+	return ret;
+}
+
+/* Wait for @q's reply (if it was sent); its result. */
+static int vc_io_wait(struct vc_io_req *q, unsigned long deadline)
+{
+	int err;
+
+	if (!q->rpc)
+		return q->err;
+	err = virgo_rpc_wait(q->rpc, deadline);
+	if (!virgo_rpc_gone(err))
+		virgo_rpc_free(q->rpc);
+	q->rpc = NULL;
+	return err;
+}
+
+/*
+ * The replica of chunk @c to read, among those neither stale nor in
+ * @tried: a connected peer with the lowest RTT plus queue, else any.
+ */
+static int vc_pick_replica(struct vc_io *io, const struct virgo_chunk *c,
+			   u8 tried)
+{
+	u16 skip = READ_ONCE(c->stale) | tried;
+	u64 best_cost = U64_MAX;
+	int best = -1;
+	unsigned int r;
+
+	for (r = 0; r < c->nr_replicas; r++) {
+		struct virgo_peer *peer;
+		u64 cost = U64_MAX - 1;
+
+		if (skip & BIT(r))
+			continue;
+		peer = virgo_peer_get(&io->vc->peers, c->replicas[r].peer_id);
+		if (peer && virgo_peer_usable(peer))
+			cost = atomic64_read(&peer->rtt_ns) +
+				atomic_read(&peer->inflight) * 100000ULL;
+		if (peer)
+			virgo_peer_put(peer);
+		if (cost < best_cost) {
+			best_cost = cost;
+			best = r;
+		}
+	}
+	return best;
+}
+
+/*
+ * A read of @q's piece failed with @err: try the chunk's other replicas,
+ * one after the other, within this call.  Returns 0 once one answered.
+ */
+static int vc_read_failover(struct vc_io *io, struct vc_io_req *q, int err)
+{
+	const struct virgo_chunk *c = &io->e->chunks[q->idx];
+	int r;
+
+	while (err != -EINTR) {
+		r = vc_pick_replica(io, c, q->tried);
+		if (r < 0)
+			break;
+		q->tried |= BIT(r);
+		q->replica = r;
+		q->err = vc_io_send(io, q);
+		err = vc_io_wait(q, vc_io_round(io));
+		if (!err)
+			return 0;
+	}
+	return vc_io_errno(err);
+}
+
+/* Replicas @failed of chunk @idx missed a write another replica got. */
+static void vc_mark_stale(struct vc_io *io, u32 idx, u16 failed)
+{
+	struct virgo_chunk *c = &io->e->chunks[idx];
+	u16 fresh;
+
+	spin_lock(&io->vc->stale_lock);
+	fresh = failed & ~c->stale;
+	WRITE_ONCE(c->stale, c->stale | failed);
+	spin_unlock(&io->vc->stale_lock);
+	if (fresh)
+		atomic64_add(hweight16(fresh), &io->vc->stale_replicas);
+}
+
+/* The requests of one piece's write, reqs[first..last]. */
+static void vc_write_drain_piece(struct vc_io *io, unsigned int first,
+				 unsigned int last, unsigned long deadline)
+{
+	unsigned int i, ok = 0;
+	u16 failed = 0;
+	int err0 = 0;
+
+	for (i = first; i <= last; i++) {
+		struct vc_io_req *q = &io->reqs[i];
+		int err = vc_io_wait(q, deadline);
+
+		if (!err) {
+			ok++;
+			continue;
+		}
+		failed |= BIT(q->replica);
+		if (!err0)
+			err0 = err;
+	}
+	/* Written somewhere: the others are stale, never read again. */
+	if (ok && failed)
+		vc_mark_stale(io, io->reqs[first].idx, failed);
+	if (!ok && !io->err)
+		io->err = vc_io_errno(err0);
+}
+
+/* Wait for every request of the window; keep the first error. */
+static void vc_io_drain(struct vc_io *io)
+{
+	unsigned long deadline = vc_io_round(io);
+	unsigned int i, first = 0;
+
+	for (i = 0; i < io->nr; i++) {
+		struct vc_io_req *q = &io->reqs[i];
+		int err;
+
+		if (io->write) {
+			if (q->last) {
+				vc_write_drain_piece(io, first, i, deadline);
+				first = i + 1;
+			}
+			continue;
+		}
+		err = vc_io_wait(q, deadline);
+		if (err)
+			err = vc_read_failover(io, q, err);
 		if (err && !io->err)
 			io->err = err;
 	}
@@ -642,48 +958,53 @@ static void vc_io_drain(struct vc_io *io)
 static int vc_io_piece(struct virgo_xlat_entry *e, u32 idx, u32 chunk_off,
 		       u32 len, u64 buf_off, void *arg)
 {
-	const struct virgo_replica *rep = &e->chunks[idx].replicas[0];
+	const struct virgo_chunk *c = &e->chunks[idx];
 	struct vc_io *io = arg;
-	struct virgo_wire_rw rw = {
-		.handle = rep->handle, .offset = chunk_off, .length = len,
-	};
-	u8 payload[VIRGO_WIRE_RW_REQ_LEN];
-	struct virgo_peer *peer;
-	struct virgo_rpc *rpc;
+	unsigned int need = io->write ? c->nr_replicas : 1, r, sent = 0;
+	u16 stale;
 	int ret;
 
-	if (io->nr == VC_IO_WINDOW)
+	if (io->nr + need > VC_IO_WINDOW)
 		vc_io_drain(io);
 	if (io->err)
 		return io->err;
 	if (io->deadline && time_after_eq(jiffies, io->deadline))
 		return -ETIMEDOUT;
 
-	peer = virgo_peer_get(&io->vc->peers, rep->peer_id);
-	if (!peer)
-		return -EIO;
-	ret = -ENOMEM;
-	rpc = virgo_rpc_alloc(io->write ? VIRGO_OP_WRITE : VIRGO_OP_READ,
-			      io->write ? NULL : io->buf + buf_off,
-			      io->write ? 0 : len, 0, GFP_KERNEL);
-	if (!rpc)
-		goto put;
-	rpc->deadline = io->deadline;
-	virgo_wire_put_rw_req(payload, sizeof(payload), &rw);
-	/* Only into the session that gave the handle: else -EIO, unsent. */
-	ret = virgo_rpc_send(peer, rep->epoch, rpc, payload, sizeof(payload),
-			     io->write ? io->buf + buf_off : NULL,
-			     io->write ? len : 0);
-	if (ret) {
-		virgo_rpc_free(rpc);
-		if (ret == -EBUSY)
-			ret = -ETIMEDOUT;
-		goto put;
+	if (!io->write) {
+		struct vc_io_req *q = &io->reqs[io->nr];
+
+		*q = (struct vc_io_req){ .idx = idx, .chunk_off = chunk_off,
+					 .len = len, .buf_off = buf_off };
+		ret = vc_pick_replica(io, c, 0);
+		if (ret < 0)
+			return -EIO;
+		q->replica = ret;
+		q->tried = BIT(ret);
+		ret = vc_io_send(io, q);
+		if (ret)
+			return vc_read_failover(io, q, ret);
+		io->nr++;
+		return 0;
 	}
-	io->rpcs[io->nr++] = rpc;
-put:
-	virgo_peer_put(peer);
-	return ret;
+
+	stale = READ_ONCE(c->stale);
+	for (r = 0; r < c->nr_replicas; r++) {
+		struct vc_io_req *q = &io->reqs[io->nr];
+
+		if (stale & BIT(r))
+			continue;
+		*q = (struct vc_io_req){ .idx = idx, .chunk_off = chunk_off,
+					 .len = len, .buf_off = buf_off,
+					 .replica = r };
+		q->err = vc_io_send(io, q);
+		io->nr++;
+		sent++;
+	}
+	if (!sent)
+		return -EIO;	/* every replica missed a write: lost */
+	io->reqs[io->nr - 1].last = true;
+	return 0;
 }
 
 static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
@@ -708,10 +1029,11 @@ static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
 	if (!len)
 		goto put;
 	ret = -ENOMEM;
-	io = kzalloc(sizeof(*io), GFP_KERNEL);
+	io = kvzalloc(sizeof(*io), GFP_KERNEL);
 	if (!io)
 		goto put;
 	io->vc = vc;
+	io->e = e;
 	io->write = write;
 	io->buf = buf;
 	io->deadline = deadline;
@@ -721,7 +1043,7 @@ static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
 	vc_io_drain(io);
 	if (!ret)
 		ret = io->err;
-	kfree(io);
+	kvfree(io);
 put:
 	virgo_xlat_put(e);
 	return ret;
@@ -861,10 +1183,14 @@ int virgo_client_init(struct virgo_client *vc,
 	int ret;
 
 	if (cfg->chunk_size < VIRGO_CHUNK_MIN ||
-	    cfg->chunk_size > VIRGO_CHUNK_MAX || !cfg->rpc_timeout_ms)
+	    cfg->chunk_size > VIRGO_CHUNK_MAX || !cfg->rpc_timeout_ms ||
+	    cfg->replicas > VIRGO_MAX_REPLICAS)
 		return -EINVAL;
 	vc->chunk_size = cfg->chunk_size;
 	vc->rpc_timeout_ms = cfg->rpc_timeout_ms;
+	vc->replicas = cfg->replicas ? cfg->replicas : 1;
+	spin_lock_init(&vc->stale_lock);
+	atomic64_set(&vc->stale_replicas, 0);
 	ret = virgo_peers_init(&vc->peers, cfg->psk, cfg->psk_len,
 			       cfg->chunk_size, cfg->connect_timeout_ms,
 			       cfg->rpc_timeout_ms);

@@ -31,6 +31,7 @@
 
 #include <crypto/algapi.h>
 #include <crypto/hash.h>
+#include <linux/ctype.h>
 #include <linux/inet.h>
 #include <linux/kthread.h>
 #include <linux/net.h>
@@ -968,13 +969,34 @@ struct virgo_peer *virgo_peer_get(struct virgo_peer_set *set, u32 id)
 	return peer;
 }
 
-/* Parse "a.b.c.d:port". */
-static int vp_parse(const char *spec, size_t len, struct sockaddr_in *sin)
+/*
+ * Parse "a.b.c.d:port" or "a.b.c.d:port@domain" (@domain may be NULL: the
+ * label is then ignored).  A label is 1..15 of [A-Za-z0-9_.-].
+ */
+static int vp_parse(const char *spec, size_t len, struct sockaddr_in *sin,
+		    char *domain)
 {
+	const char *at = memchr(spec, '@', len), *end;
 	char buf[24];
-	const char *end;
+	size_t i;
 	u16 port;
 
+	if (domain)
+		domain[0] = '\0';
+	if (at) {
+		size_t dlen = spec + len - at - 1;
+
+		if (!dlen || dlen >= VIRGO_PEER_DOMAIN_LEN)
+			return -EINVAL;
+		for (i = 1; i <= dlen; i++)
+			if (!isalnum(at[i]) && !strchr("_.-", at[i]))
+				return -EINVAL;
+		if (domain) {
+			memcpy(domain, at + 1, dlen);
+			domain[dlen] = '\0';
+		}
+		len = at - spec;
+	}
 	if (!len || len >= sizeof(buf))
 		return -EINVAL;
 	memcpy(buf, spec, len);
@@ -1003,19 +1025,21 @@ static struct virgo_peer *vp_find(struct virgo_peer_set *set,
 /**
  * virgo_peer_add() - add a peer; it is connected in the background
  * @set: the peer set
- * @spec: "a.b.c.d:port", optionally surrounded by white space
+ * @spec: "a.b.c.d:port" or "a.b.c.d:port@domain" (a failure-domain
+ *	label), optionally surrounded by white space
  *
  * Return: 0, -EINVAL for a malformed @spec, -EEXIST, or -ENOMEM.
  */
 int virgo_peer_add(struct virgo_peer_set *set, const char *spec)
 {
+	char domain[VIRGO_PEER_DOMAIN_LEN];
 	struct virgo_peer *peer;
 	struct sockaddr_in sin;
 	u32 id;
 	int ret;
 
 	spec = skip_spaces(spec);
-	ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin);
+	ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin, domain);
 	if (ret)
 		return ret;
 
@@ -1023,6 +1047,7 @@ int virgo_peer_add(struct virgo_peer_set *set, const char *spec)
 	if (!peer)
 		return -ENOMEM;
 	peer->addr = sin;
+	strscpy(peer->domain, domain, sizeof(peer->domain));
 	snprintf(peer->name, sizeof(peer->name), "%pI4:%u",
 		 &sin.sin_addr.s_addr, ntohs(sin.sin_port));
 	kref_init(&peer->ref);
@@ -1079,7 +1104,7 @@ static void vp_remove(struct virgo_peer_set *set, struct virgo_peer *peer)
 /**
  * virgo_peer_del() - remove a peer that holds none of our chunks
  * @set: the peer set
- * @spec: "a.b.c.d:port"
+ * @spec: "a.b.c.d:port" (a "@domain" suffix is ignored)
  *
  * Return: 0, -EINVAL, -ENOENT, or -EBUSY while chunks live there.
  */
@@ -1090,7 +1115,7 @@ int virgo_peer_del(struct virgo_peer_set *set, const char *spec)
 	int ret;
 
 	spec = skip_spaces(spec);
-	ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin);
+	ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin, NULL);
 	if (ret)
 		return ret;
 	mutex_lock(&set->lock);
@@ -1108,7 +1133,7 @@ int virgo_peer_del(struct virgo_peer_set *set, const char *spec)
 /**
  * virgo_peers_add_list() - add a comma-separated list of peers
  * @set: the peer set
- * @list: "a.b.c.d:port,a.b.c.d:port,...", or NULL/empty for none
+ * @list: "a.b.c.d:port[@domain],...", or NULL/empty for none
  *
  * Return: 0, or the first error (the peers before it stay added).
  */
@@ -1116,7 +1141,7 @@ int virgo_peers_add_list(struct virgo_peer_set *set, const char *list)
 {
 	while (list && *list) {
 		size_t len = strcspn(list, ",");
-		char spec[24];
+		char spec[24 + VIRGO_PEER_DOMAIN_LEN];
 		int ret;
 
 		if (len >= sizeof(spec))

@@ -21,6 +21,9 @@
 /* Expected epoch of a request that belongs to no session (ALLOC, PING). */
 #define VIRGO_EPOCH_ANY		0
 
+/* Bytes of a failure-domain label, with its NUL. */
+#define VIRGO_PEER_DOMAIN_LEN	16
+
 /* Bound on a server's max_inflight that the client accepts. */
 #define VIRGO_CLIENT_MAX_INFLIGHT	1024U
 
@@ -37,6 +40,8 @@ struct virgo_peer_set;
  * @id: id in the peer set, never 0, never reused while the set lives
  * @addr: its address
  * @name: "a.b.c.d:port"
+ * @domain: failure-domain label ("rack1"), or "" for none: two replicas
+ *	of a chunk go to distinct domains when there are enough
  * @ref: references; the set holds one while the peer is listed
  * @set: the set it belongs to
  * @conn_lock: serialises connecting, disconnecting and sending; protects
@@ -78,6 +83,7 @@ struct virgo_peer {
 	u32 id;
 	struct sockaddr_in addr;
 	char name[24];
+	char domain[VIRGO_PEER_DOMAIN_LEN];
 	struct kref ref;
 	struct virgo_peer_set *set;
 

@@ -47,12 +47,16 @@ struct virgo_replica {
  * @offset: offset of the chunk's first byte inside the allocation
  * @len: length of the chunk in bytes
  * @nr_replicas: replica slots in use, 1..VIRGO_MAX_REPLICAS
+ * @stale: bit r set once replica r missed a write that another replica
+ *	got: it is never read again (set by the client under its stale lock,
+ *	read with READ_ONCE(); never cleared)
  * @replicas: the copies of this chunk
  */
 struct virgo_chunk {
 	u64 offset;
 	u32 len;
-	u32 nr_replicas;
+	u16 nr_replicas;
+	u16 stale;
 	struct virgo_replica replicas[VIRGO_MAX_REPLICAS];
 };
 

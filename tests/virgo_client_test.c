@@ -31,7 +31,9 @@ struct vc_test_ctx {
 	struct clouddrec_server *srv[NR_SERVERS];
 	struct virgo_client vc;
 	bool vc_live;
-	char peers[NR_SERVERS * 24];
+	unsigned int replicas;
+	const char *const *domains;
+	char peers[NR_SERVERS * 40];
 };
 
 static struct vc_test_ctx *vctx(struct kunit *test)
@@ -92,14 +94,17 @@ static void start_cluster(struct kunit *test, int n, const char *psk,
 		.chunk_size = CHUNK,
 		.connect_timeout_ms = 2000,
 		.rpc_timeout_ms = 3000,
+		.replicas = ctx->replicas,
 	};
 	int i, len = 0;
 
 	for (i = 0; i < n; i++) {
 		ctx->srv[i] = start_one(test, SERVER_MEMORY, psk);
 		len += scnprintf(ctx->peers + len, sizeof(ctx->peers) - len,
-				 "%s127.0.0.1:%u", i ? "," : "",
-				 clouddrec_server_port(ctx->srv[i]));
+				 "%s127.0.0.1:%u%s%s", i ? "," : "",
+				 clouddrec_server_port(ctx->srv[i]),
+				 ctx->domains ? "@" : "",
+				 ctx->domains ? ctx->domains[i] : "");
 	}
 	if (client_psk) {
 		cfg.psk = client_psk;
@@ -1175,6 +1180,196 @@ static struct kunit_suite virgo_client_fault_suite = {
 	.test_cases = virgo_client_fault_cases,
 };
 
+/* ---- replicas ------------------------------------------------------- */
+
+/* The peer (id) of replica @r of chunk @i of the allocation at @va. */
+static u32 replica_peer(struct kunit *test, virgo_addr_t va, u32 i, u32 r)
+{
+	struct virgo_xlat_entry *e = virgo_xlat_get(&vc_of(test)->table, va);
+	u32 id;
+
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	id = e->chunks[i].replicas[r].peer_id;
+	virgo_xlat_put(e);
+	return id;
+}
+
+static u16 chunk_stale(struct kunit *test, virgo_addr_t va, u32 i)
+{
+	struct virgo_xlat_entry *e = virgo_xlat_get(&vc_of(test)->table, va);
+	u16 stale;
+
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	stale = READ_ONCE(e->chunks[i].stale);
+	virgo_xlat_put(e);
+	return stale;
+}
+
+static void vcr_replicas_go_to_distinct_peers_and_domains(struct kunit *test)
+{
+	static const char *const domains[] = { "a", "a", "b", "b" };
+	struct virgo_xlat_entry *e;
+	virgo_addr_t va;
+	u32 i;
+
+	vctx(test)->replicas = 2;
+	vctx(test)->domains = domains;
+	start_cluster(test, NR_SERVERS, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), 20 * CHUNK, NULL, &va), 0);
+	e = virgo_xlat_get(&vc_of(test)->table, va);
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	KUNIT_EXPECT_EQ(test, virgo_xlat_entry_check(e), 0);
+	for (i = 0; i < e->nr_chunks; i++) {
+		u32 a = e->chunks[i].replicas[0].peer_id;
+		u32 b = e->chunks[i].replicas[1].peer_id;
+
+		KUNIT_EXPECT_EQ(test, e->chunks[i].nr_replicas, 2);
+		KUNIT_EXPECT_NE(test, a, b);
+		/* Peers 1, 2 are in domain a; 3, 4 in b. */
+		KUNIT_EXPECT_NE(test, (a - 1) / 2, (b - 1) / 2);
+	}
+	virgo_xlat_put(e);
+	/* Every byte lives twice. */
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 2ULL * 20 * CHUNK);
+	expect_round_trip(test, va, 20 * CHUNK);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+static void vcr_read_fails_over_when_a_replica_dies(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	const size_t size = 16 * CHUNK + 99;
+	u8 *ref = kunit_kmalloc(test, size, GFP_KERNEL);
+	u8 *buf = kunit_kzalloc(test, size, GFP_KERNEL);
+	unsigned long start;
+	virgo_addr_t va;
+
+	KUNIT_ASSERT_NOT_NULL(test, ref);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	ctx->replicas = 2;
+	start_cluster(test, 3, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	get_random_bytes(ref, size);
+	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), va, NULL, ref, size), 0);
+	clouddrec_server_stop(ctx->srv[1]);
+	ctx->srv[1] = NULL;
+
+	/* Every byte still there, in one call each time. */
+	start = jiffies;
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, buf, size), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ref, buf, size), 0);
+	KUNIT_EXPECT_LT(test, (long)(jiffies - start), (long)(2 * HZ));
+	memset(buf, 0, size);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va + 5, NULL, buf, size - 5),
+			0);
+	KUNIT_EXPECT_EQ(test, memcmp(ref + 5, buf, size - 5), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+static void vcr_write_with_a_replica_down_marks_it_stale(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	const size_t size = 12 * CHUNK;
+	u32 dead_id = 2, i, degraded = 0;
+	virgo_addr_t va;
+
+	ctx->replicas = 2;
+	start_cluster(test, 3, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	expect_round_trip(test, va, size);
+	clouddrec_server_stop(ctx->srv[dead_id - 1]);
+	ctx->srv[dead_id - 1] = NULL;
+	msleep(100);
+
+	/* Succeeds: every live replica has the new bytes. */
+	expect_round_trip(test, va, size);
+	for (i = 0; i < 12; i++) {
+		u16 stale = chunk_stale(test, va, i);
+		u32 r;
+
+		for (r = 0; r < 2; r++) {
+			bool on_dead = replica_peer(test, va, i, r) == dead_id;
+
+			KUNIT_EXPECT_EQ(test, !!(stale & BIT(r)), on_dead);
+			degraded += on_dead;
+		}
+	}
+	KUNIT_EXPECT_GT(test, degraded, 0U);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&vc_of(test)->stale_replicas),
+			(s64)degraded);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&vc_of(test)->stale_replicas), 0LL);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+static void vcr_stale_replica_is_never_read(struct kunit *test)
+{
+	u8 *old = kunit_kmalloc(test, CHUNK, GFP_KERNEL);
+	u8 *new = kunit_kmalloc(test, CHUNK, GFP_KERNEL);
+	u8 *buf = kunit_kmalloc(test, CHUNK, GFP_KERNEL);
+	struct virgo_xlat_entry *e;
+	virgo_addr_t va;
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, old);
+	KUNIT_ASSERT_NOT_NULL(test, new);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	vctx(test)->replicas = 2;
+	start_cluster(test, 2, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), CHUNK, NULL, &va), 0);
+	get_random_bytes(old, CHUNK);
+	get_random_bytes(new, CHUNK);
+	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), va, NULL, old, CHUNK), 0);
+	/* Replica 1 "misses" the next write: it keeps the old bytes. */
+	e = virgo_xlat_get(&vc_of(test)->table, va);
+	KUNIT_ASSERT_NOT_NULL(test, e);
+	WRITE_ONCE(e->chunks[0].stale, BIT(1));
+	virgo_xlat_put(e);
+	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), va, NULL, new, CHUNK), 0);
+	for (i = 0; i < 20; i++) {
+		memset(buf, 0, CHUNK);
+		KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, buf, CHUNK),
+				0);
+		KUNIT_EXPECT_EQ(test, memcmp(buf, new, CHUNK), 0);
+	}
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+static void vcr_too_few_peers_for_the_replicas(struct kunit *test)
+{
+	virgo_addr_t va;
+
+	start_cluster(test, 1, NULL, NULL);
+	KUNIT_EXPECT_EQ(test, vc_malloc_replicas(vc_of(test), CHUNK, 2, NULL,
+						 &va), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, vc_malloc_replicas(vc_of(test), CHUNK, 4, NULL,
+						 &va), -EINVAL);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+	KUNIT_EXPECT_EQ(test, vc_malloc_replicas(vc_of(test), CHUNK, 1, NULL,
+						 &va), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+}
+
+static struct kunit_case virgo_replica_cases[] = {
+	KUNIT_CASE(vcr_replicas_go_to_distinct_peers_and_domains),
+	KUNIT_CASE(vcr_read_fails_over_when_a_replica_dies),
+	KUNIT_CASE(vcr_write_with_a_replica_down_marks_it_stale),
+	KUNIT_CASE(vcr_stale_replica_is_never_read),
+	KUNIT_CASE(vcr_too_few_peers_for_the_replicas),
+	{}
+};
+
+static struct kunit_suite virgo_replica_suite = {
+	.name = "virgo_replicas",
+	.suite_init = vc_test_suite_init,
+	.init = vc_test_init,
+	.exit = vc_test_exit,
+	.test_cases = virgo_replica_cases,
+};
+
 /* ---- the API's contract: owners, len 0, introspection, deadlines ------ */
 
 /* Two modules, as far as owners go: their owner cookies. */
@@ -1307,6 +1502,6 @@ static struct kunit_suite virgo_api_suite = {
 };
 
 kunit_test_suites(&virgo_client_test_suite, &virgo_client_fault_suite,
-		  &virgo_api_suite);
+		  &virgo_replica_suite, &virgo_api_suite);
 
 MODULE_LICENSE("GPL");

@@ -57,6 +57,8 @@ struct virgo_alloc_info {
 };
 
 int __virgo_malloc(struct module *owner, size_t size, virgo_addr_t *addr);
+int __virgo_malloc_replicas(struct module *owner, size_t size,
+			    unsigned int replicas, virgo_addr_t *addr);
 int __virgo_free(struct module *owner, virgo_addr_t addr);
 int __virgo_set(struct module *owner, virgo_addr_t addr, const void *buf,
 		size_t len);
@@ -74,6 +76,8 @@ u32 virgo_chunk_size(void);
 
 /* The calling module's allocations; see the functions above. */
 #define virgo_malloc(size, addr)	__virgo_malloc(THIS_MODULE, size, addr)
+#define virgo_malloc_replicas(size, replicas, addr) \
+	__virgo_malloc_replicas(THIS_MODULE, size, replicas, addr)
 #define virgo_free(addr)		__virgo_free(THIS_MODULE, addr)
 #define virgo_set(addr, buf, len)	__virgo_set(THIS_MODULE, addr, buf, len)
 #define virgo_get(addr, buf, len)	__virgo_get(THIS_MODULE, addr, buf, len)
