@@ -3,7 +3,8 @@
  * virgo client: what an administrator sees and changes at run time.
  *
  *   /sys/kernel/virgo/peers    read: one line per peer;
- *                              write: "add a.b.c.d:port" or "del a.b.c.d:port"
+ *                              write: "add a.b.c.d:port[@domain]",
+ *                              "del a.b.c.d:port" or "drain a.b.c.d:port"
  *   /sys/kernel/debug/virgo/table   the VIRGO address translation table:
  *                              every allocation and where each chunk lives
  *   /sys/kernel/debug/virgo/peers   the peers with their connection state
@@ -101,9 +102,11 @@ static int admin_table_show(struct seq_file *m, void *v)
 	virgo_addr_t from = 0;
 	u32 i;
 
-	seq_printf(m, "allocations %lu bytes %llu stale_replicas %lld\n",
+	seq_printf(m, "allocations %lu bytes %llu stale_replicas %lld repaired_chunks %lld repaired_bytes %lld\n",
 		   virgo_xlat_count(xl), virgo_xlat_bytes(xl),
-		   (long long)atomic64_read(&admin_client->stale_replicas));
+		   (long long)atomic64_read(&admin_client->stale_replicas),
+		   (long long)atomic64_read(&admin_client->repaired_chunks),
+		   (long long)atomic64_read(&admin_client->repaired_bytes));
 	while ((e = virgo_xlat_find_next(xl, &from))) {
 		seq_printf(m, "0x%llx size %llu owner %s chunks %u\n", e->va,
 			   e->size, e->owner ? "user" : "kernel", e->nr_chunks);
@@ -150,6 +153,8 @@ static ssize_t peers_store(struct kobject *kobj, struct kobj_attribute *attr,
 		ret = virgo_peer_add(&admin_client->peers, cmd + 4);
 	else if (str_has_prefix(cmd, "del "))
 		ret = virgo_peer_del(&admin_client->peers, cmd + 4);
+	else if (str_has_prefix(cmd, "drain "))
+		ret = virgo_peer_drain(&admin_client->peers, cmd + 6);
 	else
 		ret = -EINVAL;
 	return ret ? ret : count;

@@ -31,6 +31,12 @@
  * @replicas: copies of each chunk of an allocation, unless it asks otherwise
  * @stale_lock: serialises setting bits of the chunks' stale masks
  * @stale_replicas: replicas of live allocations marked stale (degraded)
+ * @peer_dead_ms: a peer unreachable this long loses its replicas (repair)
+ * @repair_kbps: repair bandwidth bound in KiB/s (0: none)
+ * @repair_period_ms: time between two repair passes
+ * @repair_work: the repair worker (virgo_repair.c)
+ * @repaired_chunks: replicas re-created so far
+ * @repaired_bytes: bytes copied doing so
  */
 struct virgo_client {
 	struct virgo_xlat table;
@@ -41,6 +47,12 @@ struct virgo_client {
 	/* Serialises writers of the chunks' ->stale masks. */
 	spinlock_t stale_lock;
 	atomic64_t stale_replicas;
+	unsigned int peer_dead_ms;
+	unsigned int repair_kbps;
+	unsigned int repair_period_ms;
+	struct delayed_work repair_work;
+	atomic64_t repaired_chunks;
+	atomic64_t repaired_bytes;
 };
 
 /**
@@ -52,6 +64,9 @@ struct virgo_client {
  * @connect_timeout_ms: bound on connect + HELLO + AUTH to one peer
  * @rpc_timeout_ms: bound on one fan-out round
  * @replicas: default copies of each chunk, 1..3 (0: 1)
+ * @peer_dead_ms: see struct virgo_client (0: 60 s)
+ * @repair_kbps: see struct virgo_client
+ * @repair_period_ms: see struct virgo_client (0: 1 s)
  */
 struct virgo_client_config {
 	const char *peers;
@@ -61,6 +76,9 @@ struct virgo_client_config {
 	unsigned int connect_timeout_ms;
 	unsigned int rpc_timeout_ms;
 	unsigned int replicas;
+	unsigned int peer_dead_ms;
+	unsigned int repair_kbps;
+	unsigned int repair_period_ms;
 };
 
 int virgo_client_init(struct virgo_client *vc,
@@ -83,5 +101,7 @@ int vc_stat(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	    struct virgo_alloc_info *info, bool peers);
 unsigned int vc_free_all(struct virgo_client *vc, const void *owner,
 			 bool any_owner);
+int vc_pick_replacement(struct virgo_peer **peers, unsigned int n,
+			u64 *planned, const struct virgo_chunk *c);
 
 #endif /* _VIRGO_CLIENT_H */

@@ -41,6 +41,14 @@ static uint replicas = 1;
 module_param(replicas, uint, 0444);
 MODULE_PARM_DESC(replicas, "copies of every chunk, on distinct peers (and failure domains), 1..3 (default 1)");
 
+static uint peer_dead_ms = 60000;
+module_param(peer_dead_ms, uint, 0444);
+MODULE_PARM_DESC(peer_dead_ms, "a peer unreachable this long has its replicas re-created elsewhere (default 60000)");
+
+static uint repair_kbps;
+module_param(repair_kbps, uint, 0444);
+MODULE_PARM_DESC(repair_kbps, "bound on repair bandwidth in KiB/s (default 0: none)");
+
 /* The module's client: set up at init, torn down at exit. */
 static struct virgo_client virgo_client;
 
@@ -54,6 +62,8 @@ static int __init virgo_init(void)
 		.connect_timeout_ms = connect_timeout_ms,
 		.rpc_timeout_ms = rpc_timeout_ms,
 		.replicas = replicas,
+		.peer_dead_ms = peer_dead_ms,
+		.repair_kbps = repair_kbps,
 	};
 	int ret;
 

@@ -25,6 +25,7 @@
 #include <linux/sort.h>
 
 #include "virgo_client.h"
+#include "virgo_repair.h"
 
 #define CREATE_TRACE_POINTS
 #include "virgo_trace.h"
@@ -122,6 +123,32 @@ static int vc_pick(struct virgo_peer **peers, unsigned int n, u64 *planned,
 				return i;
 	}
 	return -ENOSPC;
+}
+
+/**
+ * vc_pick_replacement() - a peer for a new replica of a chunk
+ * @peers: candidate peers (references held)
+ * @n: how many
+ * @planned: bytes already planned on each candidate (updated)
+ * @c: the chunk; the new replica goes to none of its replicas' peers
+ *
+ * Return: an index into @peers, or -ENOSPC.
+ */
+int vc_pick_replacement(struct virgo_peer **peers, unsigned int n,
+			u64 *planned, const struct virgo_chunk *c)
+{
+	int chosen[VIRGO_MAX_REPLICAS];
+	unsigned int k = 0, r, i;
+	int p;
+
+	for (r = 0; r < c->nr_replicas; r++)
+		for (i = 0; i < n; i++)
+			if (peers[i]->id == c->replicas[r].peer_id)
+				chosen[k++] = i;
+	p = vc_pick(peers, n, planned, c->len, chosen, k);
+	if (p >= 0)
+		planned[p] += c->len;
+	return p;
 }
 
 /* ---- virgo_malloc() --------------------------------------------------- */
@@ -1037,12 +1064,18 @@ static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
 	io->write = write;
 	io->buf = buf;
 	io->deadline = deadline;
+	/* Replicas stay put while we use them (a repair waits). */
+	ret = down_read_killable(&e->io_lock);
+	if (ret)
+		goto free_io;
 	ret = virgo_xlat_walk(e, addr, len, vc_io_piece, io);
 	if (ret == -ERANGE)
 		ret = -EINVAL;
 	vc_io_drain(io);
+	up_read(&e->io_lock);
 	if (!ret)
 		ret = io->err;
+free_io:
 	kvfree(io);
 put:
 	virgo_xlat_put(e);
@@ -1191,6 +1224,10 @@ int virgo_client_init(struct virgo_client *vc,
 	vc->replicas = cfg->replicas ? cfg->replicas : 1;
 	spin_lock_init(&vc->stale_lock);
 	atomic64_set(&vc->stale_replicas, 0);
+	vc->peer_dead_ms = cfg->peer_dead_ms ? cfg->peer_dead_ms : 60000;
+	vc->repair_kbps = cfg->repair_kbps;
+	vc->repair_period_ms = cfg->repair_period_ms ?
+		cfg->repair_period_ms : 1000;
 	ret = virgo_peers_init(&vc->peers, cfg->psk, cfg->psk_len,
 			       cfg->chunk_size, cfg->connect_timeout_ms,
 			       cfg->rpc_timeout_ms);
@@ -1201,8 +1238,10 @@ int virgo_client_init(struct virgo_client *vc,
 	if (ret) {
 		virgo_xlat_destroy(&vc->table);
 		virgo_peers_destroy(&vc->peers);
+		return ret;
 	}
-	return ret;
+	virgo_repair_start(vc);
+	return 0;
 }
 
 /**
@@ -1211,6 +1250,7 @@ int virgo_client_init(struct virgo_client *vc,
  */
 void virgo_client_destroy(struct virgo_client *vc)
 {
+	virgo_repair_stop(vc);
 	vc_free_all(vc, NULL, true);
 	virgo_peers_destroy(&vc->peers);
 	virgo_xlat_destroy(&vc->table);

@@ -476,8 +476,10 @@ static int vp_rx_thread(void *data)
 
 	/* Broken or stopped: fail what waits, then wait to be reaped. */
 	if (cmpxchg(&peer->state, VIRGO_PEER_UP, VIRGO_PEER_DOWN) ==
-	    VIRGO_PEER_UP)
+	    VIRGO_PEER_UP) {
 		pr_info("peer %s: connection lost (%d)\n", peer->name, ret);
+		WRITE_ONCE(peer->down_since, jiffies | 1);
+	}
 	kernel_sock_shutdown(sock, SHUT_RDWR);
 	vp_fail_all(peer, -EIO);
 	/* Connect again in the background (unless being stopped). */
@@ -697,10 +699,13 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	}
 	peer->backoff_ms = 0;
 	WRITE_ONCE(peer->tried, true);
+	WRITE_ONCE(peer->down_since, 0);
 	mutex_unlock(&peer->conn_lock);
 	return 0;
 
 fail:
+	if (!READ_ONCE(peer->down_since))
+		WRITE_ONCE(peer->down_since, jiffies | 1);
 	vp_disconnect(peer, VIRGO_PEER_DOWN);
 	peer->backoff_ms = clamp(peer->backoff_ms * 2, VIRGO_BACKOFF_MIN_MS,
 				 VIRGO_BACKOFF_MAX_MS);
@@ -795,7 +800,7 @@ int virgo_peers_wait_tried(struct virgo_peer_set *set,
  */
 bool virgo_peer_usable(struct virgo_peer *peer)
 {
-	return !READ_ONCE(peer->removed) &&
+	return !READ_ONCE(peer->removed) && !READ_ONCE(peer->draining) &&
 		READ_ONCE(peer->state) == VIRGO_PEER_UP &&
 		!atomic_read(&peer->suspect);
 }
@@ -829,6 +834,47 @@ int virgo_peer_ping(struct virgo_peer *peer)
 	if (!ret && memcmp(rpc->data, &stamp, sizeof(stamp)))
 		ret = -EIO;
 	virgo_rpc_free(rpc);
+	return ret;
+}
+
+/**
+ * virgo_rpc_call() - one request, sent and waited for
+ * @peer: the peer
+ * @epoch: as for virgo_rpc_send()
+ * @op: VIRGO_OP_*
+ * @payload: the request payload, @len bytes
+ * @len: bytes in @payload
+ * @data: WRITE data, or NULL
+ * @data_len: bytes in @data
+ * @rbuf: where the reply payload goes (exactly @rlen bytes on success)
+ * @rlen: bytes expected in the reply payload
+ * @out_epoch: set to the epoch it was sent in, or NULL
+ *
+ * Return: 0 or a negative errno (as virgo_rpc_send() and virgo_rpc_wait()).
+ */
+int virgo_rpc_call(struct virgo_peer *peer, u32 epoch, u8 op,
+		   const void *payload, u32 len, const void *data, u32 data_len,
+		   void *rbuf, u32 rlen, u32 *out_epoch)
+{
+	struct virgo_rpc *rpc;
+	int ret;
+
+	rpc = virgo_rpc_alloc(op, rbuf, rlen, 0, GFP_KERNEL);
+	if (!rpc)
+		return -ENOMEM;
+	if (op == VIRGO_OP_ALLOC || op == VIRGO_OP_FREE)
+		rpc->count = virgo_wire_batch_count(payload);
+	ret = virgo_rpc_send(peer, epoch, rpc, payload, len, data, data_len);
+	if (ret) {
+		virgo_rpc_free(rpc);
+		return ret;
+	}
+	if (out_epoch)
+		*out_epoch = rpc->epoch;
+	ret = virgo_rpc_wait(rpc, jiffies +
+			     msecs_to_jiffies(peer->set->rpc_timeout_ms));
+	if (!virgo_rpc_gone(ret))
+		virgo_rpc_free(rpc);
 	return ret;
 }
 
@@ -1128,6 +1174,34 @@ int virgo_peer_del(struct virgo_peer_set *set, const char *spec)
 		vp_remove(set, peer);
 	mutex_unlock(&set->lock);
 	return ret;
+}
+
+/**
+ * virgo_peer_drain() - move every chunk off a peer, take nothing new there
+ * @set: the peer set
+ * @spec: "a.b.c.d:port"
+ *
+ * The client's repair moves its replicas elsewhere; once it holds none,
+ * virgo_peer_del() can remove it.
+ *
+ * Return: 0, -EINVAL, or -ENOENT.
+ */
+int virgo_peer_drain(struct virgo_peer_set *set, const char *spec)
+{
+	struct virgo_peer *peer;
+	struct sockaddr_in sin;
+	int ret;
+
+	spec = skip_spaces(spec);
+	ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin, NULL);
+	if (ret)
+		return ret;
+	mutex_lock(&set->lock);
+	peer = vp_find(set, &sin);
+	if (peer)
+		WRITE_ONCE(peer->draining, true);
+	mutex_unlock(&set->lock);
+	return peer ? 0 : -ENOENT;
 }
 
 /**

@@ -54,6 +54,11 @@ struct virgo_peer_set;
  *	epoch or not at all (checked under @conn_lock with the tag)
  * @removed: taken out of its set: it never connects again (written under
  *	both the set's lock and @conn_lock; read under either)
+ * @draining: an administrator asked for its chunks to move elsewhere; no
+ *	new chunk goes there (WRITE_ONCE/READ_ONCE)
+ * @down_since: jiffies its connection was lost or first failed, 0 while
+ *	it is up (WRITE_ONCE/READ_ONCE); repair gives its replicas up after
+ *	peer_dead_ms
  * @tried: a connection attempt finished (under @conn_lock); placement waits
  *	for a peer's first attempt, never for a later one
  * @connect_work: connects in the background (virgo_peer_kick()); holds a
@@ -93,6 +98,8 @@ struct virgo_peer {
 	struct task_struct *rx;
 	u32 epoch;
 	bool removed;
+	bool draining;
+	unsigned long down_since;
 	bool tried;
 	struct delayed_work connect_work;
 	int state;
@@ -226,6 +233,10 @@ static inline bool virgo_rpc_gone(int err)
 
 void virgo_rpc_forget(struct virgo_rpc *rpc);
 int virgo_peer_ping(struct virgo_peer *peer);
+int virgo_rpc_call(struct virgo_peer *peer, u32 epoch, u8 op,
+		   const void *payload, u32 len, const void *data, u32 data_len,
+		   void *rbuf, u32 rlen, u32 *out_epoch);
+int virgo_peer_drain(struct virgo_peer_set *set, const char *spec);
 void virgo_peer_free_handles(struct virgo_peer *peer, u32 epoch,
 			     const u64 *handles, u32 count);
 

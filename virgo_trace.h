@@ -28,6 +28,19 @@ TRACE_EVENT(virgo_malloc,
 		      __entry->ret, __entry->ns)
 );
 
+TRACE_EVENT(virgo_repair,
+	    TP_PROTO(u64 va, u32 len, u32 peer_id),
+	    TP_ARGS(va, len, peer_id),
+	    TP_STRUCT__entry(__field(u64, va)
+			     __field(u32, len)
+			     __field(u32, peer_id)),
+	    TP_fast_assign(__entry->va = va;
+			   __entry->len = len;
+			   __entry->peer_id = peer_id;),
+	    TP_printk("chunk at 0x%llx len %u re-created on peer %u",
+		      __entry->va, __entry->len, __entry->peer_id)
+);
+
 TRACE_EVENT(virgo_free,
 	    TP_PROTO(u64 va, u64 size, int ret),
 	    TP_ARGS(va, size, ret),

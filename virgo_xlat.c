@@ -96,6 +96,7 @@ struct virgo_xlat_entry *virgo_xlat_entry_alloc(u64 size, u32 nr_chunks,
 
 	e->size = size;
 	e->nr_chunks = nr_chunks;
+	init_rwsem(&e->io_lock);
 	refcount_set(&e->ref, 1);
 	return e;
 }

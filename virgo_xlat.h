@@ -14,6 +14,7 @@
 #include <linux/atomic.h>
 #include <linux/bits.h>
 #include <linux/refcount.h>
+#include <linux/rwsem.h>
 #include <linux/rcupdate.h>
 #include <linux/types.h>
 #include <linux/virgo.h>
@@ -65,19 +66,25 @@ struct virgo_chunk {
  * @va: first VIRGO address of the allocation (set by virgo_xlat_insert())
  * @size: size of the allocation in bytes
  * @owner: opaque cookie of whoever owns the allocation (may be NULL)
+ * @io_lock: held shared by every read and write of the allocation, and
+ *	exclusively by a repair while it copies a chunk to a new replica and
+ *	swaps it into @chunks
  * @ref: references; the table holds one while the entry is inserted
  * @removed: set once the entry left the table
  * @rcu: frees the entry after a grace period
  * @nr_chunks: number of elements in @chunks
  * @chunks: the chunks, sorted by offset, covering [0, size) without gaps
  *
- * An entry is immutable once inserted, except for @ref and @removed, so
- * readers holding a reference may use every other field without a lock.
+ * An entry is immutable once inserted, except for @ref, @removed, the
+ * chunks' stale masks and, under @io_lock held exclusively, their
+ * replicas: readers holding a reference (and @io_lock shared, to look at
+ * replicas) may use every other field without a lock.
  */
 struct virgo_xlat_entry {
 	virgo_addr_t va;
 	u64 size;
 	const void *owner;
+	struct rw_semaphore io_lock;
 	refcount_t ref;
 	bool removed;
 	struct rcu_head rcu;

@@ -32,6 +32,8 @@ struct vc_test_ctx {
 	struct virgo_client vc;
 	bool vc_live;
 	unsigned int replicas;
+	unsigned int peer_dead_ms;
+	unsigned int repair_period_ms;
 	const char *const *domains;
 	char peers[NR_SERVERS * 40];
 };
@@ -95,6 +97,8 @@ static void start_cluster(struct kunit *test, int n, const char *psk,
 		.connect_timeout_ms = 2000,
 		.rpc_timeout_ms = 3000,
 		.replicas = ctx->replicas,
+		.peer_dead_ms = ctx->peer_dead_ms,
+		.repair_period_ms = ctx->repair_period_ms,
 	};
 	int i, len = 0;
 
@@ -1353,12 +1357,203 @@ static void vcr_too_few_peers_for_the_replicas(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
 }
 
+/* ---- repair ------------------------------------------------------- */
+
+/* Every chunk at @va has 2 live replicas, none on peer @gone, none stale. */
+static bool fully_repaired(struct kunit *test, virgo_addr_t va, u32 gone)
+{
+	struct virgo_xlat_entry *e = virgo_xlat_get(&vc_of(test)->table, va);
+	bool ok = e;
+	u32 i, r;
+
+	for (i = 0; e && i < e->nr_chunks; i++) {
+		struct virgo_chunk *c = &e->chunks[i];
+
+		down_read(&e->io_lock);
+		for (r = 0; r < c->nr_replicas; r++)
+			if (c->replicas[r].peer_id == gone)
+				ok = false;
+		if (READ_ONCE(c->stale))
+			ok = false;
+		up_read(&e->io_lock);
+	}
+	if (e) {
+		ok = ok && !virgo_xlat_entry_check(e);
+		virgo_xlat_put(e);
+	}
+	return ok;
+}
+
+static bool wait_repaired(struct kunit *test, virgo_addr_t va, u32 gone)
+{
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		if (fully_repaired(test, va, gone))
+			return true;
+		msleep(50);
+	}
+	return false;
+}
+
+static void start_repairing(struct kunit *test, int n)
+{
+	vctx(test)->replicas = 2;
+	vctx(test)->peer_dead_ms = 300;
+	vctx(test)->repair_period_ms = 100;
+	start_cluster(test, n, NULL, NULL);
+}
+
+static void vcrep_lost_node_replicas_are_recreated(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	const size_t size = 12 * CHUNK + 7;
+	u8 *ref = kunit_kmalloc(test, size, GFP_KERNEL);
+	u8 *buf = kunit_kzalloc(test, size, GFP_KERNEL);
+	virgo_addr_t va;
+
+	KUNIT_ASSERT_NOT_NULL(test, ref);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	start_repairing(test, 3);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	get_random_bytes(ref, size);
+	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), va, NULL, ref, size), 0);
+	clouddrec_server_stop(ctx->srv[1]);
+	ctx->srv[1] = NULL;
+
+	/* Peer 2 is gone for good: its replicas come back on 1 and 3. */
+	KUNIT_EXPECT_TRUE(test, wait_repaired(test, va, 2));
+	KUNIT_EXPECT_GT(test, atomic64_read(&vc_of(test)->repaired_chunks),
+			0LL);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 2ULL * size);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, buf, size), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ref, buf, size), 0);
+	/* And a second loss is survived too (peer 1 now). */
+	clouddrec_server_stop(ctx->srv[0]);
+	ctx->srv[0] = NULL;
+	memset(buf, 0, size);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, buf, size), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ref, buf, size), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+struct vc_io_loop {
+	struct kunit *test;
+	virgo_addr_t va;
+	size_t size;
+	u8 *shadow;
+	struct completion done;
+	bool stop;
+	int errors;
+	int rounds;
+};
+
+/* Random writes and reads against a shadow copy until told to stop. */
+static int vc_io_loop_fn(void *data)
+{
+	struct vc_io_loop *l = data;
+	struct virgo_client *vc = vc_of(l->test);
+	u8 *buf = kmalloc(2 * CHUNK, GFP_KERNEL);
+
+	while (buf && !READ_ONCE(l->stop)) {
+		size_t off = get_random_u32_below(l->size);
+		size_t len = 1 + get_random_u32_below(min_t(size_t, 2 * CHUNK,
+							    l->size - off));
+
+		get_random_bytes(buf, len);
+		if (vc_set(vc, l->va + off, NULL, buf, len))
+			l->errors++;
+		else
+			memcpy(l->shadow + off, buf, len);
+		off = get_random_u32_below(l->size);
+		len = 1 + get_random_u32_below(min_t(size_t, 2 * CHUNK,
+						     l->size - off));
+		if (vc_get(vc, l->va + off, NULL, buf, len) ||
+		    memcmp(buf, l->shadow + off, len))
+			l->errors++;
+		l->rounds++;
+	}
+	if (!buf)
+		l->errors++;
+	kfree(buf);
+	complete(&l->done);
+	return 0;
+}
+
+static void vcrep_io_during_repair_stays_consistent(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	struct vc_io_loop l = { .test = test, .size = 16 * CHUNK };
+	u8 *buf = kunit_kzalloc(test, l.size, GFP_KERNEL);
+
+	l.shadow = kunit_kmalloc(test, l.size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	KUNIT_ASSERT_NOT_NULL(test, l.shadow);
+	start_repairing(test, 3);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), l.size, NULL, &l.va), 0);
+	get_random_bytes(l.shadow, l.size);
+	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), l.va, NULL, l.shadow,
+				     l.size), 0);
+	init_completion(&l.done);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(kthread_run(vc_io_loop_fn, &l,
+						    "vc-io-loop")));
+	msleep(200);
+	clouddrec_server_stop(ctx->srv[2]);
+	ctx->srv[2] = NULL;
+	KUNIT_EXPECT_TRUE(test, wait_repaired(test, l.va, 3));
+	WRITE_ONCE(l.stop, true);
+	wait_for_completion(&l.done);
+	KUNIT_EXPECT_EQ(test, l.errors, 0);
+	KUNIT_EXPECT_GT(test, l.rounds, 5);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), l.va, NULL, buf, l.size), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, l.shadow, l.size), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), l.va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
+static void vcrep_drain_moves_everything_off_a_peer(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	const size_t size = 10 * CHUNK;
+	struct virgo_peer *peer;
+	virgo_addr_t va;
+	char spec[24];
+	int i;
+
+	start_repairing(test, 3);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	expect_round_trip(test, va, size);
+	KUNIT_ASSERT_GT(test, clouddrec_server_lent_bytes(ctx->srv[1]), 0ULL);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%u",
+		 clouddrec_server_port(ctx->srv[1]));
+	KUNIT_EXPECT_EQ(test, virgo_peer_drain(&vc_of(test)->peers, spec), 0);
+	KUNIT_EXPECT_EQ(test, virgo_peer_drain(&vc_of(test)->peers,
+					       "127.0.0.1:1"), -ENOENT);
+	KUNIT_EXPECT_TRUE(test, wait_repaired(test, va, 2));
+	peer = virgo_peer_get(&vc_of(test)->peers, 2);
+	KUNIT_ASSERT_NOT_NULL(test, peer);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&peer->placed), 0LL);
+	virgo_peer_put(peer);
+	/* Its old replicas were freed there: it lends nothing now. */
+	for (i = 0; i < 100 && clouddrec_server_lent_bytes(ctx->srv[1]); i++)
+		msleep(20);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_bytes(ctx->srv[1]), 0ULL);
+	expect_round_trip(test, va, size);
+	KUNIT_EXPECT_EQ(test, virgo_peer_del(&vc_of(test)->peers, spec), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
 static struct kunit_case virgo_replica_cases[] = {
 	KUNIT_CASE(vcr_replicas_go_to_distinct_peers_and_domains),
 	KUNIT_CASE(vcr_read_fails_over_when_a_replica_dies),
 	KUNIT_CASE(vcr_write_with_a_replica_down_marks_it_stale),
 	KUNIT_CASE(vcr_stale_replica_is_never_read),
 	KUNIT_CASE(vcr_too_few_peers_for_the_replicas),
+	KUNIT_CASE(vcrep_lost_node_replicas_are_recreated),
+	KUNIT_CASE(vcrep_io_during_repair_stays_consistent),
+	KUNIT_CASE(vcrep_drain_moves_everything_off_a_peer),
 	{}
 };
 

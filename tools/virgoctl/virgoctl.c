@@ -5,7 +5,8 @@
  *
  *   virgoctl [--json] status | table [--chunks] | alloc SIZE | free ADDR |
  *	      read ADDR LEN [-o FILE] | write ADDR [-i FILE] |
- *	      peers list | peers add ADDR:PORT | peers del ADDR:PORT
+ *	      peers list | peers add ADDR:PORT[@DOMAIN] | peers del ADDR:PORT |
+ *	      peers drain ADDR:PORT
  *
  * Allocations go through libvirgo (system calls or /dev/virgo), so they
  * belong to the user and outlive the command.  Everything else comes from
@@ -1706,13 +1707,20 @@ static int cmd_write(int argc, char **argv)
 /* ---- peers -------------------------------------------------------------- */
 
 /* a.b.c.d:port, port 1..65535 (what the kernel's parser accepts) */
-static bool valid_peer(const char *s)
+/* "a.b.c.d:port", optionally "@domain" (the module checks the label). */
+static bool valid_peer(const char *spec)
 {
-	const char *colon = strrchr(s, ':');
+	char s[64], host[INET_ADDRSTRLEN], *colon, *at;
 	struct in_addr in;
-	char host[INET_ADDRSTRLEN];
 	u64 port;
 
+	if (strlen(spec) >= sizeof(s))
+		return false;
+	strcpy(s, spec);
+	at = strchr(s, '@');
+	if (at)
+		*at = '\0';
+	colon = strrchr(s, ':');
 	if (!colon || colon - s >= (long)sizeof(host))
 		return false;
 	memcpy(host, s, colon - s);
@@ -1767,7 +1775,7 @@ static int cmd_peers(int argc, char **argv)
 	struct peers p = { 0 };
 
 	if (argc < 2)
-		return usage_error("peers", "missing list, add or del");
+		return usage_error("peers", "missing list, add, del or drain");
 	if (!strcmp(argv[1], "list")) {
 		if (argc != 2)
 			return usage_error("peers", "unexpected argument '%s'",
@@ -1787,7 +1795,8 @@ static int cmd_peers(int argc, char **argv)
 		peers_free(&p);
 		return EXIT_OK;
 	}
-	if (!strcmp(argv[1], "add") || !strcmp(argv[1], "del")) {
+	if (!strcmp(argv[1], "add") || !strcmp(argv[1], "del") ||
+	    !strcmp(argv[1], "drain")) {
 		if (argc != 3)
 			return nargs_error("peers", argc, argv, 3,
 					   "ADDR:PORT");
@@ -1864,7 +1873,9 @@ static void print_usage(FILE *f)
 		"  read ADDR LEN [-o FILE]  read bytes (to stdout by default)\n"
 		"  write ADDR [-i FILE]     write bytes (from stdin by default)\n"
 		"  peers list               the client's peers\n"
-		"  peers add|del ADDR:PORT  add or remove a peer\n"
+		"  peers add|del ADDR:PORT  add or remove a peer (add: ADDR:PORT@DOMAIN\n"
+		"                         gives its failure domain)\n"
+		"  peers drain ADDR:PORT    move its chunks elsewhere (replicas >= 2)\n"
 		"\n"
 		"Options:\n"
 		"  --json      JSON output (status, table, peers list, alloc)\n"
