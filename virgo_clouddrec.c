@@ -11,8 +11,11 @@
  * thousands of sessions cost no threads; a reaper closes sessions that
  * stay idle, or leave a frame half sent, for too long.  Chunks are zeroed
  * kvmalloc memory, named on the wire
- * by opaque per-session handles (xarray indexes from a counter that never
- * repeats within a session), never by address.  Everything a session
+ * by opaque handles, never by address: a session's 32-bit id in the upper
+ * half (server-wide counter from a random start, so sessions never share
+ * one), the index in the session's xarray in the lower half (a counter
+ * that never repeats within a session).  A handle of another session, or
+ * of a session that ended, is therefore only ever NOENT.  Everything a session
  * allocated is freed when it ends, however it ends.
  *
  * This is the trust boundary of virgo: every length, count, handle and
@@ -83,6 +86,7 @@ static const char *const clouddrec_stat_names[CD_STAT_NR] = {
  * @stopping: set once by clouddrec_server_stop(); no session starts after
  * @lent_bytes: bytes in chunks currently lent, all sessions
  * @lent_chunks: chunks currently lent, all sessions
+ * @next_sid: last session id handed out (starts at a random value)
  * @stats: event counters, indexed by enum clouddrec_stat
  * @reaper: closes sessions past their idle or frame timeout
  * @reap_period: jiffies between two reaper runs
@@ -103,6 +107,7 @@ struct clouddrec_server {
 	bool stopping;
 	atomic64_t lent_bytes;
 	atomic64_t lent_chunks;
+	atomic_t next_sid;
 	atomic64_t stats[CD_STAT_NR];
 	struct delayed_work reaper;
 	unsigned long reap_period;
@@ -172,8 +177,9 @@ enum cd_rx_stage {
  * @rx_msg: the decoded header, after CD_RX_HDR
  * @rx_direct: where CD_RX_DIRECT puts the data (inside a chunk)
  * @rx_err: the error a CD_RX_DISCARD frame is answered with
- * @chunks: handle -> size as a value entry, or struct clouddrec_chunk
- * @next_handle: last handle handed out
+ * @chunks: index -> size as a value entry, or struct clouddrec_chunk
+ * @sid: the session id, upper half of every handle of this session
+ * @next_index: last xarray index handed out (lower half of a handle)
  * @bytes: bytes in @chunks
  * @nr_chunks: entries in @chunks
  * @hello_done: HELLO was answered
@@ -210,7 +216,8 @@ struct clouddrec_session {
 	u8 *rx_direct;
 	int rx_err;
 	struct xarray chunks;
-	u64 next_handle;
+	u32 sid;
+	u32 next_index;
 	u64 bytes;
 	u64 nr_chunks;
 	bool hello_done;
@@ -396,9 +403,27 @@ static bool cd_reserve(struct clouddrec_server *srv, u64 bytes)
 	return true;
 }
 
+/* The handle of index @index of @s. */
+static u64 cd_handle(const struct clouddrec_session *s, u32 index)
+{
+	return (u64)s->sid << 32 | index;
+}
+
+/*
+ * The xarray index @handle names in @s, or 0 (never an index) when it
+ * is not one of this session's handles.
+ */
+static u32 cd_handle_index(const struct clouddrec_session *s, u64 handle)
+{
+	if (handle >> 32 != s->sid)
+		return 0;
+	return lower_32_bits(handle);
+}
+
 static void *cd_chunk_get(struct clouddrec_session *s, u64 handle)
 {
-	void *entry = xa_load(&s->chunks, handle);
+	u32 index = cd_handle_index(s, handle);
+	void *entry = index ? xa_load(&s->chunks, index) : NULL;
 
 	if (!entry)
 		cd_count(s->srv, CD_STAT_ERR_HANDLE);
@@ -507,15 +532,21 @@ static int cd_do_alloc(struct clouddrec_session *s,
 	xa_lock(&s->chunks);
 	for (i = 0; i < count; i++) {
 		u32 size = virgo_wire_alloc_size(p, i);
-		u64 handle = ++s->next_handle;
 
-		ret = __xa_insert(&s->chunks, handle, xa_mk_value(size),
-				  GFP_KERNEL);
+		/* 2^32 - 1 handles per session, never one twice. */
+		if (s->next_index == U32_MAX) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = __xa_insert(&s->chunks, s->next_index + 1,
+				  xa_mk_value(size), GFP_KERNEL);
 		if (ret)
 			break;
+		s->next_index++;
 		s->bytes += size;
 		s->nr_chunks++;
-		virgo_wire_set_handle(s->reply, i, handle);
+		virgo_wire_set_handle(s->reply, i,
+				      cd_handle(s, s->next_index));
 		done++;
 	}
 	xa_unlock(&s->chunks);
@@ -530,7 +561,8 @@ unwind:
 	for (i = 0; i < done; i++) {
 		u64 handle = virgo_wire_handle(s->reply, i);
 
-		cd_chunk_free(s, xa_erase(&s->chunks, handle));
+		cd_chunk_free(s, xa_erase(&s->chunks,
+					  cd_handle_index(s, handle)));
 	}
 	/* cd_chunk_free() returned the allocated part of the budget. */
 	for (i = done; i < count; i++)
@@ -546,7 +578,8 @@ static int cd_do_free(struct clouddrec_session *s,
 	int len;
 
 	for (i = 0; i < count; i++) {
-		void *entry = xa_erase(&s->chunks, virgo_wire_handle(p, i));
+		u32 index = cd_handle_index(s, virgo_wire_handle(p, i));
+		void *entry = index ? xa_erase(&s->chunks, index) : NULL;
 
 		if (!entry) {
 			cd_count(s->srv, CD_STAT_ERR_HANDLE);
@@ -613,7 +646,7 @@ static struct clouddrec_chunk *cd_chunk_fill(struct clouddrec_session *s,
 	if (!c->data)
 		goto free;
 	/* Replaces an entry in place: no allocation, cannot fail. */
-	old = xa_store(&s->chunks, handle, c, GFP_KERNEL);
+	old = xa_store(&s->chunks, cd_handle_index(s, handle), c, GFP_KERNEL);
 	if (WARN_ON_ONCE(xa_is_err(old)))
 		goto free;
 	return c;
@@ -1037,6 +1070,10 @@ static void cd_session_start(struct clouddrec_server *srv, struct socket *sock)
 	s->sock = sock;
 	s->authed = !srv->hmac;
 	s->last_rx = jiffies;
+	/* 0 is never a session id: no handle is 0. */
+	do {
+		s->sid = atomic_inc_return(&srv->next_sid);
+	} while (!s->sid);
 	xa_init(&s->chunks);
 	INIT_WORK(&s->io_work, clouddrec_session_io);
 	INIT_WORK(&s->release_work, clouddrec_session_release);
@@ -1232,6 +1269,8 @@ clouddrec_server_start(const struct clouddrec_config *cfg)
 				 msecs_to_jiffies(10), (unsigned long)HZ);
 	atomic64_set(&srv->lent_bytes, 0);
 	atomic64_set(&srv->lent_chunks, 0);
+	/* Handles of a restarted server's sessions differ from the last. */
+	atomic_set(&srv->next_sid, get_random_u32());
 	for (i = 0; i < CD_STAT_NR; i++)
 		atomic64_set(&srv->stats[i], 0);
 

@@ -464,6 +464,61 @@ static void cd_test_other_session_handle_refused(struct kunit *test)
 						    CD_STAT_ERR_HANDLE), 3ULL);
 }
 
+/*
+ * Handles of different sessions never coincide: a stale handle of one
+ * session (e.g. a client that reconnected) is NOENT in any other and
+ * never reaches that session's chunks.
+ */
+static void cd_test_handles_disjoint_across_sessions(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u8 data_a[16] = "session a bytes", data_b[16] = "session b bytes";
+	u32 sizes[4] = { 4096, 4096, 4096, 4096 };
+	u64 ha[4], hb[4], hc[4];
+	struct socket *a, *b, *c;
+	int i, j;
+
+	start_server(test);
+	a = tc_session(test);
+	b = tc_session(test);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, a, sizes, 4, ha), 0);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, b, sizes, 4, hb), 0);
+	for (i = 0; i < 4; i++) {
+		KUNIT_ASSERT_EQ(test, tc_write(test, a, ha[i], 0, data_a, 16),
+				0);
+		KUNIT_ASSERT_EQ(test, tc_write(test, b, hb[i], 0, data_b, 16),
+				0);
+		for (j = 0; j < 4; j++)
+			KUNIT_EXPECT_NE(test, ha[i], hb[j]);
+	}
+	/* A's handles sent to B: nothing of B's is touched. */
+	for (i = 0; i < 4; i++) {
+		KUNIT_EXPECT_EQ(test, tc_write(test, b, ha[i], 0, "xxxx", 4),
+				VIRGO_ST_NOENT);
+		KUNIT_EXPECT_EQ(test, tc_read(test, b, ha[i], 0, 16),
+				VIRGO_ST_NOENT);
+	}
+	KUNIT_EXPECT_EQ(test, tc_free(test, b, ha, 4), 0);
+	for (i = 0; i < 4; i++) {
+		KUNIT_ASSERT_EQ(test, tc_read(test, b, hb[i], 0, 16), 0);
+		KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, data_b, 16), 0);
+	}
+	/* A reconnects: its old handles are NOENT in the new session too. */
+	tc_close(test, a);
+	c = tc_session(test);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, c, sizes, 4, hc), 0);
+	for (i = 0; i < 4; i++) {
+		KUNIT_ASSERT_EQ(test, tc_write(test, c, hc[i], 0, data_a, 16),
+				0);
+		KUNIT_EXPECT_EQ(test, tc_write(test, c, ha[i], 0, "xxxx", 4),
+				VIRGO_ST_NOENT);
+		KUNIT_ASSERT_EQ(test, tc_read(test, c, hc[i], 0, 16), 0);
+		KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, data_a, 16), 0);
+	}
+	KUNIT_EXPECT_EQ(test, tc_free(test, c, ha, 4), 0);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(ctx->srv), 8ULL);
+}
+
 static void cd_test_out_of_bounds_refused(struct kunit *test)
 {
 	struct cd_test_ctx *ctx = ctx_of(test);
@@ -915,6 +970,7 @@ static struct kunit_case virgo_clouddrec_test_cases[] = {
 	KUNIT_CASE(cd_test_roundtrip_random_data),
 	KUNIT_CASE(cd_test_fresh_chunk_reads_zero),
 	KUNIT_CASE(cd_test_other_session_handle_refused),
+	KUNIT_CASE(cd_test_handles_disjoint_across_sessions),
 	KUNIT_CASE(cd_test_out_of_bounds_refused),
 	KUNIT_CASE(cd_test_over_limit_refused),
 	KUNIT_CASE(cd_test_malformed_payload_keeps_session),
