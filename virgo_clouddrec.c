@@ -4,25 +4,34 @@
  *
  * One listening kernel socket and an accept kthread.  Each client
  * connection is driven by its socket callbacks, as nvmet-tcp does: data
- * arriving queues the session's I/O work, which reads what is there
- * without blocking, and for every complete frame checks it with the
- * shared codec (include/virgo_wire.h), executes it and replies, one
- * request at a time per session.  No thread waits on an idle client, so
- * thousands of sessions cost no threads; a reaper closes sessions that
- * stay idle, or leave a frame half sent, for too long.  Chunks are zeroed
- * kvmalloc memory, named on the wire
- * by opaque per-session handles (xarray indexes from a counter that never
- * repeats within a session), never by address.  Everything a session
+ * arriving, or room to send, queues the session's I/O work, which never
+ * waits: it sends what its send queue holds as far as the socket takes
+ * it, reads what is there, and for every complete frame checks it with
+ * the shared codec (include/virgo_wire.h), executes it and queues the
+ * reply, one request at a time per session.  A session whose send queue
+ * is full reads no new request until its client drains it.  No thread
+ * waits on a client, so thousands of sessions, idle or deaf, cost no
+ * threads; a reaper closes sessions that stay idle, leave a frame half
+ * sent, do not read their replies, or do not finish the handshake, for
+ * too long.
+ *
+ * Chunks are zeroed kvmalloc memory, named on the wire by opaque handles,
+ * never by address: a session's 32-bit id in the upper half (a
+ * server-wide counter from a random start, so sessions never share one),
+ * the index in the session's xarray in the lower half (a counter that
+ * never repeats within a session).  A handle of another session, or of a
+ * session that ended, is therefore only ever NOENT.  Everything a session
  * allocated is freed when it ends, however it ends.
  *
  * This is the trust boundary of virgo: every length, count, handle and
- * offset from the wire is checked before it is used, and a client that
- * stops talking, or stops reading, is disconnected after a timeout.
+ * offset from the wire is checked before it is used; nothing is allocated
+ * for a peer before it has finished the handshake but its session (frames
+ * before that are at most HELLO-sized and land in the session itself);
+ * every chunk is charged to the lending budget with what it really costs.
  *
  * Unload (clouddrec_server_stop()): stop accepting and reaping, shut
  * every session's socket down (which queues its I/O work, which closes
- * it, and wakes any send in progress), drain the workqueue, release the
- * listener.
+ * it), drain the workqueue, release the listener.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -32,10 +41,11 @@
 #include <linux/debugfs.h>
 #include <linux/inet.h>
 #include <linux/kthread.h>
-#include <linux/module.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/net.h>
 #include <linux/random.h>
+#include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/tcp.h>
@@ -81,10 +91,16 @@ static const char *const clouddrec_stat_names[CD_STAT_NR] = {
  * @sessions: live sessions
  * @nr_sessions: number of entries in @sessions
  * @stopping: set once by clouddrec_server_stop(); no session starts after
- * @lent_bytes: bytes in chunks currently lent, all sessions
+ * @lent_bytes: bytes in chunks currently lent (their sizes), all sessions
  * @lent_chunks: chunks currently lent, all sessions
+ * @charged: the lending budget in use, <= cfg.max_memory: what every chunk
+ *	alive costs (cd_charge()), including chunks freed by their client
+ *	whose memory a queued READ reply still sends from
+ * @next_sid: last session id handed out (starts at a random value)
+ * @rx_buffered: bytes of session receive buffers allocated, all sessions
  * @stats: event counters, indexed by enum clouddrec_stat
- * @reaper: closes sessions past their idle or frame timeout
+ * @reaper: closes sessions past their idle, frame, send or handshake
+ *	timeout
  * @reap_period: jiffies between two reaper runs
  * @dir: debugfs directory, or NULL
  */
@@ -103,6 +119,9 @@ struct clouddrec_server {
 	bool stopping;
 	atomic64_t lent_bytes;
 	atomic64_t lent_chunks;
+	atomic64_t charged;
+	atomic_t next_sid;
+	atomic64_t rx_buffered;
 	atomic64_t stats[CD_STAT_NR];
 	struct delayed_work reaper;
 	unsigned long reap_period;
@@ -112,18 +131,41 @@ struct clouddrec_server {
 /**
  * struct clouddrec_chunk - one lent chunk, once written
  * @size: bytes in @data
+ * @refs: 1 while the chunk is in its session's xarray, plus 1 per queued
+ *	READ reply that sends from @data; the last put frees it
  * @data: the memory; a separate allocation, so a power-of-two chunk costs
  *	its size, not the next power of two
  *
  * ALLOC only reserves the budget and records a chunk as an xarray value
  * entry holding its size: no allocation per chunk.  The first WRITE
  * replaces that entry by this structure (memory zeroed, unless the write
- * covers the whole chunk); a READ before it returns zeroes.
+ * covers the whole chunk); a READ before it returns zeroes.  Only the
+ * session's own work (and its release after it) touches @refs and frees
+ * a chunk, so @refs needs no lock.
  */
 struct clouddrec_chunk {
 	u32 size;
+	u32 refs;
 	u8 *data;
 };
+
+/*
+ * What one chunk is charged to the lending budget beyond its data: its
+ * xarray slot and a share of the xarray node (576 bytes for 64 slots),
+ * struct clouddrec_chunk once written, slab rounding of both.
+ */
+#define CD_CHUNK_OVERHEAD	64
+
+/*
+ * What a chunk of @size bytes costs the lender: the allocation its data
+ * gets (kvmalloc() tries kmalloc first: the slab size, or a power of two
+ * of pages above KMALLOC_MAX_CACHE_SIZE) plus its metadata.  A 1-byte
+ * chunk costs 72 bytes, a 1 MiB chunk 1 MiB + 64.
+ */
+static u64 cd_charge(u32 size)
+{
+	return kmalloc_size_roundup(size) + CD_CHUNK_OVERHEAD;
+}
 
 /* Bytes of a chunk entry of a session's xarray, written or not. */
 static u32 cd_entry_size(const void *entry)
@@ -133,61 +175,102 @@ static u32 cd_entry_size(const void *entry)
 	return ((const struct clouddrec_chunk *)entry)->size;
 }
 
-static void cd_entry_release(void *entry)
-{
-	struct clouddrec_chunk *c = entry;
-
-	if (xa_is_value(entry))
-		return;
-	kvfree(c->data);
-	kfree(c);
-}
-
 /* Where the receive side of a session is. */
 enum cd_rx_stage {
 	CD_RX_HDR,	/* reading a header; rx_have bytes of it so far */
 	CD_RX_PAYLOAD,	/* reading rx_want bytes of rx_msg's payload */
+	CD_RX_WAIT,	/* a WRITE waits for queued READs of rx_chunk */
 	CD_RX_DIRECT,	/* reading a WRITE's data straight into the chunk */
-	CD_RX_DISCARD,	/* dropping a refused WRITE's data; reply rx_err */
+	CD_RX_DISCARD,	/* dropping a refused frame's data; reply rx_err */
 };
+
+/**
+ * struct cd_tx - one reply in a session's send queue
+ * @node: entry in the session's @tx_queue
+ * @len: bytes of the reply: header and payload
+ * @sent: bytes of it sent so far
+ * @data: the payload after the header; NULL for @len - header zeroes
+ * @chunk: the chunk @data points into (a reference held), or NULL
+ * @owned: a buffer @data points into, freed with the reply, or NULL
+ * @hdr: the header
+ * @small: payloads of up to VIRGO_WIRE_HELLO_REP_LEN bytes (all but
+ *	ALLOC and READ replies) are copied here
+ */
+struct cd_tx {
+	struct list_head node;
+	u32 len;
+	u32 sent;
+	const u8 *data;
+	struct clouddrec_chunk *chunk;
+	void *owned;
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	u8 small[VIRGO_WIRE_HELLO_REP_LEN];
+};
+
+/* Request payloads up to this size are received into the session. */
+#define CD_RX_SMALL	64
+
+/* A receive buffer bigger than this is freed once its frame is served. */
+#define CD_RX_KEEP	(16 * 1024)
+
+/*
+ * Largest frame accepted before the handshake is done: HELLO's 40 bytes
+ * (AUTH's are 32).  A longer one closes the connection: a peer that has
+ * not proven anything gets no buffer.
+ */
+#define CD_PREAUTH_MAX_LEN	VIRGO_WIRE_HELLO_REQ_LEN
 
 /**
  * struct clouddrec_session - one client connection
  * @srv: the server
  * @sock: the connection
- * @io_work: reads and serves what arrived (clouddrec_session_io())
+ * @io_work: sends, reads and serves (clouddrec_session_io())
  * @release_work: frees the session once it is closed
  * @node: entry in @srv->sessions
- * @peer: the client's address, for debugfs
+ * @peer: the client's address (per-address cap, debugfs)
  * @closing: set once; no I/O work runs after it, the release work frees
  * @timed_out: the reaper closed it
+ * @ready: HELLO done and, with a key, AUTH too
+ * @accepted: jiffies the connection was accepted (handshake deadline)
  * @last_rx: jiffies of the last byte received
  * @frame_start: jiffies the current frame began
+ * @tx_since: jiffies of the last send progress, or of the first queued
+ *	reply when the queue was empty
+ * @tx_bytes: bytes in @tx_queue not sent yet
+ * @tx_nr: replies in @tx_queue
  * @saved_data_ready: the socket's callback before we took it over
  * @saved_state_change: likewise
+ * @saved_write_space: likewise
+ * @tx_queue: replies not completely sent, oldest first
  * @rx_stage: enum cd_rx_stage
  * @rx_have: bytes of the current stage received
  * @rx_want: bytes the current stage needs
  * @rx_hdr: the header being received
  * @rx_msg: the decoded header, after CD_RX_HDR
+ * @rx_payload: where the current payload is received (@rx_small or @buf)
  * @rx_direct: where CD_RX_DIRECT puts the data (inside a chunk)
+ * @rx_chunk: the chunk of a WRITE in CD_RX_WAIT or CD_RX_DIRECT
  * @rx_err: the error a CD_RX_DISCARD frame is answered with
- * @chunks: handle -> size as a value entry, or struct clouddrec_chunk
- * @next_handle: last handle handed out
+ * @rx_overlong: the payload is longer than any valid one of its opcode:
+ *	only its head (up to 16 bytes) is received, to find the status
+ * @rx_small: payloads of up to CD_RX_SMALL bytes
+ * @chunks: index -> size as a value entry, or struct clouddrec_chunk
+ * @sid: the session id, upper half of every handle of this session
+ * @next_index: last xarray index handed out (lower half of a handle)
  * @bytes: bytes in @chunks
  * @nr_chunks: entries in @chunks
  * @hello_done: HELLO was answered
  * @authed: AUTH succeeded, or the server has no key
  * @client_nonce: from the client's HELLO
  * @server_nonce: from our HELLO reply
- * @buf: receive buffer for payloads
- * @buf_size: bytes allocated at @buf (at most lim.max_payload)
- * @reply: buffer for reply payloads other than READ and PING data
+ * @buf: receive buffer for payloads over CD_RX_SMALL (ALLOC, FREE)
+ * @buf_size: bytes allocated at @buf
  *
- * Only the session's I/O work touches the fields after @rx_stage, and
- * the work never runs twice at once (one work item, one queue), then the
- * release work after it.  debugfs reads @bytes and @nr_chunks racily, for
- * display; the reaper reads @last_rx, @frame_start and @rx_* racily.
+ * Only the session's I/O work touches the fields after @tx_queue, and the
+ * work never runs twice at once (one work item, one queue), then the
+ * release work after it.  debugfs reads @bytes, @nr_chunks and @ready
+ * racily, for display; the reaper reads @ready, @last_rx, @frame_start,
+ * @tx_*, @nr_chunks and @rx_stage/@rx_have racily (READ_ONCE).
  */
 struct clouddrec_session {
 	struct clouddrec_server *srv;
@@ -198,19 +281,31 @@ struct clouddrec_session {
 	struct sockaddr_in peer;
 	bool closing;
 	bool timed_out;
+	bool ready;
+	unsigned long accepted;
 	unsigned long last_rx;
 	unsigned long frame_start;
+	unsigned long tx_since;
+	u64 tx_bytes;
+	u32 tx_nr;
 	void (*saved_data_ready)(struct sock *sk);
 	void (*saved_state_change)(struct sock *sk);
+	void (*saved_write_space)(struct sock *sk);
+	struct list_head tx_queue;
 	int rx_stage;
 	u32 rx_have;
 	u32 rx_want;
 	u8 rx_hdr[VIRGO_WIRE_HDR_LEN];
 	struct virgo_wire_msg rx_msg;
+	u8 *rx_payload;
 	u8 *rx_direct;
+	struct clouddrec_chunk *rx_chunk;
 	int rx_err;
+	bool rx_overlong;
+	u8 rx_small[CD_RX_SMALL];
 	struct xarray chunks;
-	u64 next_handle;
+	u32 sid;
+	u32 next_index;
 	u64 bytes;
 	u64 nr_chunks;
 	bool hello_done;
@@ -219,7 +314,6 @@ struct clouddrec_session {
 	u8 server_nonce[VIRGO_WIRE_NONCE_LEN];
 	void *buf;
 	size_t buf_size;
-	void *reply;
 };
 
 /* TCP keepalive of a session: first probe, interval, probes. */
@@ -227,16 +321,20 @@ struct clouddrec_session {
 #define CD_KEEPINTVL_S	10
 #define CD_KEEPCNT	6
 
+/*
+ * Unsent reply bytes a session's socket takes (TCP_NOTSENT_LOWAT); the
+ * rest waits in the session's queue, where a READ reply is a reference
+ * to its chunk, not a copy.  A client that stops reading pins this much
+ * socket memory plus its receive window, not the socket's whole
+ * (autotuned, up to tcp_wmem[2]) send buffer.
+ */
+#define CD_NOTSENT_LOWAT	(128 * 1024)
+
 /* Upper bound of max_sessions: sessions cost memory, not threads. */
 #define CD_MAX_SESSIONS	65536
 
-/* Bytes of the largest reply built in s->reply: a full ALLOC reply. */
-static size_t cd_reply_size(struct clouddrec_server *srv)
-{
-	return max_t(size_t, VIRGO_WIRE_BATCH_HDR_LEN +
-		     (size_t)VIRGO_WIRE_HANDLE_LEN * srv->lim.max_batch,
-		     VIRGO_WIRE_MIN_PAYLOAD);
-}
+/* Chunks freed between two cond_resched() when a session ends. */
+#define CD_FREE_BATCH	1024
 
 static void cd_count(struct clouddrec_server *srv, enum clouddrec_stat stat)
 {
@@ -248,120 +346,173 @@ static void cd_count(struct clouddrec_server *srv, enum clouddrec_stat stat)
  * @cfg: the configuration
  *
  * Listens on any address, an ephemeral port, no key; lends up to a
- * quarter of RAM.
+ * quarter of RAM and keeps 1/32 of RAM available to the node itself.
  */
 void clouddrec_config_default(struct clouddrec_config *cfg)
 {
+	u64 ram = (u64)totalram_pages() << PAGE_SHIFT;
+
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->max_memory = (totalram_pages() << PAGE_SHIFT) / 4;
+	cfg->max_memory = ram / 4;
 	cfg->max_chunk = VIRGO_WIRE_DEF_MAX_CHUNK;
 	cfg->max_batch = VIRGO_WIRE_DEF_MAX_BATCH;
 	cfg->max_sessions = 1024;
 	cfg->max_inflight = VIRGO_WIRE_DEF_MAX_INFLIGHT;
 	cfg->idle_timeout_ms = 300 * MSEC_PER_SEC;
 	cfg->io_timeout_ms = 30 * MSEC_PER_SEC;
+	cfg->handshake_timeout_ms = 5 * MSEC_PER_SEC;
+	cfg->max_sessions_per_addr = 64;
+	cfg->max_session_chunks = 1U << 20;
+	cfg->min_free = ram / 32;
 }
 
-/* ---- socket I/O ------------------------------------------------------ */
+/* ---- sending: the per-session queue ---------------------------------- */
+
+/* Never written: what a READ of a chunk not written yet sends. */
+static const u8 cd_zeros[PAGE_SIZE];
+
+static void cd_chunk_put(struct clouddrec_session *s,
+			 struct clouddrec_chunk *c);
 
 /*
- * Receive up to @len bytes without waiting.  Returns the bytes received,
- * 0 when nothing is there yet, -ECONNRESET on EOF, or a negative errno.
+ * Send one piece of @tx from where it stands, without waiting.  Returns
+ * the bytes sent, 0 when the socket has no room (its write_space callback
+ * queues the I/O work once it has), or a negative errno.
  */
-static int cd_recv_some(struct clouddrec_session *s, void *buf, size_t len)
+static int cd_tx_send(struct clouddrec_session *s, struct cd_tx *tx)
 {
-	struct kvec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
-	int ret;
+	struct kvec iov[17];
+	u32 off = tx->sent, left = tx->len - tx->sent;
+	size_t bytes = 0;
+	int nr = 0, ret;
 
-	ret = kernel_recvmsg(s->sock, &msg, &iov, 1, len, msg.msg_flags);
+	if (off < VIRGO_WIRE_HDR_LEN) {
+		iov[nr].iov_base = tx->hdr + off;
+		iov[nr++].iov_len = VIRGO_WIRE_HDR_LEN - off;
+		bytes = VIRGO_WIRE_HDR_LEN - off;
+		off = 0;
+	} else {
+		off -= VIRGO_WIRE_HDR_LEN;
+	}
+	if (tx->data) {
+		if (bytes < left) {
+			iov[nr].iov_base = (void *)(tx->data + off);
+			iov[nr++].iov_len = left - bytes;
+			bytes = left;
+		}
+	} else {
+		while (bytes < left && nr < ARRAY_SIZE(iov)) {
+			size_t n = min_t(size_t, left - bytes,
+					 sizeof(cd_zeros) - off % PAGE_SIZE);
+
+			iov[nr].iov_base = (void *)(cd_zeros + off % PAGE_SIZE);
+			iov[nr++].iov_len = n;
+			bytes += n;
+			off += n;
+		}
+	}
+	ret = kernel_sendmsg(s->sock, &msg, iov, nr, bytes);
 	if (ret == -EAGAIN)
 		return 0;
-	if (ret == 0)
-		return -ECONNRESET;
-	if (ret > 0)
-		WRITE_ONCE(s->last_rx, jiffies);
-	return ret;
+	return ret ? ret : -ECONNRESET;
 }
 
-/* Send all of @iov (@nr elements, @len bytes) within the I/O timeout. */
-static int cd_send(struct clouddrec_session *s, struct kvec *iov, int nr,
-		   size_t len)
+static void cd_tx_done(struct clouddrec_session *s, struct cd_tx *tx)
 {
-	unsigned long deadline = jiffies +
-		msecs_to_jiffies(s->srv->cfg.io_timeout_ms);
-	struct sock *sk = s->sock->sk;
+	list_del(&tx->node);
+	s->tx_nr--;
+	WRITE_ONCE(s->tx_bytes, s->tx_bytes - (tx->len - tx->sent));
+	if (tx->chunk)
+		cd_chunk_put(s, tx->chunk);
+	kvfree(tx->owned);
+	kfree(tx);
+}
 
-	while (len) {
-		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
-		long left = (long)(deadline - jiffies);
-		int ret;
+/*
+ * Send what the queue holds as far as the socket takes it.  Returns 0
+ * (everything sent, or the socket is full), or a negative errno that ends
+ * the session.
+ */
+static int cd_tx_push(struct clouddrec_session *s)
+{
+	struct cd_tx *tx;
+	int ret;
 
-		if (left <= 0)
-			return -ETIMEDOUT;
-		WRITE_ONCE(sk->sk_sndtimeo, left);
-		ret = kernel_sendmsg(s->sock, &msg, iov, nr, len);
-		if (ret == -EAGAIN)
-			return -ETIMEDOUT;
+	while ((tx = list_first_entry_or_null(&s->tx_queue, struct cd_tx,
+					      node))) {
+		ret = cd_tx_send(s, tx);
 		if (ret <= 0)
-			return ret ? ret : -ECONNRESET;
-		len -= ret;
-		virgo_kvec_advance(&iov, &nr, ret);
+			return ret;
+		tx->sent += ret;
+		WRITE_ONCE(s->tx_bytes, s->tx_bytes - ret);
+		WRITE_ONCE(s->tx_since, jiffies);
+		if (tx->sent == tx->len)
+			cd_tx_done(s, tx);
 	}
 	return 0;
 }
 
 /*
- * Reply to @m with @status and the payload in @data (@len bytes), which
- * may be NULL.  A non-zero status always goes out with no payload.
+ * A new reply to @m with @status and @len payload bytes (none if @status
+ * is not 0); its payload goes to ->small unless the caller points ->data
+ * elsewhere.  NULL when out of memory.
+ */
+static struct cd_tx *cd_tx_new(const struct virgo_wire_msg *m, u32 status,
+			       u32 len)
+{
+	struct cd_tx *tx = kmalloc(sizeof(*tx), GFP_KERNEL);
+
+	if (!tx)
+		return NULL;
+	if (status)
+		len = 0;
+	virgo_wire_hdr_pack(tx->hdr, m->opcode, VIRGO_WF_REPLY, len, status,
+			    m->tag);
+	tx->len = VIRGO_WIRE_HDR_LEN + len;
+	tx->sent = 0;
+	tx->data = tx->small;
+	tx->chunk = NULL;
+	tx->owned = NULL;
+	return tx;
+}
+
+/* Queue @tx (never NULL) and send what can be sent now. */
+static int cd_tx_queue(struct clouddrec_session *s, struct cd_tx *tx)
+{
+	if (list_empty(&s->tx_queue))
+		WRITE_ONCE(s->tx_since, jiffies);
+	list_add_tail(&tx->node, &s->tx_queue);
+	s->tx_nr++;
+	WRITE_ONCE(s->tx_bytes, s->tx_bytes + tx->len);
+	return cd_tx_push(s);
+}
+
+/* True while the session must not read new requests: replies pile up. */
+static bool cd_tx_full(struct clouddrec_session *s)
+{
+	return s->tx_nr >= s->srv->cfg.max_inflight ||
+	       s->tx_bytes >= s->srv->lim.max_payload;
+}
+
+/*
+ * Reply to @m with @status and the payload in @data (@len bytes, at most
+ * VIRGO_WIRE_HELLO_REP_LEN), which may be NULL.  A non-zero status always
+ * goes out with no payload.
  */
 static int cd_reply(struct clouddrec_session *s, const struct virgo_wire_msg *m,
 		    u32 status, const void *data, u32 len)
 {
-	u8 hdr[VIRGO_WIRE_HDR_LEN];
-	struct kvec iov[2];
+	struct cd_tx *tx;
 
-	if (status)
-		len = 0;
-	virgo_wire_hdr_pack(hdr, m->opcode, VIRGO_WF_REPLY, len, status,
-			    m->tag);
-	iov[0].iov_base = hdr;
-	iov[0].iov_len = sizeof(hdr);
-	iov[1].iov_base = (void *)data;
-	iov[1].iov_len = len;
-	return cd_send(s, iov, len ? 2 : 1, sizeof(hdr) + len);
-}
-
-/* Never written: what a READ of a chunk not written yet sends. */
-static const u8 cd_zeros[PAGE_SIZE];
-
-/* Reply to a READ with @len zero bytes. */
-static int cd_reply_zeros(struct clouddrec_session *s,
-			  const struct virgo_wire_msg *m, u32 len)
-{
-	struct kvec iov[16];
-	u8 hdr[VIRGO_WIRE_HDR_LEN];
-	int ret;
-
-	virgo_wire_hdr_pack(hdr, m->opcode, VIRGO_WF_REPLY, len, 0, m->tag);
-	iov[0].iov_base = hdr;
-	iov[0].iov_len = sizeof(hdr);
-	ret = cd_send(s, iov, 1, sizeof(hdr));
-	while (!ret && len) {
-		size_t batch = 0;
-		int nr = 0;
-
-		while (len && nr < ARRAY_SIZE(iov)) {
-			size_t n = min_t(size_t, len, sizeof(cd_zeros));
-
-			iov[nr].iov_base = (void *)cd_zeros;
-			iov[nr++].iov_len = n;
-			batch += n;
-			len -= n;
-		}
-		ret = cd_send(s, iov, nr, batch);
-	}
-	return ret;
+	if (WARN_ON_ONCE(!status && len > sizeof(tx->small)))
+		return -EINVAL;
+	tx = cd_tx_new(m, status, len);
+	if (!tx)
+		return -ENOMEM;
+	if (!status && len)
+		memcpy(tx->small, data, len);
+	return cd_tx_queue(s, tx);
 }
 
 static int cd_reply_err(struct clouddrec_session *s,
@@ -372,33 +523,88 @@ static int cd_reply_err(struct clouddrec_session *s,
 
 /* ---- chunks ---------------------------------------------------------- */
 
+/* The budget and memory of a chunk are given back. */
+static void cd_uncharge(struct clouddrec_server *srv, u32 size)
+{
+	atomic64_sub(cd_charge(size), &srv->charged);
+}
+
+static void cd_chunk_put(struct clouddrec_session *s,
+			 struct clouddrec_chunk *c)
+{
+	if (--c->refs)
+		return;
+	cd_uncharge(s->srv, c->size);
+	kvfree(c->data);
+	kfree(c);
+}
+
+/* An entry has left the session's xarray: it is no longer lent. */
 static void cd_chunk_free(struct clouddrec_session *s, void *entry)
 {
 	struct clouddrec_server *srv = s->srv;
 	u32 size = cd_entry_size(entry);
 
-	s->bytes -= size;
-	s->nr_chunks--;
+	WRITE_ONCE(s->bytes, s->bytes - size);
+	WRITE_ONCE(s->nr_chunks, s->nr_chunks - 1);
 	atomic64_sub(size, &srv->lent_bytes);
 	atomic64_dec(&srv->lent_chunks);
 	cd_count(srv, CD_STAT_CHUNKS_FREED);
-	cd_entry_release(entry);
+	if (xa_is_value(entry))
+		cd_uncharge(srv, size);
+	else
+		cd_chunk_put(s, entry);
+}
+
+/* True when the node itself is short of memory: lend nothing new. */
+static bool cd_node_low(struct clouddrec_server *srv)
+{
+	return srv->cfg.min_free &&
+	       ((u64)si_mem_available() << PAGE_SHIFT) < srv->cfg.min_free;
 }
 
 /* Reserve @bytes of the server's lending budget. */
 static bool cd_reserve(struct clouddrec_server *srv, u64 bytes)
 {
-	if (atomic64_add_return(bytes, &srv->lent_bytes) >
-	    srv->cfg.max_memory) {
-		atomic64_sub(bytes, &srv->lent_bytes);
+	if (atomic64_add_return(bytes, &srv->charged) > srv->cfg.max_memory) {
+		atomic64_sub(bytes, &srv->charged);
 		return false;
 	}
 	return true;
 }
 
+/* The budget left, as HELLO and STAT report it. */
+static u64 cd_free_budget(struct clouddrec_server *srv)
+{
+	u64 charged = atomic64_read(&srv->charged);
+
+	return charged < srv->cfg.max_memory ?
+	       srv->cfg.max_memory - charged : 0;
+}
+
+/* ---- handles --------------------------------------------------------- */
+
+/* The handle of index @index of @s. */
+static u64 cd_handle(const struct clouddrec_session *s, u32 index)
+{
+	return (u64)s->sid << 32 | index;
+}
+
+/*
+ * The xarray index @handle names in @s, or 0 (never an index) when it
+ * is not one of this session's handles.
+ */
+static u32 cd_handle_index(const struct clouddrec_session *s, u64 handle)
+{
+	if (handle >> 32 != s->sid)
+		return 0;
+	return lower_32_bits(handle);
+}
+
 static void *cd_chunk_get(struct clouddrec_session *s, u64 handle)
 {
-	void *entry = xa_load(&s->chunks, handle);
+	u32 index = cd_handle_index(s, handle);
+	void *entry = index ? xa_load(&s->chunks, index) : NULL;
 
 	if (!entry)
 		cd_count(s->srv, CD_STAT_ERR_HANDLE);
@@ -407,13 +613,19 @@ static void *cd_chunk_get(struct clouddrec_session *s, u64 handle)
 
 /* ---- requests -------------------------------------------------------- */
 
+static void cd_set_ready(struct clouddrec_session *s)
+{
+	if (s->hello_done && s->authed)
+		WRITE_ONCE(s->ready, true);
+}
+
 static int cd_do_hello(struct clouddrec_session *s,
 		       const struct virgo_wire_msg *m, const void *p)
 {
 	struct clouddrec_server *srv = s->srv;
 	struct virgo_wire_hello_rep rep = {};
 	struct virgo_wire_hello_req req;
-	u64 lent;
+	u8 out[VIRGO_WIRE_HELLO_REP_LEN];
 	int len;
 
 	if (s->hello_done) {
@@ -421,6 +633,7 @@ static int cd_do_hello(struct clouddrec_session *s,
 		return cd_reply_err(s, m, -EINVAL);
 	}
 	virgo_wire_get_hello_req(p, &req);
+	/* Refused: not the connection's HELLO, another one may follow. */
 	if (req.ver_min > VIRGO_WIRE_VERSION ||
 	    req.ver_max < VIRGO_WIRE_VERSION) {
 		cd_count(srv, CD_STAT_ERR_SEQUENCE);
@@ -429,7 +642,6 @@ static int cd_do_hello(struct clouddrec_session *s,
 	memcpy(s->client_nonce, req.nonce, sizeof(s->client_nonce));
 	get_random_bytes(s->server_nonce, sizeof(s->server_nonce));
 
-	lent = atomic64_read(&srv->lent_bytes);
 	rep.version = VIRGO_WIRE_VERSION;
 	rep.flags = srv->hmac ? VIRGO_HELLO_AUTH_REQUIRED : 0;
 	rep.caps = req.caps & VIRGO_CAPS_V1;
@@ -438,14 +650,14 @@ static int cd_do_hello(struct clouddrec_session *s,
 	rep.max_batch = srv->lim.max_batch;
 	rep.max_inflight = srv->cfg.max_inflight;
 	rep.capacity = srv->cfg.max_memory;
-	rep.free = lent < srv->cfg.max_memory ? srv->cfg.max_memory - lent : 0;
+	rep.free = cd_free_budget(srv);
 	memcpy(rep.nonce, s->server_nonce, sizeof(rep.nonce));
-	len = virgo_wire_put_hello_rep(s->reply, VIRGO_WIRE_HELLO_REP_LEN,
-				       &rep);
+	len = virgo_wire_put_hello_rep(out, sizeof(out), &rep);
 	if (WARN_ON_ONCE(len < 0))
 		return len;
 	s->hello_done = true;
-	return cd_reply(s, m, 0, s->reply, len);
+	cd_set_ready(s);
+	return cd_reply(s, m, 0, out, len);
 }
 
 static int cd_mac(struct clouddrec_session *s, enum virgo_wire_auth_role role,
@@ -473,15 +685,33 @@ static int cd_do_auth(struct clouddrec_session *s,
 		return ret;
 	if (crypto_memneq(mac, p, sizeof(mac))) {
 		cd_count(srv, CD_STAT_ERR_AUTH);
+		/* Goes out before the close (cd_session_close()). */
 		cd_reply(s, m, VIRGO_ST_AUTH, NULL, 0);
 		/* No second try on this connection. */
 		return -EKEYREJECTED;
 	}
 	s->authed = true;
+	cd_set_ready(s);
 	ret = cd_mac(s, VIRGO_WIRE_AUTH_SERVER, mac);
 	if (ret)
 		return ret;
 	return cd_reply(s, m, 0, mac, sizeof(mac));
+}
+
+/*
+ * Whether @s may have @count more chunks costing @charge: the session's
+ * chunk cap, the node's own needs (min_free), then the lending budget,
+ * which is reserved on success.
+ */
+static bool cd_alloc_allowed(struct clouddrec_session *s, u32 count,
+			     u64 charge)
+{
+	struct clouddrec_server *srv = s->srv;
+
+	if (s->nr_chunks + count > srv->cfg.max_session_chunks ||
+	    cd_node_low(srv))
+		return false;
+	return cd_reserve(srv, charge);
 }
 
 static int cd_do_alloc(struct clouddrec_session *s,
@@ -489,33 +719,52 @@ static int cd_do_alloc(struct clouddrec_session *s,
 {
 	struct clouddrec_server *srv = s->srv;
 	u32 count = virgo_wire_batch_count(p), i, done = 0;
-	u64 total = 0;
+	struct cd_tx *tx;
+	u64 charge = 0;
 	int len, ret = -ENOMEM;
 
 	for (i = 0; i < count; i++)
-		total += virgo_wire_alloc_size(p, i);
-	if (!cd_reserve(srv, total)) {
+		charge += cd_charge(virgo_wire_alloc_size(p, i));
+	if (!cd_alloc_allowed(s, count, charge)) {
 		cd_count(srv, CD_STAT_ERR_NOMEM);
 		return cd_reply_err(s, m, -ENOMEM);
 	}
 
-	len = virgo_wire_put_batch_hdr(s->reply, cd_reply_size(srv), count,
+	len = VIRGO_WIRE_BATCH_HDR_LEN + VIRGO_WIRE_HANDLE_LEN * count;
+	tx = cd_tx_new(m, 0, len);
+	if (!tx)
+		goto nomem;
+	tx->owned = kvmalloc(len, GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
+	if (!tx->owned)
+		goto free_tx;
+	tx->data = tx->owned;
+	ret = virgo_wire_put_batch_hdr(tx->owned, len, count,
 				       VIRGO_WIRE_HANDLE_LEN);
-	if (WARN_ON_ONCE(len < 0))
-		goto unwind;
+	if (WARN_ON_ONCE(ret != len)) {
+		ret = -ENOMEM;
+		goto free_tx;
+	}
 	/* One lock round for the batch (__xa_insert() drops it to allocate). */
 	xa_lock(&s->chunks);
 	for (i = 0; i < count; i++) {
 		u32 size = virgo_wire_alloc_size(p, i);
-		u64 handle = ++s->next_handle;
 
-		ret = __xa_insert(&s->chunks, handle, xa_mk_value(size),
-				  GFP_KERNEL);
+		/* 2^32 - 1 handles per session, never one twice. */
+		if (s->next_index == U32_MAX) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = __xa_insert(&s->chunks, s->next_index + 1,
+				  xa_mk_value(size),
+				  GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
 		if (ret)
 			break;
-		s->bytes += size;
-		s->nr_chunks++;
-		virgo_wire_set_handle(s->reply, i, handle);
+		s->next_index++;
+		WRITE_ONCE(s->bytes, s->bytes + size);
+		WRITE_ONCE(s->nr_chunks, s->nr_chunks + 1);
+		atomic64_add(size, &srv->lent_bytes);
+		virgo_wire_set_handle(tx->owned, i,
+				      cd_handle(s, s->next_index));
 		done++;
 	}
 	xa_unlock(&s->chunks);
@@ -523,30 +772,43 @@ static int cd_do_alloc(struct clouddrec_session *s,
 	atomic64_add(done, &srv->stats[CD_STAT_CHUNKS_ALLOCATED]);
 	if (ret)
 		goto unwind;
-	return cd_reply(s, m, 0, s->reply, len);
+	return cd_tx_queue(s, tx);
 
 unwind:
 	/* All or nothing: give back what this request got. */
 	for (i = 0; i < done; i++) {
-		u64 handle = virgo_wire_handle(s->reply, i);
+		u64 handle = virgo_wire_handle(tx->owned, i);
 
-		cd_chunk_free(s, xa_erase(&s->chunks, handle));
+		cd_chunk_free(s, xa_erase(&s->chunks,
+					  cd_handle_index(s, handle)));
+		/* cd_chunk_free() gave back the charge of this one. */
+		charge -= cd_charge(virgo_wire_alloc_size(p, i));
 	}
-	/* cd_chunk_free() returned the allocated part of the budget. */
-	for (i = done; i < count; i++)
-		atomic64_sub(virgo_wire_alloc_size(p, i), &srv->lent_bytes);
+free_tx:
+	kvfree(tx->owned);
+	kfree(tx);
+nomem:
+	atomic64_sub(charge, &srv->charged);
 	cd_count(srv, CD_STAT_ERR_NOMEM);
 	return cd_reply_err(s, m, -ENOMEM);
 }
 
+/*
+ * FREE: the payload was checked whole before (count, length, no handle 0),
+ * so a malformed FREE frees nothing; then each handle in order: the
+ * session's are freed, the others (unknown, another session's, or freed
+ * earlier in the batch) skipped and counted in err_handle.
+ */
 static int cd_do_free(struct clouddrec_session *s,
 		      const struct virgo_wire_msg *m, const void *p)
 {
 	u32 count = virgo_wire_batch_count(p), i, freed = 0;
+	u8 out[VIRGO_WIRE_FREE_REP_LEN];
 	int len;
 
 	for (i = 0; i < count; i++) {
-		void *entry = xa_erase(&s->chunks, virgo_wire_handle(p, i));
+		u32 index = cd_handle_index(s, virgo_wire_handle(p, i));
+		void *entry = index ? xa_erase(&s->chunks, index) : NULL;
 
 		if (!entry) {
 			cd_count(s->srv, CD_STAT_ERR_HANDLE);
@@ -554,11 +816,13 @@ static int cd_do_free(struct clouddrec_session *s,
 		}
 		cd_chunk_free(s, entry);
 		freed++;
+		if (!(freed % CD_FREE_BATCH))
+			cond_resched();
 	}
-	len = virgo_wire_put_free_rep(s->reply, VIRGO_WIRE_FREE_REP_LEN, freed);
+	len = virgo_wire_put_free_rep(out, sizeof(out), freed);
 	if (WARN_ON_ONCE(len < 0))
 		return len;
-	return cd_reply(s, m, 0, s->reply, len);
+	return cd_reply(s, m, 0, out, len);
 }
 
 /* HELLO first, then AUTH (if the server has a key), then the rest. */
@@ -594,28 +858,33 @@ static void *cd_rw_chunk(struct clouddrec_session *s,
 
 /*
  * The first WRITE to a chunk: give it memory (zeroed, unless the write
- * covers it whole) in place of its value entry.
+ * covers it whole) in place of its value entry.  The budget was reserved
+ * at ALLOC; the node's own needs (min_free) come first, and the
+ * allocation fails rather than wake the OOM killer on the lender.
  */
 static struct clouddrec_chunk *cd_chunk_fill(struct clouddrec_session *s,
-					     u64 handle, u32 size,
-					     bool whole)
+					     u32 index, u32 size, bool whole)
 {
-	struct clouddrec_chunk *c = kmalloc(sizeof(*c), GFP_KERNEL);
+	const gfp_t gfp = GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN;
+	struct clouddrec_chunk *c;
 	void *old;
 
+	if (cd_node_low(s->srv))
+		goto nomem;
+	c = kmalloc(sizeof(*c), gfp);
 	if (!c)
 		goto nomem;
 	c->size = size;
-	if (whole)
-		c->data = kvmalloc(size, GFP_KERNEL | __GFP_NOWARN);
-	else
-		c->data = kvzalloc(size, GFP_KERNEL | __GFP_NOWARN);
+	c->refs = 1;
+	c->data = whole ? kvmalloc(size, gfp) : kvzalloc(size, gfp);
 	if (!c->data)
 		goto free;
 	/* Replaces an entry in place: no allocation, cannot fail. */
-	old = xa_store(&s->chunks, handle, c, GFP_KERNEL);
-	if (WARN_ON_ONCE(xa_is_err(old)))
+	old = xa_store(&s->chunks, index, c, GFP_KERNEL);
+	if (WARN_ON_ONCE(xa_is_err(old))) {
+		kvfree(c->data);
 		goto free;
+	}
 	return c;
 
 free:
@@ -627,13 +896,13 @@ nomem:
 
 /*
  * A WRITE's head (handle, offset, length) has arrived, its data has not:
- * check it and return where in the chunk the data goes, so that it is
- * received there directly (no copy through the session buffer).  On
+ * check it and return the chunk the data goes to (at ->rx_direct), so
+ * that it is received there directly (no copy through a buffer).  On
  * error the data is received and dropped, then the error is the reply.
  */
-static u8 *cd_write_begin(struct clouddrec_session *s,
-			  const struct virgo_wire_msg *m, const void *head,
-			  int *err)
+static struct clouddrec_chunk *cd_write_begin(struct clouddrec_session *s,
+					      const struct virgo_wire_msg *m,
+					      const void *head, int *err)
 {
 	struct clouddrec_chunk *c;
 	struct virgo_wire_rw rw;
@@ -660,13 +929,15 @@ static u8 *cd_write_begin(struct clouddrec_session *s,
 		 */
 		u32 size = cd_entry_size(entry);
 
-		c = cd_chunk_fill(s, rw.handle, size, rw.length == size);
+		c = cd_chunk_fill(s, cd_handle_index(s, rw.handle), size,
+				  rw.length == size);
 		if (!c) {
 			*err = -ENOMEM;
 			return NULL;
 		}
 	}
-	return c->data + rw.offset;
+	s->rx_direct = c->data + rw.offset;
+	return c;
 }
 
 static int cd_do_read(struct clouddrec_session *s,
@@ -674,6 +945,7 @@ static int cd_do_read(struct clouddrec_session *s,
 {
 	struct clouddrec_chunk *c;
 	struct virgo_wire_rw rw;
+	struct cd_tx *tx;
 	void *entry;
 	int err;
 
@@ -681,12 +953,25 @@ static int cd_do_read(struct clouddrec_session *s,
 	entry = cd_rw_chunk(s, &rw, &err);
 	if (!entry)
 		return cd_reply_err(s, m, err);
+	tx = cd_tx_new(m, 0, rw.length);
+	if (!tx)
+		return -ENOMEM;
 	atomic64_add(rw.length, &s->srv->stats[CD_STAT_BYTES_READ]);
-	if (xa_is_value(entry))
-		return cd_reply_zeros(s, m, rw.length);
-	c = entry;
-	/* Sent straight from the chunk: only this worker can free it. */
-	return cd_reply(s, m, 0, c->data + rw.offset, rw.length);
+	if (xa_is_value(entry)) {
+		tx->data = NULL;	/* never written: zeroes */
+	} else {
+		/*
+		 * Sent from the chunk, which the reply holds: a FREE before it
+		 * is sent leaves the memory to the reply, a WRITE to the chunk
+		 * waits for it (CD_RX_WAIT), so the bytes sent are the chunk's
+		 * when the READ was served.
+		 */
+		c = entry;
+		c->refs++;
+		tx->chunk = c;
+		tx->data = c->data + rw.offset;
+	}
+	return cd_tx_queue(s, tx);
 }
 
 static int cd_do_stat(struct clouddrec_session *s,
@@ -694,31 +979,26 @@ static int cd_do_stat(struct clouddrec_session *s,
 {
 	struct clouddrec_server *srv = s->srv;
 	struct virgo_wire_stat st = {};
-	u64 lent = atomic64_read(&srv->lent_bytes);
+	u8 out[VIRGO_WIRE_STAT_REP_LEN];
 	int len;
 
 	st.capacity = srv->cfg.max_memory;
-	st.free = lent < st.capacity ? st.capacity - lent : 0;
-	st.lent_bytes = lent;
+	st.free = cd_free_budget(srv);
+	st.lent_bytes = atomic64_read(&srv->lent_bytes);
 	st.lent_chunks = atomic64_read(&srv->lent_chunks);
 	st.sessions = clouddrec_server_sessions(srv);
 	st.session_bytes = s->bytes;
 	st.session_chunks = s->nr_chunks;
 	st.requests = atomic64_read(&srv->stats[CD_STAT_REQUESTS]);
-	len = virgo_wire_put_stat_rep(s->reply, VIRGO_WIRE_STAT_REP_LEN, &st);
+	len = virgo_wire_put_stat_rep(out, sizeof(out), &st);
 	if (WARN_ON_ONCE(len < 0))
 		return len;
-	return cd_reply(s, m, 0, s->reply, len);
+	return cd_reply(s, m, 0, out, len);
 }
 
 static int cd_dispatch(struct clouddrec_session *s,
 		       const struct virgo_wire_msg *m, const void *p)
 {
-	int ret = cd_check_perm(s, m);
-
-	if (ret)
-		return cd_reply_err(s, m, ret);
-
 	switch (m->opcode) {
 	case VIRGO_OP_HELLO:
 		return cd_do_hello(s, m, p);
@@ -745,20 +1025,90 @@ static int cd_dispatch(struct clouddrec_session *s,
 	return -EPROTO;
 }
 
-/* Make sure the receive buffer holds @len bytes (len <= max_payload). */
-static int cd_buf_reserve(struct clouddrec_session *s, size_t len)
+/* ---- receiving ------------------------------------------------------- */
+
+/*
+ * Receive up to @len bytes without waiting (into @buf, or dropped when
+ * @buf is NULL).  Returns the bytes received, 0 when nothing is there
+ * yet, -ECONNRESET on EOF, or a negative errno.
+ */
+static int cd_recv_some(struct clouddrec_session *s, void *buf, size_t len)
+{
+	struct kvec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
+	int ret;
+
+	/* TCP drops the bytes without copying them (MSG_TRUNC, tcp(7)). */
+	if (!buf)
+		msg.msg_flags |= MSG_TRUNC;
+	ret = kernel_recvmsg(s->sock, &msg, &iov, 1, len, msg.msg_flags);
+	if (ret == -EAGAIN)
+		return 0;
+	if (ret == 0)
+		return -ECONNRESET;
+	if (ret > 0)
+		WRITE_ONCE(s->last_rx, jiffies);
+	return ret;
+}
+
+/*
+ * The longest payload a valid request with opcode @op can have, beyond
+ * which it cannot be valid (a WRITE's head only: its data goes to the
+ * chunk).  Nothing longer is ever buffered.
+ */
+static u32 cd_req_max(struct clouddrec_server *srv, u8 op)
+{
+	switch (op) {
+	case VIRGO_OP_HELLO:
+		return VIRGO_WIRE_HELLO_REQ_LEN;
+	case VIRGO_OP_AUTH:
+		return VIRGO_WIRE_AUTH_LEN;
+	case VIRGO_OP_ALLOC:
+		return VIRGO_WIRE_BATCH_HDR_LEN +
+		       VIRGO_WIRE_SIZE_LEN * srv->lim.max_batch;
+	case VIRGO_OP_FREE:
+		return VIRGO_WIRE_BATCH_HDR_LEN +
+		       VIRGO_WIRE_HANDLE_LEN * srv->lim.max_batch;
+	case VIRGO_OP_WRITE:
+	case VIRGO_OP_READ:
+		return VIRGO_WIRE_RW_REQ_LEN;
+	case VIRGO_OP_PING:
+		return VIRGO_WIRE_PING_MAX;
+	}
+	return 0;	/* STAT */
+}
+
+/* Point the payload stage at room for @len bytes (<= cd_req_max()). */
+static int cd_rx_buffer(struct clouddrec_session *s, u32 len)
 {
 	void *buf;
 
-	if (len <= s->buf_size)
+	if (len <= sizeof(s->rx_small)) {
+		s->rx_payload = s->rx_small;
 		return 0;
-	buf = kvmalloc(len, GFP_KERNEL);
-	if (!buf)
-		return -ENOMEM;
-	kvfree(s->buf);
-	s->buf = buf;
-	s->buf_size = len;
+	}
+	if (len > s->buf_size) {
+		buf = kvmalloc(len, GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
+		if (!buf)
+			return -ENOMEM;
+		atomic64_add(len - s->buf_size, &s->srv->rx_buffered);
+		kvfree(s->buf);
+		s->buf = buf;
+		s->buf_size = len;
+	}
+	s->rx_payload = s->buf;
 	return 0;
+}
+
+/* A frame is served: a big receive buffer is not kept for the next. */
+static void cd_rx_shrink(struct clouddrec_session *s)
+{
+	if (s->buf_size > CD_RX_KEEP) {
+		atomic64_sub(s->buf_size, &s->srv->rx_buffered);
+		kvfree(s->buf);
+		s->buf = NULL;
+		s->buf_size = 0;
+	}
 }
 
 /* Read the rest of the current stage into @dst; 1 once it is complete. */
@@ -783,7 +1133,17 @@ static void cd_rx_stage(struct clouddrec_session *s, int stage, u32 want)
 	WRITE_ONCE(s->rx_stage, stage);
 }
 
-/* The header is in: decide how its payload is received. */
+/* Drop the @len payload bytes of the current frame, then reply @err. */
+static void cd_rx_discard(struct clouddrec_session *s, u32 len, int err)
+{
+	s->rx_err = err;
+	cd_rx_stage(s, CD_RX_DISCARD, len);
+}
+
+/*
+ * The header is in: decide how its payload is received.  Returns 0 or a
+ * negative errno that closes the connection.
+ */
 static int cd_rx_header(struct clouddrec_session *s)
 {
 	struct clouddrec_server *srv = s->srv;
@@ -797,12 +1157,31 @@ static int cd_rx_header(struct clouddrec_session *s)
 		cd_count(srv, CD_STAT_ERR_HEADER);
 		return ret;
 	}
+	if (!s->ready && m->len > CD_PREAUTH_MAX_LEN) {
+		/* Nothing this big is needed before the handshake. */
+		cd_count(srv, CD_STAT_ERR_PERM);
+		return -EACCES;
+	}
 	cd_count(srv, CD_STAT_REQUESTS);
 	/* A WRITE's head first; its data goes straight to the chunk. */
 	want = m->len;
 	if (m->opcode == VIRGO_OP_WRITE && m->len > VIRGO_WIRE_RW_REQ_LEN)
 		want = VIRGO_WIRE_RW_REQ_LEN;
-	ret = cd_buf_reserve(s, want);
+	s->rx_overlong = want > cd_req_max(srv, m->opcode);
+	if (s->rx_overlong) {
+		/*
+		 * Cannot be valid: never buffered.  Before the handshake it is
+		 * PERM unparsed; after, its head is enough for the checker's
+		 * status (cd_rx_overlong()).
+		 */
+		ret = cd_check_perm(s, m);
+		if (ret) {
+			cd_rx_discard(s, m->len, ret);
+			return 0;
+		}
+		want = min_t(u32, m->len, VIRGO_WIRE_RW_REQ_LEN);
+	}
+	ret = cd_rx_buffer(s, want);
 	if (ret)
 		return ret;
 	cd_rx_stage(s, CD_RX_PAYLOAD, want);
@@ -810,9 +1189,56 @@ static int cd_rx_header(struct clouddrec_session *s)
 }
 
 /*
+ * The head of an over-long request is in: its status is what the checker
+ * says.  For a payload longer than any valid one, every check refuses it
+ * at its length rule or earlier, reading at most the 16 bytes of a
+ * READ/WRITE head (8 of an ALLOC/FREE batch head) first, so the checker
+ * is given the head in ->rx_small (zeroed beyond it) with the real len.
+ */
+static void cd_rx_overlong(struct clouddrec_session *s)
+{
+	struct virgo_wire_msg *m = &s->rx_msg;
+	int err;
+
+	memset(s->rx_small + s->rx_want, 0,
+	       sizeof(s->rx_small) - s->rx_want);
+	err = virgo_wire_check_req(m, s->rx_small, &s->srv->lim);
+	if (WARN_ON_ONCE(!err))
+		err = -EINVAL;
+	cd_count(s->srv, CD_STAT_ERR_PAYLOAD);
+	cd_rx_discard(s, m->len - s->rx_want, err);
+}
+
+/* A whole request frame is in s->rx_payload: check it, serve it. */
+static int cd_rx_request(struct clouddrec_session *s)
+{
+	struct clouddrec_server *srv = s->srv;
+	struct virgo_wire_msg *m = &s->rx_msg;
+	const void *p = m->len ? s->rx_payload : NULL;
+	int ret;
+
+	/* The next frame starts afresh. */
+	cd_rx_stage(s, CD_RX_HDR, sizeof(s->rx_hdr));
+	/* Before the handshake, nothing but HELLO/AUTH is even parsed. */
+	ret = cd_check_perm(s, m);
+	if (!ret) {
+		ret = virgo_wire_check_req(m, p, &srv->lim);
+		if (ret)
+			cd_count(srv, CD_STAT_ERR_PAYLOAD);
+	}
+	if (ret)
+		ret = cd_reply_err(s, m, ret);
+	else
+		ret = cd_dispatch(s, m, p);
+	cd_rx_shrink(s);
+	return ret;
+}
+
+/*
  * Make progress on the receive side: read what is there, serve a frame
- * once it is complete.  Returns 1 after serving a frame, 0 when it has to
- * wait for more bytes, or a negative errno that ends the session.
+ * once it is complete.  Returns 1 after serving a frame (or a WRITE's
+ * head), 0 when it has to wait (for bytes, or for queued READ replies of
+ * the chunk a WRITE goes to), or a negative errno that ends the session.
  */
 static int cd_rx_step(struct clouddrec_session *s)
 {
@@ -831,72 +1257,77 @@ static int cd_rx_step(struct clouddrec_session *s)
 		ret = cd_rx_header(s);
 		if (ret)
 			return ret;
+		if (s->rx_stage == CD_RX_DISCARD)
+			return 1;
 		fallthrough;
 	case CD_RX_PAYLOAD:
-		ret = cd_rx_fill(s, s->buf);
+		ret = cd_rx_fill(s, s->rx_payload);
 		if (ret <= 0)
 			return ret;
-		if (s->rx_want < m->len) {
-			/* A WRITE's head: the data follows. */
-			s->rx_direct = cd_write_begin(s, m, s->buf, &s->rx_err);
-			if (!s->rx_direct) {
-				ret = cd_buf_reserve(s, PAGE_SIZE);
-				if (ret)
-					return ret;
-			}
-			cd_rx_stage(s, s->rx_direct ? CD_RX_DIRECT :
-				    CD_RX_DISCARD, m->len - s->rx_want);
+		if (s->rx_overlong) {
+			cd_rx_overlong(s);
 			return 1;
 		}
-		break;
+		if (s->rx_want == m->len)
+			return cd_rx_request(s) ?: 1;
+		/* A WRITE's head: the data follows. */
+		s->rx_chunk = cd_write_begin(s, m, s->rx_payload, &s->rx_err);
+		if (!s->rx_chunk) {
+			cd_rx_discard(s, m->len - s->rx_want, s->rx_err);
+			return 1;
+		}
+		cd_rx_stage(s, CD_RX_WAIT, m->len - s->rx_want);
+		fallthrough;
+	case CD_RX_WAIT:
+		/* Replies still to send from this chunk go out first. */
+		if (s->rx_chunk->refs > 1)
+			return 0;
+		WRITE_ONCE(s->rx_stage, CD_RX_DIRECT);
+		fallthrough;
 	case CD_RX_DIRECT:
 		ret = cd_rx_fill(s, s->rx_direct);
 		if (ret <= 0)
 			return ret;
 		atomic64_add(s->rx_want, &srv->stats[CD_STAT_BYTES_WRITTEN]);
+		s->rx_chunk = NULL;
 		cd_rx_stage(s, CD_RX_HDR, sizeof(s->rx_hdr));
-		ret = cd_reply(s, m, 0, NULL, 0);
-		return ret ? ret : 1;
+		return cd_reply(s, m, 0, NULL, 0) ?: 1;
 	case CD_RX_DISCARD:
 		while (s->rx_have < s->rx_want) {
-			ret = cd_recv_some(s, s->buf,
-					   min_t(size_t, s->buf_size,
-						 s->rx_want - s->rx_have));
+			ret = cd_recv_some(s, NULL, s->rx_want - s->rx_have);
 			if (ret <= 0)
 				return ret;
 			s->rx_have += ret;
 		}
 		cd_rx_stage(s, CD_RX_HDR, sizeof(s->rx_hdr));
-		ret = cd_reply_err(s, m, s->rx_err);
-		return ret ? ret : 1;
+		return cd_reply_err(s, m, s->rx_err) ?: 1;
 	}
-
-	/* A whole frame: the next one starts afresh. */
-	cd_rx_stage(s, CD_RX_HDR, sizeof(s->rx_hdr));
-	ret = virgo_wire_check_req(m, m->len ? s->buf : NULL, &srv->lim);
-	if (ret) {
-		cd_count(srv, CD_STAT_ERR_PAYLOAD);
-		ret = cd_reply_err(s, m, ret);
-	} else {
-		ret = cd_dispatch(s, m, s->buf);
-	}
-	return ret ? ret : 1;
+	return -EPROTO;
 }
 
 /* ---- sessions -------------------------------------------------------- */
 
 static void cd_session_free(struct clouddrec_session *s)
 {
-	unsigned long handle;
+	struct cd_tx *tx, *next;
+	unsigned long index;
 	void *entry;
+	u32 n = 0;
 
-	xa_for_each(&s->chunks, handle, entry)
+	/* Replies first: they hold references to chunks. */
+	list_for_each_entry_safe(tx, next, &s->tx_queue, node)
+		cd_tx_done(s, tx);
+	/* A huge session must not hold the CPU (or other sessions) long. */
+	xa_for_each(&s->chunks, index, entry) {
 		cd_chunk_free(s, entry);
+		if (!(++n % CD_FREE_BATCH))
+			cond_resched();
+	}
 	xa_destroy(&s->chunks);
 	if (s->sock)
 		sock_release(s->sock);
+	atomic64_sub(s->buf_size, &s->srv->rx_buffered);
 	kvfree(s->buf);
-	kvfree(s->reply);
 	kfree(s);
 }
 
@@ -916,6 +1347,20 @@ static void cd_state_change(struct sock *sk)
 	cd_data_ready(sk);
 }
 
+/* Room to send again (after an -EAGAIN): the I/O work goes on. */
+static void cd_write_space(struct sock *sk)
+{
+	struct clouddrec_session *s;
+
+	read_lock_bh(&sk->sk_callback_lock);
+	s = sk->sk_user_data;
+	if (s && !READ_ONCE(s->closing) && sk_stream_is_writeable(sk)) {
+		clear_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
+		queue_work(s->srv->wq, &s->io_work);
+	}
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
 /* Stop the socket from queueing work for @s. */
 static void cd_session_unhook(struct clouddrec_session *s)
 {
@@ -926,6 +1371,7 @@ static void cd_session_unhook(struct clouddrec_session *s)
 		sk->sk_user_data = NULL;
 		sk->sk_data_ready = s->saved_data_ready;
 		sk->sk_state_change = s->saved_state_change;
+		sk->sk_write_space = s->saved_write_space;
 	}
 	write_unlock_bh(&sk->sk_callback_lock);
 }
@@ -953,6 +1399,9 @@ static void cd_session_close(struct clouddrec_session *s)
 {
 	WRITE_ONCE(s->closing, true);
 	cd_session_unhook(s);
+	/* A last reply (AUTH refused) leaves if the socket takes it now. */
+	if (!READ_ONCE(s->timed_out))
+		cd_tx_push(s);
 	kernel_sock_shutdown(s->sock, SHUT_RDWR);
 	queue_work(s->srv->wq, &s->release_work);
 }
@@ -968,51 +1417,79 @@ static void clouddrec_session_io(struct work_struct *work)
 
 	if (READ_ONCE(s->closing))
 		return;
+	ret = cd_tx_push(s);
 	do {
-		if (READ_ONCE(s->srv->stopping) || READ_ONCE(s->timed_out)) {
+		if (ret < 0 || READ_ONCE(s->srv->stopping) ||
+		    READ_ONCE(s->timed_out)) {
 			cd_session_close(s);
 			return;
 		}
+		/*
+		 * Backpressure: a client that does not read its replies gets
+		 * no more served; write_space brings the work back.
+		 */
+		if (cd_tx_full(s))
+			return;
 		ret = cd_rx_step(s);
-		if (ret < 0) {
-			cd_session_close(s);
-			return;
-		}
 	} while (ret > 0 && --budget);
 
+	if (ret < 0) {
+		cd_session_close(s);
+		return;
+	}
 	/* Out of budget with data left: let others run, then go on. */
 	if (!budget)
 		queue_work(s->srv->wq, &s->io_work);
 }
 
-/* Close sessions idle, or mid-frame, for longer than allowed. */
+/* Why the reaper closes @s now, if it does: a timeout it is past. */
+static bool cd_reap_due(struct clouddrec_server *srv,
+			struct clouddrec_session *s)
+{
+	unsigned long idle = msecs_to_jiffies(srv->cfg.idle_timeout_ms);
+	unsigned long io = msecs_to_jiffies(srv->cfg.io_timeout_ms);
+	unsigned long hs = msecs_to_jiffies(srv->cfg.handshake_timeout_ms);
+	bool in_frame = READ_ONCE(s->rx_stage) != CD_RX_HDR ||
+			READ_ONCE(s->rx_have);
+
+	if (READ_ONCE(s->closing) || READ_ONCE(s->timed_out))
+		return false;
+	/* Not done with HELLO/AUTH in time. */
+	if (!READ_ONCE(s->ready) && time_after(jiffies, s->accepted + hs))
+		return true;
+	/* Replies not read: no send progress for io_timeout. */
+	if (READ_ONCE(s->tx_bytes) &&
+	    time_after(jiffies, READ_ONCE(s->tx_since) + io))
+		return true;
+	if (in_frame)
+		return time_after(jiffies, READ_ONCE(s->frame_start) + io);
+	/*
+	 * A quiet session that holds chunks is memory in use, not an idle
+	 * connection: it stays until its client frees them, closes or is
+	 * found dead by TCP keepalive.
+	 */
+	if (READ_ONCE(s->nr_chunks))
+		return false;
+	return time_after(jiffies, READ_ONCE(s->last_rx) + idle);
+}
+
+/*
+ * Close sessions idle, mid-frame, deaf or in their handshake for longer
+ * than allowed.  Only flags them and shuts their socket down: their I/O
+ * work (queued by the state change) closes them; no worker waits.
+ */
 static void clouddrec_reaper(struct work_struct *work)
 {
 	struct clouddrec_server *srv =
 		container_of(work, struct clouddrec_server, reaper.work);
-	unsigned long idle = msecs_to_jiffies(srv->cfg.idle_timeout_ms);
-	unsigned long io = msecs_to_jiffies(srv->cfg.io_timeout_ms);
 	struct clouddrec_session *s;
 
 	mutex_lock(&srv->lock);
 	list_for_each_entry(s, &srv->sessions, node) {
-		bool in_frame = READ_ONCE(s->rx_stage) != CD_RX_HDR ||
-				READ_ONCE(s->rx_have);
-		unsigned long since = in_frame ? READ_ONCE(s->frame_start) :
-						 READ_ONCE(s->last_rx);
-
-		if (READ_ONCE(s->closing) || READ_ONCE(s->timed_out) ||
-		    time_before(jiffies, since + (in_frame ? io : idle)))
-			continue;
-		/*
-		 * A quiet session that holds chunks is memory in use, not an
-		 * idle connection: it stays until its client frees them, closes
-		 * or is found dead by TCP keepalive.
-		 */
-		if (!in_frame && READ_ONCE(s->nr_chunks))
+		if (!cd_reap_due(srv, s))
 			continue;
 		WRITE_ONCE(s->timed_out, true);
-		/* Wakes a blocked send and queues the I/O work. */
+		/* Queues the I/O work, which closes the session. */
 		kernel_sock_shutdown(s->sock, SHUT_RDWR);
 	}
 	if (!srv->stopping)
@@ -1020,29 +1497,63 @@ static void clouddrec_reaper(struct work_struct *work)
 	mutex_unlock(&srv->lock);
 }
 
+/* Sessions from @addr; under srv->lock. */
+static u32 cd_sessions_from(struct clouddrec_server *srv, __be32 addr)
+{
+	struct clouddrec_session *s;
+	u32 n = 0;
+
+	list_for_each_entry(s, &srv->sessions, node)
+		if (s->peer.sin_addr.s_addr == addr)
+			n++;
+	return n;
+}
+
+static void cd_sock_set_notsent_lowat(struct socket *sock, int bytes)
+{
+	int ret = sock->ops->setsockopt(sock, SOL_TCP, TCP_NOTSENT_LOWAT,
+					KERNEL_SOCKPTR(&bytes), sizeof(bytes));
+
+	/* Not fatal: the session works, with the kernel's default. */
+	if (ret)
+		pr_warn_once("cannot set TCP_NOTSENT_LOWAT: %d\n", ret);
+}
+
+/* A new session for @sock, fully set up (nothing to undo but kfree). */
+static struct clouddrec_session *cd_session_new(struct clouddrec_server *srv,
+						struct socket *sock)
+{
+	struct clouddrec_session *s = kzalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return NULL;
+	s->srv = srv;
+	s->sock = sock;
+	s->authed = !srv->hmac;
+	s->accepted = jiffies;
+	s->last_rx = s->accepted;
+	INIT_LIST_HEAD(&s->tx_queue);
+	xa_init(&s->chunks);
+	INIT_WORK(&s->io_work, clouddrec_session_io);
+	INIT_WORK(&s->release_work, clouddrec_session_release);
+	/* 0 is never a session id: no handle is 0. */
+	do {
+		s->sid = atomic_inc_return(&srv->next_sid);
+	} while (!s->sid);
+	if (kernel_getpeername(sock, (struct sockaddr *)&s->peer) < 0)
+		memset(&s->peer, 0, sizeof(s->peer));
+	return s;
+}
+
 /* Take over an accepted socket: start a session, or refuse it. */
 static void cd_session_start(struct clouddrec_server *srv, struct socket *sock)
 {
 	struct clouddrec_session *s;
 	struct sock *sk = sock->sk;
-	int len;
 
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	s = cd_session_new(srv, sock);
 	if (!s)
 		goto refuse;
-	s->reply = kvmalloc(cd_reply_size(srv), GFP_KERNEL);
-	if (!s->reply)
-		goto refuse;
-	s->srv = srv;
-	s->sock = sock;
-	s->authed = !srv->hmac;
-	s->last_rx = jiffies;
-	xa_init(&s->chunks);
-	INIT_WORK(&s->io_work, clouddrec_session_io);
-	INIT_WORK(&s->release_work, clouddrec_session_release);
-	len = kernel_getpeername(sock, (struct sockaddr *)&s->peer);
-	if (len < 0)
-		memset(&s->peer, 0, sizeof(s->peer));
 
 	/*
 	 * A client host that dies silently is found by TCP: keepalive
@@ -1056,9 +1567,12 @@ static void cd_session_start(struct clouddrec_server *srv, struct socket *sock)
 	tcp_sock_set_keepintvl(sk, CD_KEEPINTVL_S);
 	tcp_sock_set_keepcnt(sk, CD_KEEPCNT);
 	tcp_sock_set_user_timeout(sk, srv->cfg.io_timeout_ms);
+	cd_sock_set_notsent_lowat(sock, CD_NOTSENT_LOWAT);
 
 	mutex_lock(&srv->lock);
-	if (srv->stopping || srv->nr_sessions >= srv->cfg.max_sessions) {
+	if (srv->stopping || srv->nr_sessions >= srv->cfg.max_sessions ||
+	    cd_sessions_from(srv, s->peer.sin_addr.s_addr) >=
+	    srv->cfg.max_sessions_per_addr) {
 		mutex_unlock(&srv->lock);
 		goto refuse;
 	}
@@ -1069,8 +1583,10 @@ static void cd_session_start(struct clouddrec_server *srv, struct socket *sock)
 	sk->sk_user_data = s;
 	s->saved_data_ready = sk->sk_data_ready;
 	s->saved_state_change = sk->sk_state_change;
+	s->saved_write_space = sk->sk_write_space;
 	sk->sk_data_ready = cd_data_ready;
 	sk->sk_state_change = cd_state_change;
+	sk->sk_write_space = cd_write_space;
 	write_unlock_bh(&sk->sk_callback_lock);
 
 	/* Bytes may have arrived before the callbacks were ours. */
@@ -1119,6 +1635,10 @@ static int cd_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "capacity %llu\n", srv->cfg.max_memory);
 	seq_printf(m, "lent_bytes %llu\n", clouddrec_server_lent_bytes(srv));
 	seq_printf(m, "lent_chunks %llu\n", clouddrec_server_lent_chunks(srv));
+	seq_printf(m, "charged_bytes %llu\n",
+		   clouddrec_server_charged_bytes(srv));
+	seq_printf(m, "rx_buffer_bytes %llu\n",
+		   clouddrec_server_rx_buffered(srv));
 	seq_printf(m, "sessions %u\n", clouddrec_server_sessions(srv));
 	for (i = 0; i < CD_STAT_NR; i++)
 		seq_printf(m, "%s %llu\n", clouddrec_stat_names[i],
@@ -1137,7 +1657,7 @@ static int cd_sessions_show(struct seq_file *m, void *v)
 	list_for_each_entry(s, &srv->sessions, node)
 		seq_printf(m, "%pISpc %llu %llu %d\n", &s->peer,
 			   READ_ONCE(s->bytes), READ_ONCE(s->nr_chunks),
-			   READ_ONCE(s->authed));
+			   READ_ONCE(s->ready));
 	mutex_unlock(&srv->lock);
 	return 0;
 }
@@ -1152,7 +1672,9 @@ static int cd_check_config(const struct clouddrec_config *cfg,
 	    (cfg->psk_len && !cfg->psk))
 		return -EINVAL;
 	if (!cfg->max_memory || !cfg->max_sessions || !cfg->max_inflight ||
-	    !cfg->idle_timeout_ms || !cfg->io_timeout_ms)
+	    !cfg->idle_timeout_ms || !cfg->io_timeout_ms ||
+	    !cfg->handshake_timeout_ms || !cfg->max_sessions_per_addr ||
+	    !cfg->max_session_chunks)
 		return -EINVAL;
 	if (cfg->max_sessions > CD_MAX_SESSIONS)
 		return -EINVAL;
@@ -1209,6 +1731,7 @@ struct clouddrec_server *
 clouddrec_server_start(const struct clouddrec_config *cfg)
 {
 	struct clouddrec_server *srv;
+	u32 period;
 	int ret, i;
 
 	srv = kzalloc(sizeof(*srv), GFP_KERNEL);
@@ -1227,11 +1750,16 @@ clouddrec_server_start(const struct clouddrec_config *cfg)
 	mutex_init(&srv->lock);
 	INIT_LIST_HEAD(&srv->sessions);
 	INIT_DELAYED_WORK(&srv->reaper, clouddrec_reaper);
-	srv->reap_period = clamp(msecs_to_jiffies(min(cfg->idle_timeout_ms,
-						      cfg->io_timeout_ms)) / 4,
+	period = min3(cfg->idle_timeout_ms, cfg->io_timeout_ms,
+		      cfg->handshake_timeout_ms);
+	srv->reap_period = clamp(msecs_to_jiffies(period) / 4,
 				 msecs_to_jiffies(10), (unsigned long)HZ);
 	atomic64_set(&srv->lent_bytes, 0);
 	atomic64_set(&srv->lent_chunks, 0);
+	atomic64_set(&srv->charged, 0);
+	atomic64_set(&srv->rx_buffered, 0);
+	/* Handles of a restarted server's sessions differ from the last. */
+	atomic_set(&srv->next_sid, get_random_u32());
 	for (i = 0; i < CD_STAT_NR; i++)
 		atomic64_set(&srv->stats[i], 0);
 
@@ -1247,7 +1775,8 @@ clouddrec_server_start(const struct clouddrec_config *cfg)
 			goto free_hmac;
 	}
 
-	srv->wq = alloc_workqueue("virgo_clouddrec", WQ_UNBOUND, 0);
+	srv->wq = alloc_workqueue("virgo_clouddrec", WQ_UNBOUND,
+				  cfg->max_workers);
 	if (!srv->wq) {
 		ret = -ENOMEM;
 		goto free_hmac;
@@ -1327,6 +1856,7 @@ void clouddrec_server_stop(struct clouddrec_server *srv)
 	destroy_workqueue(srv->wq);
 	WARN_ON(!list_empty(&srv->sessions));
 	WARN_ON(atomic64_read(&srv->lent_bytes));
+	WARN_ON(atomic64_read(&srv->charged));
 
 	sock_release(srv->listener);
 	crypto_free_shash(srv->hmac);
@@ -1387,6 +1917,35 @@ u64 clouddrec_server_lent_chunks(struct clouddrec_server *srv)
 }
 
 /**
+ * clouddrec_server_charged_bytes() - the lending budget in use
+ * @srv: the server
+ *
+ * What the chunks alive cost the node, metadata included: what
+ * max_memory bounds.
+ *
+ * Return: the byte count.
+ */
+u64 clouddrec_server_charged_bytes(struct clouddrec_server *srv)
+{
+	return atomic64_read(&srv->charged);
+}
+
+/**
+ * clouddrec_server_rx_buffered() - bytes of session receive buffers
+ * @srv: the server
+ *
+ * Payloads of up to 64 bytes land in the session itself; only ALLOC and
+ * FREE requests longer than that get a buffer, which is freed after the
+ * frame when it exceeds 16 KiB.
+ *
+ * Return: the byte count.
+ */
+u64 clouddrec_server_rx_buffered(struct clouddrec_server *srv)
+{
+	return atomic64_read(&srv->rx_buffered);
+}
+
+/**
  * clouddrec_server_sessions() - connected sessions
  * @srv: the server
  *
@@ -1444,6 +2003,22 @@ static uint io_timeout = 30;
 module_param(io_timeout, uint, 0444);
 MODULE_PARM_DESC(io_timeout, "seconds a frame may take to arrive or leave (default 30)");
 
+static uint handshake_timeout = 5;
+module_param(handshake_timeout, uint, 0444);
+MODULE_PARM_DESC(handshake_timeout, "seconds a connection has to finish HELLO and AUTH (default 5)");
+
+static uint max_sessions_per_addr = 64;
+module_param(max_sessions_per_addr, uint, 0444);
+MODULE_PARM_DESC(max_sessions_per_addr, "most connections from one client address (default 64)");
+
+static uint max_session_chunks = 1U << 20;
+module_param(max_session_chunks, uint, 0444);
+MODULE_PARM_DESC(max_session_chunks, "most chunks one connection may hold (default 1048576)");
+
+static long min_free_mb = -1;
+module_param(min_free_mb, long, 0444);
+MODULE_PARM_DESC(min_free_mb, "MiB of available memory kept for the node: no new chunk below (default -1: 1/32 of RAM; 0: none)");
+
 /*
  * Built in (the KUnit kernel), the suites run servers of their own; the
  * module's instance starts only when asked (virgo_clouddrec.start=1).
@@ -1486,11 +2061,21 @@ static int __init clouddrec_init(void)
 	cfg.max_inflight = max_inflight;
 	cfg.idle_timeout_ms = idle_timeout * MSEC_PER_SEC;
 	cfg.io_timeout_ms = io_timeout * MSEC_PER_SEC;
+	cfg.handshake_timeout_ms = handshake_timeout * MSEC_PER_SEC;
+	cfg.max_sessions_per_addr = max_sessions_per_addr;
+	cfg.max_session_chunks = max_session_chunks;
+	if (min_free_mb >= 0)
+		cfg.min_free = (u64)min_free_mb << 20;
 	cfg.debugfs = true;
-	if (!port || !idle_timeout || !io_timeout ||
+	if (!port || !idle_timeout || !io_timeout || !handshake_timeout ||
 	    idle_timeout > INT_MAX / MSEC_PER_SEC ||
-	    io_timeout > INT_MAX / MSEC_PER_SEC) {
+	    io_timeout > INT_MAX / MSEC_PER_SEC ||
+	    handshake_timeout > INT_MAX / MSEC_PER_SEC) {
 		pr_err("port and timeouts must be non-zero\n");
+		return -EINVAL;
+	}
+	if (!max_sessions_per_addr || !max_session_chunks) {
+		pr_err("max_sessions_per_addr and max_session_chunks must be non-zero\n");
 		return -EINVAL;
 	}
 

@@ -24,7 +24,16 @@ struct clouddrec_server;
  * @max_sessions: most client connections at once
  * @max_inflight: requests a client may pipeline on one connection
  * @idle_timeout_ms: a session with no request for this long is closed
- * @io_timeout_ms: a frame must arrive, and a reply leave, within this
+ * @io_timeout_ms: a frame must arrive, and queued replies must make
+ *	progress, within this
+ * @handshake_timeout_ms: a session must finish HELLO (and AUTH, with a
+ *	key) within this of its connection, or it is closed
+ * @max_sessions_per_addr: most sessions from one client IPv4 address
+ * @max_session_chunks: most chunks one session may hold at once
+ * @min_free: bytes of available memory (MemAvailable) below which no new
+ *	chunk is allocated (NOMEM); 0 for none
+ * @max_workers: sessions served at once (workqueue max_active); 0 for the
+ *	workqueue default
  * @debugfs: publish stats and sessions in debugfs (module instance only)
  */
 struct clouddrec_config {
@@ -39,6 +48,11 @@ struct clouddrec_config {
 	u32 max_inflight;
 	u32 idle_timeout_ms;
 	u32 io_timeout_ms;
+	u32 handshake_timeout_ms;
+	u32 max_sessions_per_addr;
+	u32 max_session_chunks;
+	u64 min_free;
+	u32 max_workers;
 	bool debugfs;
 };
 
@@ -72,6 +86,8 @@ u64 clouddrec_server_stat(struct clouddrec_server *srv,
 			  enum clouddrec_stat stat);
 u64 clouddrec_server_lent_bytes(struct clouddrec_server *srv);
 u64 clouddrec_server_lent_chunks(struct clouddrec_server *srv);
+u64 clouddrec_server_charged_bytes(struct clouddrec_server *srv);
+u64 clouddrec_server_rx_buffered(struct clouddrec_server *srv);
 unsigned int clouddrec_server_sessions(struct clouddrec_server *srv);
 void clouddrec_config_default(struct clouddrec_config *cfg);
 

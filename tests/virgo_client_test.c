@@ -551,6 +551,8 @@ static void vc_test_thousand_peers(struct kunit *test)
 	clouddrec_config_default(&scfg);
 	scfg.max_memory = 64ULL << 20;
 	scfg.max_sessions = MANY_PEERS + 8;
+	/* Every connection comes from 127.0.0.1. */
+	scfg.max_sessions_per_addr = MANY_PEERS + 8;
 	ctx->srv[0] = clouddrec_server_start(&scfg);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(ctx->srv[0]));
 	port = clouddrec_server_port(ctx->srv[0]);

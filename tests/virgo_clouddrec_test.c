@@ -13,6 +13,7 @@
 #include <linux/random.h>
 #include <linux/rtnetlink.h>
 #include <linux/slab.h>
+#include <linux/tcp.h>
 #include <net/net_namespace.h>
 #include <net/sock.h>
 
@@ -28,7 +29,7 @@
 struct cd_test_ctx {
 	struct clouddrec_server *srv;
 	struct clouddrec_config cfg;
-	struct socket *socks[8];
+	struct socket *socks[40];
 	u8 *buf;		/* reply payloads, TEST_CHUNK + 64 bytes */
 	u64 tag;
 };
@@ -82,7 +83,18 @@ static bool tc_closed(struct socket *sock)
 	return ret == -ECONNRESET || ret == -EPIPE;
 }
 
+static struct socket *__tc_connect(struct kunit *test, int rcvbuf);
+
 static struct socket *tc_connect(struct kunit *test)
+{
+	return __tc_connect(test, 0);
+}
+
+/*
+ * A connection whose receive buffer is @rcvbuf bytes (0: the default): a
+ * client that does not read soon leaves replies queued at the server.
+ */
+static struct socket *__tc_connect(struct kunit *test, int rcvbuf)
 {
 	struct cd_test_ctx *ctx = ctx_of(test);
 	struct sockaddr_in sin = {
@@ -102,6 +114,12 @@ static struct socket *tc_connect(struct kunit *test)
 	ctx->socks[i] = sock;
 	sock->sk->sk_rcvtimeo = 10 * HZ;
 	sock->sk->sk_sndtimeo = 10 * HZ;
+	/* Header and payload go out as two sends: no delayed-ACK wait. */
+	tcp_sock_set_nodelay(sock->sk);
+	if (rcvbuf) {
+		sock->sk->sk_userlocks |= SOCK_RCVBUF_LOCK;
+		WRITE_ONCE(sock->sk->sk_rcvbuf, rcvbuf);
+	}
 	ret = kernel_connect(sock, (struct sockaddr *)&sin, sizeof(sin), 0);
 	KUNIT_ASSERT_EQ(test, ret, 0);
 	return sock;
@@ -120,17 +138,23 @@ static void tc_close(struct kunit *test, struct socket *sock)
 	}
 }
 
-static int tc_send_frame(struct socket *sock, u8 op, u64 tag,
-			 const void *payload, u32 len)
+static int tc_send_frame_flags(struct socket *sock, u8 op, u16 flags,
+			       u64 tag, const void *payload, u32 len)
 {
 	u8 hdr[VIRGO_WIRE_HDR_LEN];
 	int ret;
 
-	virgo_wire_hdr_pack(hdr, op, 0, len, 0, tag);
+	virgo_wire_hdr_pack(hdr, op, flags, len, 0, tag);
 	ret = tc_send(sock, hdr, sizeof(hdr));
 	if (ret || !len)
 		return ret;
 	return tc_send(sock, payload, len);
+}
+
+static int tc_send_frame(struct socket *sock, u8 op, u64 tag,
+			 const void *payload, u32 len)
+{
+	return tc_send_frame_flags(sock, op, 0, tag, payload, len);
 }
 
 /*
@@ -464,6 +488,61 @@ static void cd_test_other_session_handle_refused(struct kunit *test)
 						    CD_STAT_ERR_HANDLE), 3ULL);
 }
 
+/*
+ * Handles of different sessions never coincide: a stale handle of one
+ * session (e.g. a client that reconnected) is NOENT in any other and
+ * never reaches that session's chunks.
+ */
+static void cd_test_handles_disjoint_across_sessions(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u8 data_a[16] = "session a bytes", data_b[16] = "session b bytes";
+	u32 sizes[4] = { 4096, 4096, 4096, 4096 };
+	u64 ha[4], hb[4], hc[4];
+	struct socket *a, *b, *c;
+	int i, j;
+
+	start_server(test);
+	a = tc_session(test);
+	b = tc_session(test);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, a, sizes, 4, ha), 0);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, b, sizes, 4, hb), 0);
+	for (i = 0; i < 4; i++) {
+		KUNIT_ASSERT_EQ(test, tc_write(test, a, ha[i], 0, data_a, 16),
+				0);
+		KUNIT_ASSERT_EQ(test, tc_write(test, b, hb[i], 0, data_b, 16),
+				0);
+		for (j = 0; j < 4; j++)
+			KUNIT_EXPECT_NE(test, ha[i], hb[j]);
+	}
+	/* A's handles sent to B: nothing of B's is touched. */
+	for (i = 0; i < 4; i++) {
+		KUNIT_EXPECT_EQ(test, tc_write(test, b, ha[i], 0, "xxxx", 4),
+				VIRGO_ST_NOENT);
+		KUNIT_EXPECT_EQ(test, tc_read(test, b, ha[i], 0, 16),
+				VIRGO_ST_NOENT);
+	}
+	KUNIT_EXPECT_EQ(test, tc_free(test, b, ha, 4), 0);
+	for (i = 0; i < 4; i++) {
+		KUNIT_ASSERT_EQ(test, tc_read(test, b, hb[i], 0, 16), 0);
+		KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, data_b, 16), 0);
+	}
+	/* A reconnects: its old handles are NOENT in the new session too. */
+	tc_close(test, a);
+	c = tc_session(test);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, c, sizes, 4, hc), 0);
+	for (i = 0; i < 4; i++) {
+		KUNIT_ASSERT_EQ(test, tc_write(test, c, hc[i], 0, data_a, 16),
+				0);
+		KUNIT_EXPECT_EQ(test, tc_write(test, c, ha[i], 0, "xxxx", 4),
+				VIRGO_ST_NOENT);
+		KUNIT_ASSERT_EQ(test, tc_read(test, c, hc[i], 0, 16), 0);
+		KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, data_a, 16), 0);
+	}
+	KUNIT_EXPECT_EQ(test, tc_free(test, c, ha, 4), 0);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(ctx->srv), 8ULL);
+}
+
 static void cd_test_out_of_bounds_refused(struct kunit *test)
 {
 	struct cd_test_ctx *ctx = ctx_of(test);
@@ -511,9 +590,19 @@ static void cd_test_over_limit_refused(struct kunit *test)
 			VIRGO_ST_NOMEM);
 	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_bytes(ctx->srv), 0ULL);
 	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(ctx->srv), 0ULL);
-	/* Exactly the budget fits. */
-	KUNIT_EXPECT_EQ(test, tc_alloc(test, sock, sizes, 16, handles), 0);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_charged_bytes(ctx->srv), 0ULL);
+	/*
+	 * 16 x 256 KiB is the budget in data alone: with each chunk's
+	 * metadata it does not fit, 15 do.
+	 */
+	KUNIT_EXPECT_EQ(test, tc_alloc(test, sock, sizes, 16, handles),
+			VIRGO_ST_NOMEM);
+	KUNIT_EXPECT_EQ(test, tc_alloc(test, sock, sizes, 15, handles), 0);
 	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_bytes(ctx->srv),
+			15ULL * TEST_CHUNK);
+	KUNIT_EXPECT_GT(test, clouddrec_server_charged_bytes(ctx->srv),
+			15ULL * TEST_CHUNK);
+	KUNIT_EXPECT_LE(test, clouddrec_server_charged_bytes(ctx->srv),
 			TEST_MEMORY);
 }
 
@@ -852,7 +941,10 @@ static void cd_test_stat_reports_usage(struct kunit *test)
 	virgo_wire_get_stat_rep(ctx->buf, &st);
 	KUNIT_EXPECT_EQ(test, st.capacity, TEST_MEMORY);
 	KUNIT_EXPECT_EQ(test, st.lent_bytes, 4000ULL);
-	KUNIT_EXPECT_EQ(test, st.free, TEST_MEMORY - 4000);
+	/* free is what the budget has left: data and metadata charged. */
+	KUNIT_EXPECT_EQ(test, st.free, TEST_MEMORY -
+			clouddrec_server_charged_bytes(ctx->srv));
+	KUNIT_EXPECT_LT(test, st.free, TEST_MEMORY - 4000 - 2 * 64);
 	KUNIT_EXPECT_EQ(test, st.lent_chunks, 2ULL);
 	KUNIT_EXPECT_EQ(test, st.session_chunks, 2ULL);
 	KUNIT_EXPECT_EQ(test, st.sessions, 1ULL);
@@ -882,6 +974,649 @@ static void cd_test_stop_with_live_sessions(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, tc_closed(a));
 	KUNIT_EXPECT_TRUE(test, tc_closed(b));
 	KUNIT_EXPECT_TRUE(test, tc_closed(c));
+}
+
+/* ---- before the handshake ------------------------------------------- */
+
+/* A peer that has not finished the handshake gets no buffer: frames
+ * longer than a HELLO close the connection.
+ */
+static void cd_test_preauth_big_frame_closes(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u8 ping[64] = {}, p[48] = {};
+	struct socket *sock;
+
+	start_server(test);
+	sock = tc_connect(test);
+	KUNIT_ASSERT_EQ(test, tc_send_frame(sock, VIRGO_OP_PING, 1, ping,
+					    sizeof(ping)), 0);
+	KUNIT_EXPECT_TRUE(test, tc_closed(sock));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ERR_PERM), 1ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_rx_buffered(ctx->srv), 0ULL);
+
+	/* With a key: after HELLO, before AUTH, the same. */
+	clouddrec_server_stop(ctx->srv);
+	use_key(test);
+	start_server(test);
+	sock = tc_connect(test);
+	KUNIT_ASSERT_EQ(test, tc_hello(test, sock, NULL, NULL), 0);
+	KUNIT_ASSERT_EQ(test, tc_send_frame(sock, VIRGO_OP_ALLOC, 2, p,
+					    sizeof(p)), 0);
+	KUNIT_EXPECT_TRUE(test, tc_closed(sock));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_rx_buffered(ctx->srv), 0ULL);
+	/* A full handshake still works. */
+	sock = tc_connect(test);
+	KUNIT_EXPECT_EQ(test, tc_auth(test, sock, TEST_PSK), 0);
+}
+
+static void cd_test_handshake_deadline(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	struct socket *silent, *no_auth, *good;
+	unsigned long start;
+	u32 rlen;
+
+	use_key(test);
+	ctx->cfg.handshake_timeout_ms = 300;
+	start_server(test);
+	good = tc_connect(test);
+	KUNIT_ASSERT_EQ(test, tc_auth(test, good, TEST_PSK), 0);
+	start = jiffies;
+	silent = tc_connect(test);
+	no_auth = tc_connect(test);
+	KUNIT_ASSERT_EQ(test, tc_hello(test, no_auth, NULL, NULL), 0);
+	KUNIT_EXPECT_TRUE(test, tc_closed(silent));
+	KUNIT_EXPECT_TRUE(test, tc_closed(no_auth));
+	KUNIT_EXPECT_LT(test, jiffies - start, 3UL * HZ);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ERR_TIMEOUT), 2ULL);
+	/* The authenticated session is past its handshake: it stays. */
+	msleep(500);
+	KUNIT_EXPECT_EQ(test, tc_call(test, good, VIRGO_OP_PING, "ok", 2,
+				      &rlen), 0);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_sessions(ctx->srv), 1U);
+}
+
+static void cd_test_sessions_per_addr_capped(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	struct socket *a, *extra;
+	u32 rlen;
+
+	ctx->cfg.max_sessions = 8;
+	ctx->cfg.max_sessions_per_addr = 2;
+	start_server(test);
+	a = tc_session(test);
+	tc_session(test);
+	extra = tc_connect(test);
+	KUNIT_EXPECT_TRUE(test, tc_closed(extra));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_SESSIONS_REFUSED),
+			1ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_sessions(ctx->srv), 2U);
+	/* One gone, one more may come. */
+	tc_close(test, a);
+	tc_close(test, extra);
+	msleep(200);
+	extra = tc_session(test);
+	KUNIT_EXPECT_EQ(test, tc_call(test, extra, VIRGO_OP_PING, "x", 1,
+				      &rlen), 0);
+}
+
+/*
+ * Receive buffers are sized per request: a frame too long for its opcode
+ * is dropped unbuffered, a big FREE's buffer is freed after it.
+ */
+static void cd_test_rx_buffers_bounded(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u32 count = 4096, len = 8 + 8 * count, i, rlen;
+	struct socket *sock;
+	u8 *p;
+
+	ctx->cfg.max_batch = count;
+	start_server(test);
+	sock = tc_session(test);
+	p = kunit_kzalloc(test, TEST_CHUNK, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, p);
+
+	/* A PING as long as max_payload allows: TOOBIG, nothing kept. */
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_PING, p,
+				      TEST_CHUNK, NULL), VIRGO_ST_TOOBIG);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_rx_buffered(ctx->srv), 0ULL);
+	/* A READ with a payload: INVAL. */
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_READ, p, 4096,
+				      NULL), VIRGO_ST_INVAL);
+	/* 4096 unknown handles (32 KiB): buffered for the frame only. */
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_batch_hdr(p, len, count, 8),
+			(int)len);
+	for (i = 0; i < count; i++)
+		virgo_wire_set_handle(p, i, 1000 + i);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_FREE, p, len,
+				      NULL), 0);
+	KUNIT_EXPECT_EQ(test, virgo_wire_freed(ctx->buf), 0U);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_rx_buffered(ctx->srv), 0ULL);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_PING, "x", 1,
+				      &rlen), 0);
+}
+
+/* ---- deaf clients ------------------------------------------------------ */
+
+/* Send @n READs of the whole chunk @handle and read nothing. */
+static void tc_deaf_reads(struct kunit *test, struct socket *sock,
+			  u64 handle, u32 length, int n)
+{
+	struct virgo_wire_rw rw = { .handle = handle, .length = length };
+	u8 p[16];
+	int i;
+
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_rw_req(p, 16, &rw), 16);
+	for (i = 0; i < n; i++)
+		KUNIT_ASSERT_EQ(test, tc_send_frame(sock, VIRGO_OP_READ,
+						    5000 + i, p, 16), 0);
+}
+
+/* 20 x (PING, WRITE 4 KiB, READ 4 KiB, compare); returns the jiffies. */
+static unsigned long tc_round_trips(struct kunit *test, struct socket *sock,
+				    u64 handle, const u8 *data)
+{
+	unsigned long start = jiffies;
+	u32 rlen;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_PING, "hi",
+					      2, &rlen), 0);
+		KUNIT_EXPECT_EQ(test, tc_write(test, sock, handle, 0, data,
+					       4096), 0);
+		KUNIT_EXPECT_EQ(test, tc_read(test, sock, handle, 0, 4096), 0);
+		KUNIT_EXPECT_EQ(test, memcmp(ctx_of(test)->buf, data, 4096),
+				0);
+	}
+	return jiffies - start;
+}
+
+/*
+ * Clients that pipeline READs and never read the replies hold no worker:
+ * with fewer workers than deaf sessions, another session is served as
+ * fast as without them, and the deaf ones are closed after io_timeout.
+ * (Replies sent blocking from the session work, as before, stall it for
+ * io_timeout.)
+ */
+static void cd_test_deaf_sessions_do_not_stall_others(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u8 *data = kunit_kmalloc(test, TEST_CHUNK, GFP_KERNEL);
+	unsigned long base, took;
+	u32 size = TEST_CHUNK, rlen;
+	struct socket *deaf[8], *good;
+	u64 handle, mine;
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	memset(data, 0x5a, TEST_CHUNK);
+	ctx->cfg.max_sessions = 16;
+	ctx->cfg.max_sessions_per_addr = 16;
+	ctx->cfg.max_workers = 4;
+	ctx->cfg.io_timeout_ms = 6000;
+	start_server(test);
+	good = tc_session(test);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, good, &size, 1, &mine), 0);
+	base = tc_round_trips(test, good, mine, data);
+
+	for (i = 0; i < ARRAY_SIZE(deaf); i++) {
+		deaf[i] = __tc_connect(test, 4096);
+		KUNIT_ASSERT_EQ(test, tc_hello(test, deaf[i], NULL, NULL), 0);
+		KUNIT_ASSERT_EQ(test, tc_alloc(test, deaf[i], &size, 1,
+					       &handle), 0);
+		KUNIT_ASSERT_EQ(test, tc_write(test, deaf[i], handle, 0, data,
+					       TEST_CHUNK), 0);
+		tc_deaf_reads(test, deaf[i], handle, TEST_CHUNK, 32);
+	}
+	msleep(300);
+	took = tc_round_trips(test, good, mine, data);
+	kunit_info(test, "20 round trips: %lu ms alone, %lu ms next to %zu deaf sessions\n",
+		   base * 1000 / HZ, took * 1000 / HZ, ARRAY_SIZE(deaf));
+	KUNIT_EXPECT_LE(test, took, 2 * base + HZ / 2);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_sessions(ctx->srv), 9U);
+
+	/* The deaf ones are closed once io_timeout passes without reads. */
+	for (i = 0; i < 600 && clouddrec_server_sessions(ctx->srv) > 1; i++)
+		msleep(20);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_sessions(ctx->srv), 1U);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_SESSIONS_CLOSED),
+			8ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(ctx->srv), 1ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_charged_bytes(ctx->srv),
+			(u64)TEST_CHUNK + 64);
+	KUNIT_EXPECT_EQ(test, tc_call(test, good, VIRGO_OP_PING, "hi", 2,
+				      &rlen), 0);
+}
+
+/*
+ * A READ reply still queued sends the chunk's bytes as they were when
+ * the READ was served: a FREE of the chunk does not pull the memory from
+ * under it, a WRITE to it waits until the reply is out.
+ */
+static void cd_test_queued_read_reply_keeps_its_bytes(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u8 *old = kunit_kmalloc(test, TEST_CHUNK, GFP_KERNEL);
+	u8 *new = kunit_kmalloc(test, 16 + TEST_CHUNK, GFP_KERNEL);
+	struct virgo_wire_rw rw = { .length = TEST_CHUNK };
+	u32 sizes[2] = { TEST_CHUNK, TEST_CHUNK }, rlen;
+	u8 fr[8 + 8];
+	struct socket *sock;
+	u64 h[2];
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, old);
+	KUNIT_ASSERT_NOT_NULL(test, new);
+	get_random_bytes(old, TEST_CHUNK);
+	get_random_bytes(new + 16, TEST_CHUNK);
+	start_server(test);
+	sock = __tc_connect(test, 4096);
+	KUNIT_ASSERT_EQ(test, tc_hello(test, sock, NULL, NULL), 0);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, sock, sizes, 2, h), 0);
+	for (i = 0; i < 2; i++)
+		KUNIT_ASSERT_EQ(test, tc_write(test, sock, h[i], 0, old,
+					       TEST_CHUNK), 0);
+
+	/* READ h0 x4, FREE h0, READ h1, WRITE h1, READ h1: all pipelined. */
+	tc_deaf_reads(test, sock, h[0], TEST_CHUNK, 4);
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_free_req(fr, sizeof(fr), h, 1),
+			(int)sizeof(fr));
+	KUNIT_ASSERT_EQ(test, tc_send_frame(sock, VIRGO_OP_FREE, 10, fr,
+					    sizeof(fr)), 0);
+	rw.handle = h[1];
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_rw_req(new, 16, &rw), 16);
+	KUNIT_ASSERT_EQ(test, tc_send_frame(sock, VIRGO_OP_READ, 11, new, 16),
+			0);
+	KUNIT_ASSERT_EQ(test, tc_send_frame(sock, VIRGO_OP_WRITE, 12, new,
+					    16 + TEST_CHUNK), 0);
+	KUNIT_ASSERT_EQ(test, tc_send_frame(sock, VIRGO_OP_READ, 13, new, 16),
+			0);
+	msleep(200);
+
+	for (i = 0; i < 4; i++) {
+		KUNIT_ASSERT_EQ(test, tc_read_reply(test, sock, VIRGO_OP_READ,
+						    5000 + i, &rlen), 0);
+		KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, old, TEST_CHUNK), 0);
+	}
+	KUNIT_ASSERT_EQ(test, tc_read_reply(test, sock, VIRGO_OP_FREE, 10,
+					    &rlen), 0);
+	KUNIT_EXPECT_EQ(test, virgo_wire_freed(ctx->buf), 1U);
+	KUNIT_ASSERT_EQ(test, tc_read_reply(test, sock, VIRGO_OP_READ, 11,
+					    &rlen), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, old, TEST_CHUNK), 0);
+	KUNIT_ASSERT_EQ(test, tc_read_reply(test, sock, VIRGO_OP_WRITE, 12,
+					    &rlen), 0);
+	KUNIT_ASSERT_EQ(test, tc_read_reply(test, sock, VIRGO_OP_READ, 13,
+					    &rlen), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, new + 16, TEST_CHUNK), 0);
+	/* h0's memory went with its last reply. */
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(ctx->srv), 1ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_charged_bytes(ctx->srv),
+			(u64)TEST_CHUNK + 64);
+}
+
+/* ---- what chunks cost ------------------------------------------------ */
+
+/* A flood of 1-byte chunks stops at the budget, metadata counted. */
+static void cd_test_tiny_chunk_flood_stops_at_budget(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u32 sizes[64], i;
+	u64 handles[64], chunks;
+	struct socket *sock;
+	int ret = 0, round;
+
+	ctx->cfg.max_memory = 256 * 1024;
+	start_server(test);
+	sock = tc_session(test);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++)
+		sizes[i] = 1;
+	for (round = 0; round < 4096 && !ret; round++)
+		ret = tc_alloc(test, sock, sizes, 64, handles);
+	KUNIT_EXPECT_EQ(test, ret, VIRGO_ST_NOMEM);
+	KUNIT_EXPECT_GE(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ERR_NOMEM), 1ULL);
+	chunks = clouddrec_server_lent_chunks(ctx->srv);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_bytes(ctx->srv), chunks);
+	/* Each costs its data and 64 bytes of metadata, all within budget. */
+	KUNIT_EXPECT_GE(test, clouddrec_server_charged_bytes(ctx->srv),
+			chunks * 65);
+	KUNIT_EXPECT_LE(test, clouddrec_server_charged_bytes(ctx->srv),
+			256ULL * 1024);
+	KUNIT_EXPECT_LT(test, chunks, 256ULL * 1024 / 64);
+	KUNIT_EXPECT_GT(test, chunks, 256ULL * 1024 / 128);
+	tc_close(test, sock);
+	KUNIT_EXPECT_TRUE(test, server_idle(ctx->srv));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_charged_bytes(ctx->srv), 0ULL);
+}
+
+static void cd_test_session_chunk_cap(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u32 sizes[64], i;
+	u64 handles[64];
+	struct socket *a, *b;
+
+	ctx->cfg.max_session_chunks = 100;
+	start_server(test);
+	a = tc_session(test);
+	b = tc_session(test);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++)
+		sizes[i] = 16;
+	KUNIT_EXPECT_EQ(test, tc_alloc(test, a, sizes, 64, handles), 0);
+	KUNIT_EXPECT_EQ(test, tc_alloc(test, a, sizes, 64, handles),
+			VIRGO_ST_NOMEM);
+	KUNIT_EXPECT_EQ(test, tc_alloc(test, a, sizes, 36, handles), 0);
+	KUNIT_EXPECT_EQ(test, tc_alloc(test, a, sizes, 1, handles),
+			VIRGO_ST_NOMEM);
+	/* Per session: another one is not affected; a FREE makes room. */
+	KUNIT_EXPECT_EQ(test, tc_alloc(test, b, sizes, 64, handles), 0);
+	KUNIT_EXPECT_EQ(test, tc_free(test, b, handles, 1), 1);
+	KUNIT_EXPECT_EQ(test, tc_alloc(test, b, sizes, 37, handles), 0);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(ctx->srv), 200ULL);
+}
+
+/* Below min_free of available memory the node lends nothing new. */
+static void cd_test_min_free_refuses_new_chunks(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	struct virgo_wire_hello_rep rep;
+	struct socket *sock;
+	u32 size = 4096;
+	u64 handle;
+
+	ctx->cfg.min_free = (u64)totalram_pages() << (PAGE_SHIFT + 1);
+	start_server(test);
+	sock = tc_connect(test);
+	KUNIT_ASSERT_EQ(test, tc_hello(test, sock, &rep, NULL), 0);
+	KUNIT_EXPECT_EQ(test, tc_alloc(test, sock, &size, 1, &handle),
+			VIRGO_ST_NOMEM);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ERR_NOMEM), 1ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_charged_bytes(ctx->srv), 0ULL);
+}
+
+/* ---- what docs/protocol.md says the server does ------------------------ */
+
+/* §4: the server advertises max_chunk + 16 and closes beyond it. */
+static void cd_test_max_payload_advertised_and_enforced(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	struct virgo_wire_hello_rep rep;
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	struct socket *sock;
+
+	start_server(test);
+	sock = tc_connect(test);
+	KUNIT_ASSERT_EQ(test, tc_hello(test, sock, &rep, NULL), 0);
+	KUNIT_EXPECT_EQ(test, rep.max_payload, (u32)TEST_CHUNK + 16);
+	virgo_wire_hdr_pack(hdr, VIRGO_OP_WRITE, 0, TEST_CHUNK + 17, 0, 1);
+	KUNIT_ASSERT_EQ(test, tc_send(sock, hdr, sizeof(hdr)), 0);
+	KUNIT_EXPECT_TRUE(test, tc_closed(sock));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ERR_HEADER), 1ULL);
+}
+
+/* §6: before the handshake a malformed request is PERM, not parsed. */
+static void cd_test_preauth_malformed_gets_perm(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	/* ALLOC claiming two sizes, carrying one; READ of handle 0. */
+	u8 alloc[12] = { 2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0 };
+	u8 read[16] = {};
+	struct socket *sock;
+
+	start_server(test);
+	sock = tc_connect(test);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_ALLOC, alloc,
+				      sizeof(alloc), NULL), VIRGO_ST_PERM);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_READ, read,
+				      sizeof(read), NULL), VIRGO_ST_PERM);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_STAT, read, 3,
+				      NULL), VIRGO_ST_PERM);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ERR_PAYLOAD), 0ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ERR_PERM), 3ULL);
+
+	clouddrec_server_stop(ctx->srv);
+	use_key(test);
+	start_server(test);
+	sock = tc_connect(test);
+	KUNIT_ASSERT_EQ(test, tc_hello(test, sock, NULL, NULL), 0);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_READ, read,
+				      sizeof(read), NULL), VIRGO_ST_PERM);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_WRITE, read,
+				      sizeof(read), NULL), VIRGO_ST_PERM);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ERR_PAYLOAD), 0ULL);
+	/* AUTH itself is parsed: a short one is INVAL. */
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_AUTH, read,
+				      sizeof(read), NULL), VIRGO_ST_INVAL);
+}
+
+/* §6: a HELLO refused with PROTO is not the connection's one HELLO. */
+static void cd_test_refused_hello_is_not_the_hello(struct kunit *test)
+{
+	struct virgo_wire_hello_req req = { .ver_min = 2, .ver_max = 3 };
+	u8 p[VIRGO_WIRE_HELLO_REQ_LEN];
+	struct socket *sock;
+
+	start_server(test);
+	sock = tc_connect(test);
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_hello_req(p, sizeof(p), &req),
+			(int)sizeof(p));
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_HELLO, p,
+				      sizeof(p), NULL), VIRGO_ST_PROTO);
+	KUNIT_EXPECT_EQ(test, tc_hello(test, sock, NULL, NULL), 0);
+	KUNIT_EXPECT_EQ(test, tc_hello(test, sock, NULL, NULL), VIRGO_ST_INVAL);
+}
+
+/* §8: a frame with the REPLY flag sent to a server is INVAL, no more. */
+static void cd_test_reply_flag_request_is_inval(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	struct socket *sock;
+	u32 rlen;
+
+	start_server(test);
+	sock = tc_session(test);
+	KUNIT_ASSERT_EQ(test, tc_send_frame_flags(sock, VIRGO_OP_PING,
+						  VIRGO_WF_REPLY, 77, "boo", 3),
+			0);
+	KUNIT_EXPECT_EQ(test, tc_read_reply(test, sock, VIRGO_OP_PING, 77,
+					    &rlen), VIRGO_ST_INVAL);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_PING, "ping", 4,
+				      &rlen), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, "ping", 4), 0);
+}
+
+/* §5.4: FREE checks the whole batch first, then frees what is its own. */
+static void cd_test_free_check_order(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u32 sizes[2] = { 4096, 4096 };
+	u64 h[2], other, batch[4];
+	struct socket *a, *b;
+	u8 p[8 + 8 * 2];
+	u64 errs;
+
+	start_server(test);
+	a = tc_session(test);
+	b = tc_session(test);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, a, sizes, 2, h), 0);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, b, sizes, 1, &other), 0);
+	/* A handle 0 in the batch: INVAL, nothing freed. */
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_batch_hdr(p, sizeof(p), 2, 8),
+			(int)sizeof(p));
+	virgo_wire_set_handle(p, 0, h[0]);
+	virgo_wire_set_handle(p, 1, 0);
+	KUNIT_EXPECT_EQ(test, tc_call(test, a, VIRGO_OP_FREE, p, sizeof(p),
+				      NULL), VIRGO_ST_INVAL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(ctx->srv), 3ULL);
+	/* Own, duplicate, another session's, own: 2 freed, 2 skipped. */
+	errs = clouddrec_server_stat(ctx->srv, CD_STAT_ERR_HANDLE);
+	batch[0] = h[0];
+	batch[1] = h[0];
+	batch[2] = other;
+	batch[3] = h[1];
+	KUNIT_EXPECT_EQ(test, tc_free(test, a, batch, 4), 2);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ERR_HANDLE),
+			errs + 2);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(ctx->srv), 1ULL);
+	KUNIT_EXPECT_EQ(test, tc_read(test, b, other, 0, 16), 0);
+}
+
+/* ---- random frames --------------------------------------------------- */
+
+/* One random request for @sock's session: valid, nearly valid or not. */
+static u32 tc_random_frame(u8 *p, u8 *op, u16 *flags, const u64 *handles,
+			   u32 nr)
+{
+	u32 r = get_random_u32(), len, i, n;
+	u64 h = nr && (r & 3) ? handles[get_random_u32_below(nr)] :
+		get_random_u64();
+	struct virgo_wire_rw rw = {
+		.handle = h,
+		.offset = get_random_u32_below(8192),
+		.length = 1 + get_random_u32_below(4096),
+	};
+
+	*flags = !get_random_u32_below(20) ? VIRGO_WF_REPLY : 0;
+	*op = 1 + get_random_u32_below(VIRGO_OP_PING);
+	switch (*op) {
+	case VIRGO_OP_HELLO: {
+		struct virgo_wire_hello_req req = {
+			.ver_min = get_random_u32_below(3),
+			.ver_max = get_random_u32_below(3),
+		};
+
+		len = virgo_wire_put_hello_req(p, 64, &req);
+		break;
+	}
+	case VIRGO_OP_AUTH:
+		len = VIRGO_WIRE_AUTH_LEN;
+		get_random_bytes(p, len);
+		break;
+	case VIRGO_OP_ALLOC:
+		n = 1 + get_random_u32_below(8);
+		len = virgo_wire_put_batch_hdr(p, 8 + 4 * n, n, 4);
+		for (i = 0; i < n; i++)
+			virgo_wire_set_alloc_size(p, i, 1 +
+						  get_random_u32_below(8192));
+		break;
+	case VIRGO_OP_FREE:
+		n = 1 + get_random_u32_below(4);
+		len = virgo_wire_put_batch_hdr(p, 8 + 8 * n, n, 8);
+		for (i = 0; i < n; i++) {
+			if (nr)
+				h = handles[get_random_u32_below(nr)];
+			virgo_wire_set_handle(p, i, h);
+		}
+		break;
+	case VIRGO_OP_WRITE:
+		len = 16 + rw.length;
+		virgo_wire_put_rw_req(p, 16, &rw);
+		get_random_bytes(p + 16, rw.length);
+		break;
+	case VIRGO_OP_READ:
+		len = virgo_wire_put_rw_req(p, 16, &rw);
+		break;
+	case VIRGO_OP_STAT:
+		len = 0;
+		break;
+	default:
+		len = get_random_u32_below(VIRGO_WIRE_PING_MAX + 1);
+		get_random_bytes(p, len);
+		break;
+	}
+	/* A third mutated: a byte changed, or a length off by a little. */
+	if (!get_random_u32_below(3)) {
+		if (len && (r & 0x100))
+			p[get_random_u32_below(len)] ^=
+				1 + get_random_u32_below(255);
+		else if (r & 0x200)
+			len += get_random_u32_below(8);
+		else if (len)
+			len -= get_random_u32_below(len);
+	}
+	return len;
+}
+
+/*
+ * Random and mutated request streams against one server: every frame
+ * gets exactly one well-formed reply with its tag (or, for a frame the
+ * server must not accept at all, the connection closes); nothing leaks;
+ * a clean session works after.  The in-kernel complement of
+ * tools/fuzz (which fuzzes the codec alone); KASAN and lockdep watch.
+ */
+static void cd_test_random_frames(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u8 *p = kunit_kzalloc(test, 16 + 8192 + 64, GFP_KERNEL);
+	u32 sizes[4] = { 4096, 8192, 100, 1 }, len, rlen, closes = 0;
+	struct socket *sock = NULL;
+	u64 handles[4];
+	int i, ret, nr = 0;
+	u16 flags;
+	u8 op;
+
+	KUNIT_ASSERT_NOT_NULL(test, p);
+	ctx->cfg.max_chunk = 8192;
+	ctx->cfg.max_sessions = 32;
+	ctx->cfg.max_sessions_per_addr = 32;
+	start_server(test);
+	for (i = 0; i < 400; i++) {
+		u64 tag = ++ctx->tag;
+
+		if (!sock) {
+			sock = tc_connect(test);
+			nr = 0;
+			/* Most connections get past HELLO, some allocate. */
+			if (get_random_u32_below(4) &&
+			    !tc_hello(test, sock, NULL, NULL) &&
+			    get_random_u32_below(2) &&
+			    !tc_alloc(test, sock, sizes, 4, handles))
+				nr = 4;
+		}
+		len = tc_random_frame(p, &op, &flags, handles, nr);
+		/* Now and then an unknown opcode: a header error. */
+		if (!get_random_u32_below(30))
+			op = VIRGO_OP_PING + 1;
+		ret = tc_send_frame_flags(sock, op, flags, tag, p, len);
+		if (!ret)
+			ret = tc_read_reply(test, sock, op, tag, &rlen);
+		if (ret < 0) {
+			/* Closed by the server: a frame it had to refuse. */
+			closes++;
+			tc_close(test, sock);
+			sock = NULL;
+		} else if (!get_random_u32_below(40)) {
+			tc_close(test, sock);
+			sock = NULL;
+		}
+	}
+	kunit_info(test, "400 frames, %u connections closed by the server\n",
+		   closes);
+	if (sock)
+		tc_close(test, sock);
+	KUNIT_EXPECT_TRUE(test, server_idle(ctx->srv));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_charged_bytes(ctx->srv), 0ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_rx_buffered(ctx->srv), 0ULL);
+	sock = tc_session(test);
+	KUNIT_EXPECT_EQ(test, tc_alloc(test, sock, sizes, 4, handles), 0);
+	KUNIT_EXPECT_EQ(test, tc_write(test, sock, handles[0], 0, "abc", 3), 0);
+	KUNIT_ASSERT_EQ(test, tc_read(test, sock, handles[0], 0, 3), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, "abc", 3), 0);
 }
 
 static void cd_test_bad_config_is_rejected(struct kunit *test)
@@ -915,6 +1650,7 @@ static struct kunit_case virgo_clouddrec_test_cases[] = {
 	KUNIT_CASE(cd_test_roundtrip_random_data),
 	KUNIT_CASE(cd_test_fresh_chunk_reads_zero),
 	KUNIT_CASE(cd_test_other_session_handle_refused),
+	KUNIT_CASE(cd_test_handles_disjoint_across_sessions),
 	KUNIT_CASE(cd_test_out_of_bounds_refused),
 	KUNIT_CASE(cd_test_over_limit_refused),
 	KUNIT_CASE(cd_test_malformed_payload_keeps_session),
@@ -933,6 +1669,21 @@ static struct kunit_case virgo_clouddrec_test_cases[] = {
 	KUNIT_CASE(cd_test_pipelined_requests),
 	KUNIT_CASE(cd_test_stat_reports_usage),
 	KUNIT_CASE(cd_test_stop_with_live_sessions),
+	KUNIT_CASE(cd_test_preauth_big_frame_closes),
+	KUNIT_CASE(cd_test_handshake_deadline),
+	KUNIT_CASE(cd_test_sessions_per_addr_capped),
+	KUNIT_CASE(cd_test_rx_buffers_bounded),
+	KUNIT_CASE(cd_test_deaf_sessions_do_not_stall_others),
+	KUNIT_CASE(cd_test_queued_read_reply_keeps_its_bytes),
+	KUNIT_CASE(cd_test_tiny_chunk_flood_stops_at_budget),
+	KUNIT_CASE(cd_test_session_chunk_cap),
+	KUNIT_CASE(cd_test_min_free_refuses_new_chunks),
+	KUNIT_CASE(cd_test_max_payload_advertised_and_enforced),
+	KUNIT_CASE(cd_test_preauth_malformed_gets_perm),
+	KUNIT_CASE(cd_test_refused_hello_is_not_the_hello),
+	KUNIT_CASE(cd_test_reply_flag_request_is_inval),
+	KUNIT_CASE(cd_test_free_check_order),
+	KUNIT_CASE(cd_test_random_frames),
 	KUNIT_CASE(cd_test_bad_config_is_rejected),
 	{}
 };

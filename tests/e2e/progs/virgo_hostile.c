@@ -11,6 +11,10 @@
  *   abandoned   a valid session that allocates and writes, then vanishes
  *               (half of them with a TCP reset)
  *   deaf        pipelines PINGs and never reads a reply
+ *   deaf reader (-R N, on top of the others) a valid session that
+ *               allocates a chunk, writes it, then pipelines READs of it
+ *               with a 4 KiB receive buffer and never reads a reply: the
+ *               server must keep serving everyone else (issue 10 item 3)
  *   half-open   sends part of a header, or nothing at all, and keeps the
  *               connection open; the server must close them all, within
  *               -w SECS of the start
@@ -29,7 +33,8 @@
  * the server wants a key.
  *
  *   virgo_hostile -a ADDR -p PORT [-s SEED] [-n CONNECTIONS]
- *                 [-H HALF_OPEN] [-w SECS] [-r READY -W GO]
+ *                 [-H HALF_OPEN] [-R DEAF_READERS] [-w SECS]
+ *                 [-r READY -W GO]
  *
  * Exit status: 0; 1 the clean session failed; 3 a half-open connection
  * was still open after SECS; 2 usage or a local error.
@@ -57,6 +62,7 @@
 static struct sockaddr_in target;
 static u64 rng;
 static bool auth_required;
+static bool small_rcvbuf;
 
 static struct {
 	unsigned long conns[6];
@@ -124,6 +130,11 @@ static int conn_open(void)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (small_rcvbuf) {
+		int rcvbuf = 4096;
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	}
 	if (connect(fd, (struct sockaddr *)&target, sizeof(target)) &&
 	    errno != EINPROGRESS)
 		goto fail;
@@ -548,6 +559,50 @@ static int do_deaf(int fd)
 	return fd;
 }
 
+/*
+ * A session with one chunk, written, then READs of it pipelined until the
+ * socket takes no more (at most 256), no reply ever read.  Returns the
+ * descriptor to hold, or -1.
+ */
+static int do_deaf_reader(int fd)
+{
+	u8 p[VIRGO_WIRE_RW_REQ_LEN + 4096];
+	struct virgo_wire_rw rw = { .length = 4096 };
+	struct frame *f = malloc(sizeof(*f));
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	struct virgo_wire_limits lim;
+	struct virgo_wire_msg m;
+	u64 handle;
+	int i;
+
+	virgo_wire_limits_default(&lim);
+	if (!f || session_start(fd, &handle, 1) != 1)
+		goto fail;
+	rw.handle = handle;
+	virgo_wire_put_rw_req(p, sizeof(p), &rw);
+	rnd_fill(p + VIRGO_WIRE_RW_REQ_LEN, 4096);
+	frame_put(f, VIRGO_OP_WRITE, p, sizeof(p), 1);
+	if (conn_send(fd, f->buf, f->len) ||
+	    conn_recv(fd, hdr, sizeof(hdr), 3000) ||
+	    virgo_wire_hdr_unpack(hdr, &m, &lim) || m.status)
+		goto fail;
+	st.frames++;
+	frame_put(f, VIRGO_OP_READ, p, VIRGO_WIRE_RW_REQ_LEN, 2);
+	for (i = 0; i < 256; i++) {
+		if (send(fd, f->buf, f->len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+		    (ssize_t)f->len)
+			break;
+		st.bytes_out += f->len;
+		st.frames++;
+	}
+	free(f);
+	return fd;
+fail:
+	free(f);
+	close(fd);
+	return -1;
+}
+
 /* Did the server close (FIN or reset) a connection we do not read? */
 static bool conn_closed(int fd)
 {
@@ -632,15 +687,18 @@ out:
 
 int main(int argc, char **argv)
 {
-	unsigned int conns = 200, half = 16, wait_s = 0, nheld, i;
+	unsigned int conns = 200, half = 16, wait_s = 0, readers = 0, nheld, i;
 	const char *addr = NULL, *ready = NULL, *go = NULL;
 	int *held, c, port = 0, open_left, ret = 0;
 	u64 seed = time(NULL) ^ getpid();
 	double t0 = now_s(), t_half;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "a:p:s:n:H:w:r:W:")) != -1) {
+	while ((c = getopt(argc, argv, "a:p:s:n:H:w:r:W:R:")) != -1) {
 		switch (c) {
+		case 'R':
+			readers = strtoul(optarg, NULL, 0);
+			break;
 		case 'r':
 			ready = optarg;
 			break;
@@ -673,7 +731,7 @@ int main(int argc, char **argv)
 	target.sin_port = htons(port);
 	if (!addr || !port || inet_pton(AF_INET, addr, &target.sin_addr) != 1) {
 		file_info(stderr,
-			  "usage: virgo_hostile -a ADDR -p PORT [-s SEED] [-n CONNS] [-H HALF_OPEN] [-w SECS] [-r READY -W GO]\n");
+			  "usage: virgo_hostile -a ADDR -p PORT [-s SEED] [-n CONNS] [-H HALF_OPEN] [-R DEAF_READERS] [-w SECS] [-r READY -W GO]\n");
 		return 2;
 	}
 	rng = seed;
@@ -681,7 +739,7 @@ int main(int argc, char **argv)
 		     (unsigned long long)seed, conns, half, addr, port);
 
 	/* Half-open first, so that they sit there through everything else. */
-	held = calloc(half + conns + 1, sizeof(*held));
+	held = calloc(half + conns + readers + 1, sizeof(*held));
 	if (!held)
 		return 2;
 	nheld = half;
@@ -699,6 +757,25 @@ int main(int argc, char **argv)
 		else if (i % 3 == 2)
 			conn_send(held[i], part, sizeof(part));
 	}
+
+	/* Deaf readers next: held to the end like the deaf ones. */
+	small_rcvbuf = true;
+	for (i = 0; i < readers; i++) {
+		int fd = conn_open();
+
+		if (fd >= 0)
+			fd = do_deaf_reader(fd);
+		if (fd < 0) {
+			hostile_info("hostile: deaf reader %u could not start its session\n",
+				     i);
+			return 2;
+		}
+		held[nheld++] = fd;
+	}
+	small_rcvbuf = false;
+	if (readers)
+		hostile_info("hostile: %u deaf readers hold their READ replies\n",
+			     readers);
 
 	for (i = 0; i < conns; i++) {
 		unsigned int kind = rnd_below(100);
