@@ -48,7 +48,7 @@ static int virgo_dev_open(struct inode *inode, struct file *file)
 
 	if (!f)
 		return -ENOMEM;
-	user = virgo_user_get(file->f_cred->euid);
+	user = virgo_user_owner(file->f_cred->euid);
 	if (IS_ERR(user)) {
 		kfree(f);
 		return PTR_ERR(user);
@@ -90,7 +90,7 @@ static const void *virgo_dev_owner(struct virgo_dev_file *f, u64 addr)
 {
 	if (virgo_dev_owns(f, addr))
 		return &f->acct;
-	return virgo_user_get(current_euid());
+	return virgo_user_owner(current_euid());
 }
 
 static ssize_t virgo_dev_rw(struct virgo_dev_file *f, u64 addr,
@@ -116,7 +116,7 @@ static long virgo_dev_malloc(struct virgo_dev_file *f, void __user *arg)
 	if (!(req.flags & VIRGO_MALLOC_F_USER))
 		return virgo_user_malloc(dev_client, req.size, f->acct.user,
 					 &f->acct, &ureq->addr);
-	user = virgo_user_get(current_euid());
+	user = virgo_user_owner(current_euid());
 	if (IS_ERR(user))
 		return PTR_ERR(user);
 	return virgo_user_malloc(dev_client, req.size, user, NULL,
@@ -133,7 +133,7 @@ static long virgo_dev_free(struct virgo_dev_file *f, void __user *arg)
 	if (virgo_dev_owns(f, req.addr))
 		return virgo_user_free(dev_client, req.addr, f->acct.user,
 				       &f->acct);
-	user = virgo_user_get(current_euid());
+	user = virgo_user_owner(current_euid());
 	if (IS_ERR(user))
 		return PTR_ERR(user);
 	return virgo_user_free(dev_client, req.addr, user, NULL);

@@ -34,7 +34,7 @@ static void (*sys_unregister)(const struct virgo_syscall_ops *ops);
 
 static long virgo_sys_malloc(unsigned long size, u64 __user *uaddr)
 {
-	struct virgo_user *user = virgo_user_get(current_euid());
+	struct virgo_user *user = virgo_user_owner(current_euid());
 
 	if (IS_ERR(user))
 		return PTR_ERR(user);
@@ -43,7 +43,7 @@ static long virgo_sys_malloc(unsigned long size, u64 __user *uaddr)
 
 static long virgo_sys_free(u64 addr)
 {
-	struct virgo_user *user = virgo_user_get(current_euid());
+	struct virgo_user *user = virgo_user_owner(current_euid());
 
 	if (IS_ERR(user))
 		return PTR_ERR(user);
@@ -53,7 +53,7 @@ static long virgo_sys_free(u64 addr)
 static long virgo_sys_rw(u64 addr, void __user *ubuf, unsigned long len,
 			 bool write)
 {
-	struct virgo_user *user = virgo_user_get(current_euid());
+	struct virgo_user *user = virgo_user_owner(current_euid());
 	ssize_t ret;
 
 	if (IS_ERR(user))

@@ -87,7 +87,7 @@ struct virgo_user {
 static DEFINE_XARRAY(virgo_users);
 
 /**
- * virgo_user_get() - the owner cookie and account of a user
+ * virgo_user_owner() - the owner cookie and account of a user
  * @uid: the user (normally current_euid())
  *
  * The returned pointer is also the owner cookie of the user's
@@ -95,7 +95,7 @@ static DEFINE_XARRAY(virgo_users);
  *
  * Return: the user (never NULL), or ERR_PTR(-ENOMEM).
  */
-struct virgo_user *virgo_user_get(kuid_t uid)
+struct virgo_user *virgo_user_owner(kuid_t uid)
 {
 	uid_t id = from_kuid(&init_user_ns, uid);
 	struct virgo_user *u, *old;

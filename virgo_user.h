@@ -28,7 +28,7 @@ struct virgo_user_fd {
 	unsigned int allocs;
 };
 
-struct virgo_user *virgo_user_get(kuid_t uid);
+struct virgo_user *virgo_user_owner(kuid_t uid);
 void virgo_user_owners_release(void);
 int virgo_user_malloc(struct virgo_client *vc, u64 size,
 		      struct virgo_user *user, struct virgo_user_fd *fd,
