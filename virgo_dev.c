@@ -5,10 +5,12 @@
  * ioctls (include/uapi/linux/virgo.h) allocate, free, write, read and
  * report; pread()/pwrite() at a VIRGO address read and write.  An
  * allocation made through an open file belongs to it (the file's
- * struct virgo_dev_file is the owner cookie in the translation table) and
- * is freed when the file is released; one made with VIRGO_MALLOC_F_USER
- * belongs to the caller's user instead (virgo_user.c), as the syscalls'
- * do.  User buffers move through a bounded kernel buffer (virgo_user.c).
+ * struct virgo_user_fd is the owner cookie in the translation table), is
+ * charged to the uid that opened the file and is freed when the file is
+ * released; one made with VIRGO_MALLOC_F_USER belongs, and is charged, to
+ * the caller's user instead (virgo_user.c), as the syscalls' are.  Who may
+ * allocate, the per-uid limits and the bounded copies between user memory
+ * and the peers are virgo_user.c's.
  */
 
 #include <linux/compat.h>
@@ -32,18 +34,26 @@ static struct virgo_client *dev_client;
 
 /**
  * struct virgo_dev_file - one open /dev/virgo
- * @unused: keeps the structure non-empty; its address is the owner
+ * @acct: its allocations and the user they are charged to; its address
+ *	is the owner cookie of the file's allocations
  */
 struct virgo_dev_file {
-	int unused;
+	struct virgo_user_fd acct;
 };
 
 static int virgo_dev_open(struct inode *inode, struct file *file)
 {
 	struct virgo_dev_file *f = kzalloc(sizeof(*f), GFP_KERNEL);
+	struct virgo_user *user;
 
 	if (!f)
 		return -ENOMEM;
+	user = virgo_user_owner(file->f_cred->euid);
+	if (IS_ERR(user)) {
+		kfree(f);
+		return PTR_ERR(user);
+	}
+	f->acct.user = user;
 	file->private_data = f;
 	return 0;
 }
@@ -52,29 +62,35 @@ static int virgo_dev_release(struct inode *inode, struct file *file)
 {
 	struct virgo_dev_file *f = file->private_data;
 
-	vc_free_all(dev_client, f, false);
+	virgo_user_fd_release(dev_client, &f->acct);
 	kfree(f);
 	return 0;
 }
 
 /*
- * The owner to act as on the allocation holding @addr: the file, if the
- * allocation is the file's; the caller's user otherwise (allocations made
- * with VIRGO_MALLOC_F_USER or through the syscalls).  The client checks
- * the owner again under its own rules.
+ * Is the allocation holding @addr the file's?  If not, the caller acts as
+ * its user (allocations made with VIRGO_MALLOC_F_USER or through the
+ * syscalls).  The client checks the owner again under its own rules.
  */
-static const void *virgo_dev_owner(struct virgo_dev_file *f, u64 addr)
+static bool virgo_dev_owns(struct virgo_dev_file *f, u64 addr)
 {
 	struct virgo_xlat_entry *e;
-	const void *owner = f;
+	bool mine = true;
 
 	e = virgo_xlat_get(&dev_client->table, addr);
 	if (e) {
-		if (e->owner != f)
-			owner = virgo_user_owner(current_euid());
+		mine = e->owner == &f->acct;
 		virgo_xlat_put(e);
 	}
-	return owner;
+	return mine;
+}
+
+/* The owner cookie to act as on the allocation holding @addr. */
+static const void *virgo_dev_owner(struct virgo_dev_file *f, u64 addr)
+{
+	if (virgo_dev_owns(f, addr))
+		return &f->acct;
+	return virgo_user_owner(current_euid());
 }
 
 static ssize_t virgo_dev_rw(struct virgo_dev_file *f, u64 addr,
@@ -91,31 +107,36 @@ static long virgo_dev_malloc(struct virgo_dev_file *f, void __user *arg)
 {
 	struct virgo_ioc_malloc __user *ureq = arg;
 	struct virgo_ioc_malloc req;
-	const void *owner = f;
+	struct virgo_user *user;
 
 	if (copy_from_user(&req, ureq, sizeof(req)))
 		return -EFAULT;
 	if ((req.flags & ~VIRGO_MALLOC_FLAGS) || req.pad)
 		return -EINVAL;
-	if (req.flags & VIRGO_MALLOC_F_USER) {
-		owner = virgo_user_owner(current_euid());
-		if (IS_ERR(owner))
-			return PTR_ERR(owner);
-	}
-	return virgo_user_malloc(dev_client, req.size, owner, &ureq->addr);
+	if (!(req.flags & VIRGO_MALLOC_F_USER))
+		return virgo_user_malloc(dev_client, req.size, f->acct.user,
+					 &f->acct, &ureq->addr);
+	user = virgo_user_owner(current_euid());
+	if (IS_ERR(user))
+		return PTR_ERR(user);
+	return virgo_user_malloc(dev_client, req.size, user, NULL,
+				 &ureq->addr);
 }
 
 static long virgo_dev_free(struct virgo_dev_file *f, void __user *arg)
 {
 	struct virgo_ioc_free req;
-	const void *owner;
+	struct virgo_user *user;
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
-	owner = virgo_dev_owner(f, req.addr);
-	if (IS_ERR(owner))
-		return PTR_ERR(owner);
-	return vc_free(dev_client, req.addr, owner);
+	if (virgo_dev_owns(f, req.addr))
+		return virgo_user_free(dev_client, req.addr, f->acct.user,
+				       &f->acct);
+	user = virgo_user_owner(current_euid());
+	if (IS_ERR(user))
+		return PTR_ERR(user);
+	return virgo_user_free(dev_client, req.addr, user, NULL);
 }
 
 static long virgo_dev_stat(struct virgo_dev_file *f, void __user *arg)
@@ -139,7 +160,7 @@ static long virgo_dev_stat(struct virgo_dev_file *f, void __user *arg)
 	virgo_peers_snapshot_put(peers, nr);
 
 	while ((e = virgo_xlat_find_next(&dev_client->table, &from))) {
-		if (e->owner == f) {
+		if (e->owner == &f->acct) {
 			st.fd_allocations++;
 			st.fd_bytes += e->size;
 		}

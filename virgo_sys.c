@@ -9,9 +9,10 @@
  * (symbol_get()), so the module also loads on a kernel built without
  * them, and then offers /dev/virgo only.
  *
- * Ownership: a syscall allocation belongs to the caller's effective uid
- * (virgo_user.c); other users get -EPERM.  It lives until freed or until
- * the module is unloaded.
+ * Ownership: a syscall allocation belongs, and is charged, to the caller's
+ * effective uid (virgo_user.c); other users get -EPERM.  It lives until
+ * freed or until the module is unloaded.  Who may allocate and how much
+ * one uid may hold are virgo_user.c's rules.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -33,31 +34,31 @@ static void (*sys_unregister)(const struct virgo_syscall_ops *ops);
 
 static long virgo_sys_malloc(unsigned long size, u64 __user *uaddr)
 {
-	const void *owner = virgo_user_owner(current_euid());
+	struct virgo_user *user = virgo_user_owner(current_euid());
 
-	if (IS_ERR(owner))
-		return PTR_ERR(owner);
-	return virgo_user_malloc(sys_client, size, owner, uaddr);
+	if (IS_ERR(user))
+		return PTR_ERR(user);
+	return virgo_user_malloc(sys_client, size, user, NULL, uaddr);
 }
 
 static long virgo_sys_free(u64 addr)
 {
-	const void *owner = virgo_user_owner(current_euid());
+	struct virgo_user *user = virgo_user_owner(current_euid());
 
-	if (IS_ERR(owner))
-		return PTR_ERR(owner);
-	return vc_free(sys_client, addr, owner);
+	if (IS_ERR(user))
+		return PTR_ERR(user);
+	return virgo_user_free(sys_client, addr, user, NULL);
 }
 
 static long virgo_sys_rw(u64 addr, void __user *ubuf, unsigned long len,
 			 bool write)
 {
-	const void *owner = virgo_user_owner(current_euid());
+	struct virgo_user *user = virgo_user_owner(current_euid());
 	ssize_t ret;
 
-	if (IS_ERR(owner))
-		return PTR_ERR(owner);
-	ret = virgo_user_rw(sys_client, owner, addr, ubuf, len, write);
+	if (IS_ERR(user))
+		return PTR_ERR(user);
+	ret = virgo_user_rw(sys_client, user, addr, ubuf, len, write);
 	return ret < 0 ? ret : 0;
 }
 

@@ -2,19 +2,39 @@
 /*
  * virgo client: what /dev/virgo and the syscalls share.
  *
+ * Who may allocate: callers with CAP_SYS_ADMIN, and members of the group
+ * syscall_gid (a parameter; -1, the default, is no group).  Everyone else
+ * gets -EACCES from a malloc, through the syscalls and /dev/virgo alike
+ * (dev_mode decides who may open the device at all).  Allocations already
+ * made stay readable, writable and freeable by their owner.
+ *
  * Per-user owners: an allocation made through the syscalls (or with
  * VIRGO_MALLOC_F_USER through the device) belongs to the caller's
  * effective uid.  Its owner cookie in the translation table is a small
  * object per uid, created on the first use and kept until the module goes
  * away, so the same uid always maps to the same cookie.
  *
+ * Limits: every live allocation is charged to a uid -- a user-owned one
+ * to its owner, one owned by an open /dev/virgo to the uid that opened
+ * the file -- and given back when it is freed (or its file released).
+ * user_max_bytes and user_max_allocs (parameters, 0 = no limit, the
+ * default) bound what one uid holds; a malloc beyond them fails with
+ * -EDQUOT.  They bind every uid, root's too, once set.
+ *
  * Copies: user buffers move through a bounded kernel buffer, so a huge
  * length never means a huge allocation, and a range is checked as a
  * whole before a byte moves.
  */
 
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/uaccess.h>
 #include <linux/user_namespace.h>
 #include <linux/xarray.h>
@@ -24,91 +44,271 @@
 /* Bytes moved between user space and the peers per step. */
 #define VIRGO_USER_STEP	(1024 * 1024)
 
+static int syscall_gid = -1;
+module_param(syscall_gid, int, 0644);
+MODULE_PARM_DESC(syscall_gid,
+		 "group (besides CAP_SYS_ADMIN) that may allocate through the syscalls and /dev/virgo; -1: none (default)");
+
+static unsigned long long user_max_bytes;
+module_param(user_max_bytes, ullong, 0644);
+MODULE_PARM_DESC(user_max_bytes,
+		 "bytes of live allocations one uid may hold; 0: no limit (default)");
+
+static uint user_max_allocs;
+module_param(user_max_allocs, uint, 0644);
+MODULE_PARM_DESC(user_max_allocs,
+		 "live allocations one uid may hold; 0: no limit (default)");
+
 /**
- * struct virgo_user_owner - the owner cookie of one user's allocations
+ * struct virgo_user - one user: owner cookie of its allocations, charges
  * @uid: the user, as seen from the initial user namespace
+ * @free_lock: held across a free charged to this user, from the size
+ *	lookup to the removal, so that no other free of the same owner can
+ *	take the allocation (and a new one its address) in between
+ * @lock: protects @bytes, @allocs and the counts of the user's files
+ * @bytes: bytes of live allocations charged to the user
+ * @allocs: live allocations charged to the user
  */
-struct virgo_user_owner {
+struct virgo_user {
 	uid_t uid;
+	/* Serialises the frees charged to this user (see above). */
+	struct mutex free_lock;
+	/* Protects @bytes, @allocs and those of its virgo_user_fd's. */
+	spinlock_t lock;
+	u64 bytes;
+	unsigned int allocs;
 };
 
 /*
- * uid -> struct virgo_user_owner.  The xarray's own lock serializes
- * insertions; entries are only erased by virgo_user_owners_release() once
- * no caller can be left (module exit), so a looked-up cookie stays valid.
+ * uid -> struct virgo_user.  The xarray's own lock serializes insertions;
+ * entries are only erased by virgo_user_owners_release() once no caller
+ * can be left (module exit), so a looked-up user stays valid.
  */
-static DEFINE_XARRAY(virgo_user_owners);
+static DEFINE_XARRAY(virgo_users);
 
 /**
- * virgo_user_owner() - the owner cookie of a user's allocations
+ * virgo_user_owner() - the owner cookie and account of a user
  * @uid: the user (normally current_euid())
  *
- * Return: the cookie (never NULL), or ERR_PTR(-ENOMEM).
+ * The returned pointer is also the owner cookie of the user's
+ * allocations in the translation table.
+ *
+ * Return: the user (never NULL), or ERR_PTR(-ENOMEM).
  */
-const void *virgo_user_owner(kuid_t uid)
+struct virgo_user *virgo_user_owner(kuid_t uid)
 {
 	uid_t id = from_kuid(&init_user_ns, uid);
-	struct virgo_user_owner *o, *old;
+	struct virgo_user *u, *old;
 
-	o = xa_load(&virgo_user_owners, id);
-	if (o)
-		return o;
-	o = kmalloc(sizeof(*o), GFP_KERNEL);
-	if (!o)
+	u = xa_load(&virgo_users, id);
+	if (u)
+		return u;
+	u = kzalloc(sizeof(*u), GFP_KERNEL);
+	if (!u)
 		return ERR_PTR(-ENOMEM);
-	o->uid = id;
-	old = xa_cmpxchg(&virgo_user_owners, id, NULL, o, GFP_KERNEL);
+	u->uid = id;
+	mutex_init(&u->free_lock);
+	spin_lock_init(&u->lock);
+	old = xa_cmpxchg(&virgo_users, id, NULL, u, GFP_KERNEL);
 	if (!old)
-		return o;
-	kfree(o);
+		return u;
+	mutex_destroy(&u->free_lock);
+	kfree(u);
 	return xa_is_err(old) ? ERR_PTR(xa_err(old)) : old;
 }
 
 /**
- * virgo_user_owners_release() - forget every per-user cookie
+ * virgo_user_owners_release() - forget every user
  *
  * Only when no allocation and no caller can refer to one any more.
  */
 void virgo_user_owners_release(void)
 {
-	struct virgo_user_owner *o;
+	struct virgo_user *u;
 	unsigned long id;
 
-	xa_for_each(&virgo_user_owners, id, o) {
-		xa_erase(&virgo_user_owners, id);
-		kfree(o);
+	xa_for_each(&virgo_users, id, u) {
+		xa_erase(&virgo_users, id);
+		mutex_destroy(&u->free_lock);
+		kfree(u);
 	}
+}
+
+/* May the caller allocate at all? */
+static bool virgo_user_allowed(void)
+{
+	int gid = READ_ONCE(syscall_gid);
+
+	if (gid >= 0) {
+		kgid_t kgid = make_kgid(&init_user_ns, gid);
+
+		if (gid_valid(kgid) && in_egroup_p(kgid))
+			return true;
+	}
+	return capable(CAP_SYS_ADMIN);
+}
+
+/* Charge @size bytes and one allocation to @u (and @fd), within limits. */
+static int virgo_user_charge(struct virgo_user *u, struct virgo_user_fd *fd,
+			     u64 size)
+{
+	u64 max_bytes = READ_ONCE(user_max_bytes);
+	unsigned int max_allocs = READ_ONCE(user_max_allocs);
+	int ret = 0;
+
+	spin_lock(&u->lock);
+	if ((max_allocs && u->allocs >= max_allocs) ||
+	    (max_bytes && (u->bytes > max_bytes ||
+			   size > max_bytes - u->bytes))) {
+		ret = -EDQUOT;
+	} else {
+		u->bytes += size;
+		u->allocs++;
+		if (fd) {
+			fd->bytes += size;
+			fd->allocs++;
+		}
+	}
+	spin_unlock(&u->lock);
+	return ret;
+}
+
+/* Give back @allocs allocations of @bytes bytes in all. */
+static void virgo_user_uncharge(struct virgo_user *u, struct virgo_user_fd *fd,
+				u64 bytes, unsigned int allocs)
+{
+	spin_lock(&u->lock);
+	if (WARN_ON_ONCE(u->bytes < bytes || u->allocs < allocs)) {
+		bytes = u->bytes;
+		allocs = u->allocs;
+	}
+	u->bytes -= bytes;
+	u->allocs -= allocs;
+	if (fd) {
+		fd->bytes -= min(fd->bytes, bytes);
+		fd->allocs -= min(fd->allocs, allocs);
+	}
+	spin_unlock(&u->lock);
+}
+
+/* Largest allocation a client makes: VIRGO_XLAT_MAX_CHUNKS chunks. */
+static u64 virgo_user_max_size(const struct virgo_client *vc)
+{
+	return min_t(u64, VIRGO_XLAT_MAX_SIZE,
+		     (u64)VIRGO_XLAT_MAX_CHUNKS * vc->chunk_size);
+}
+
+/* The owner cookie: the file's for @fd, else the user's. */
+static const void *virgo_user_cookie(struct virgo_user *user,
+				     struct virgo_user_fd *fd)
+{
+	return fd ? (const void *)fd : (const void *)user;
+}
+
+/**
+ * virgo_user_free() - free an allocation for user space
+ * @vc: the client
+ * @addr: the allocation's first VIRGO address
+ * @user: the user it is charged to, and its owner unless @fd is given
+ * @fd: the open /dev/virgo owning it, or NULL for one owned by @user
+ *
+ * Return: 0, -EINTR (a fatal signal while waiting for another free of
+ * the same user; nothing was freed) or a negative errno of vc_free(); the
+ * charge is given back whenever the allocation left the table, even if a
+ * peer failed to free its chunks.
+ */
+int virgo_user_free(struct virgo_client *vc, u64 addr,
+		    struct virgo_user *user, struct virgo_user_fd *fd)
+{
+	const void *owner = virgo_user_cookie(user, fd);
+	struct virgo_xlat_entry *e;
+	u64 size = 0;
+	int ret;
+
+	/*
+	 * Only frees of this owner remove its allocations, and they all take
+	 * this lock: what is found here is what vc_free() removes.
+	 */
+	if (mutex_lock_killable(&user->free_lock))
+		return -EINTR;
+	e = virgo_xlat_get(&vc->table, addr);
+	if (e) {
+		if (e->va == addr && e->owner == owner)
+			size = e->size;
+		virgo_xlat_put(e);
+	}
+	ret = vc_free(vc, addr, owner);
+	if (size)
+		virgo_user_uncharge(user, fd, size, 1);
+	mutex_unlock(&user->free_lock);
+	return ret;
 }
 
 /**
  * virgo_user_malloc() - allocate for user space
  * @vc: the client
  * @size: bytes (at least 1)
- * @owner: the owner cookie
+ * @user: the user to charge, and the owner unless @fd is given
+ * @fd: the open /dev/virgo that owns the allocation (@fd->user is @user),
+ *	or NULL for an allocation owned by @user
  * @uaddr: where the first VIRGO address goes, in user memory
  *
- * The allocation is freed again if the address cannot be stored.
+ * The caller must be allowed to allocate (CAP_SYS_ADMIN or a member of
+ * syscall_gid).  The allocation is freed again if the address cannot be
+ * stored.
  *
- * Return: 0 or a negative errno.
+ * Return: 0 or a negative errno: -EINVAL (size 0), -EACCES (not
+ * allowed), -ENOMEM (larger than the client's largest allocation, or no
+ * memory), -EDQUOT (beyond user_max_bytes or user_max_allocs), -EFAULT,
+ * or one of vc_malloc().
  */
-int virgo_user_malloc(struct virgo_client *vc, u64 size, const void *owner,
+int virgo_user_malloc(struct virgo_client *vc, u64 size,
+		      struct virgo_user *user, struct virgo_user_fd *fd,
 		      u64 __user *uaddr)
 {
+	const void *owner = virgo_user_cookie(user, fd);
 	virgo_addr_t addr;
 	int ret;
 
 	if (!size)
 		return -EINVAL;
-	if (size > SIZE_MAX)
+	if (!virgo_user_allowed())
+		return -EACCES;
+	if (size > SIZE_MAX || size > virgo_user_max_size(vc))
 		return -ENOMEM;
-	ret = vc_malloc(vc, size, owner, &addr);
+	ret = virgo_user_charge(user, fd, size);
 	if (ret)
 		return ret;
+	ret = vc_malloc(vc, size, owner, &addr);
+	if (ret) {
+		virgo_user_uncharge(user, fd, size, 1);
+		return ret;
+	}
 	if (put_user(addr, uaddr)) {
-		vc_free(vc, addr, owner);
+		/* Gives the charge back unless another free was faster. */
+		virgo_user_free(vc, addr, user, fd);
 		return -EFAULT;
 	}
 	return 0;
+}
+
+/**
+ * virgo_user_fd_release() - free everything an open /dev/virgo owns
+ * @vc: the client
+ * @fd: the file's account; no call on the file may still be running
+ */
+void virgo_user_fd_release(struct virgo_client *vc, struct virgo_user_fd *fd)
+{
+	struct virgo_user *user = fd->user;
+	u64 bytes;
+	unsigned int allocs;
+
+	vc_free_all(vc, fd, false);
+	spin_lock(&user->lock);
+	bytes = fd->bytes;
+	allocs = fd->allocs;
+	spin_unlock(&user->lock);
+	virgo_user_uncharge(user, fd, bytes, allocs);
 }
 
 /* Check the whole range before moving a byte: no partial writes. */

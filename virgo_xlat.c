@@ -70,16 +70,23 @@ void virgo_xlat_destroy(struct virgo_xlat *xl)
 	mutex_destroy(&xl->lock);
 }
 
+/* The largest entry is one kvzalloc() well below INT_MAX bytes. */
+static_assert(sizeof(struct virgo_xlat_entry) +
+	      (size_t)VIRGO_XLAT_MAX_CHUNKS * sizeof(struct virgo_chunk) <=
+	      INT_MAX / 16);
+
 /**
  * virgo_xlat_entry_alloc() - allocate an entry that is not in a table yet
  * @size: size of the allocation in bytes, 1..VIRGO_XLAT_MAX_SIZE
- * @nr_chunks: number of chunks, 1..@size
+ * @nr_chunks: number of chunks, 1..@size and at most VIRGO_XLAT_MAX_CHUNKS
  * @gfp: allocation flags
  *
  * The caller fills in ->chunks (and ->owner), then inserts the entry with
  * virgo_xlat_insert() or frees it with virgo_xlat_entry_free().
  *
- * Return: the entry holding one reference, or an ERR_PTR().
+ * Return: the entry holding one reference, or an ERR_PTR(): -EINVAL for
+ * a size or chunk count out of range, -ENOMEM for more chunks than
+ * VIRGO_XLAT_MAX_CHUNKS (an allocation too big) or no memory.
  */
 struct virgo_xlat_entry *virgo_xlat_entry_alloc(u64 size, u32 nr_chunks,
 						gfp_t gfp)
@@ -89,6 +96,8 @@ struct virgo_xlat_entry *virgo_xlat_entry_alloc(u64 size, u32 nr_chunks,
 	if (!size || size > VIRGO_XLAT_MAX_SIZE || !nr_chunks ||
 	    nr_chunks > size)
 		return ERR_PTR(-EINVAL);
+	if (nr_chunks > VIRGO_XLAT_MAX_CHUNKS)
+		return ERR_PTR(-ENOMEM);
 
 	e = kvzalloc(struct_size(e, chunks, nr_chunks), gfp);
 	if (!e)
@@ -125,7 +134,8 @@ int virgo_xlat_entry_check(const struct virgo_xlat_entry *e)
 	u64 next = 0;
 	u32 i, r, s;
 
-	if (!e->size || e->size > VIRGO_XLAT_MAX_SIZE || !e->nr_chunks)
+	if (!e->size || e->size > VIRGO_XLAT_MAX_SIZE || !e->nr_chunks ||
+	    e->nr_chunks > VIRGO_XLAT_MAX_CHUNKS)
 		return -EINVAL;
 
 	for (i = 0; i < e->nr_chunks; i++) {

@@ -24,6 +24,15 @@
 #define VIRGO_XLAT_VA_MAX	(BIT_ULL(62) - 1)
 /* Largest single allocation the table accepts. */
 #define VIRGO_XLAT_MAX_SIZE	BIT_ULL(46)
+/*
+ * Most chunks one allocation may have.  An entry is one kvzalloc() of
+ * nr_chunks * sizeof(struct virgo_chunk) (64 bytes) plus its header: at
+ * most 64 MiB, far below the INT_MAX bytes above which kvmalloc() refuses
+ * with a WARN (and panic_on_warn turns a user's request into a crash).
+ * With the default 1 MiB chunk that is 1 TiB per allocation, with the
+ * smallest (4 KiB) 4 GiB.
+ */
+#define VIRGO_XLAT_MAX_CHUNKS	BIT(20)
 /* Unmapped bytes kept after every allocation, so overruns never alias. */
 #define VIRGO_XLAT_GUARD	PAGE_SIZE
 

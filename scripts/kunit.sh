@@ -30,7 +30,13 @@ mkdir -p "$src" "$build"
 rsync -a --delete --exclude=.git --exclude-from="$repo/.gitignore" \
 	"$repo/" "$src/"
 
-# 2. Link it into the tree once.
+# 2. The project's kernel patch (the virgo syscalls; UML x86_64 uses the
+#    x86_64 syscall table), then test-environment fixes to the UML kernel
+#    itself (not to virgo): the tree becomes exactly pristine + these,
+#    whatever an earlier version of them left there.  Then link the
+#    sources into the tree.
+"$repo/scripts/ktree-patch.sh" "$tree" "$repo"/patches/*.patch \
+	"$repo"/tests/uml/*.patch
 ln -sfn "$src" "$tree/drivers/virgo"
 if ! grep -q '^source "drivers/virgo/Kconfig"' "$tree/drivers/Kconfig"; then
 	sed -i '/^menu "Device Drivers"/a source "drivers/virgo/Kconfig"' \
@@ -39,15 +45,6 @@ fi
 if ! grep -q '^obj-y += virgo/' "$tree/drivers/Makefile"; then
 	echo 'obj-y += virgo/' >>"$tree/drivers/Makefile"
 fi
-
-# The project's kernel patch (the virgo syscalls; UML x86_64 uses the
-# x86_64 syscall table), then test-environment fixes to the UML kernel
-# itself (not to virgo).
-for p in "$repo"/patches/*.patch "$repo"/tests/uml/*.patch; do
-	if ! patch -d "$tree" -p1 -R -s -f --dry-run <"$p" >/dev/null 2>&1; then
-		patch -d "$tree" -p1 -s -N <"$p"
-	fi
-done
 
 # 3. Configure and build with kunit.py; run UML ourselves, because
 #    kunit.py pins mem=1G and the million-entry cases under KASAN and

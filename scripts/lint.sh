@@ -62,6 +62,17 @@ if [ -s "$out/kdoc" ]; then
 	fail=1
 fi
 
+# The kernel patches: format, allow-listed files, clean application to
+# pristine Debian sources, checkpatch (scripts/lint-patches.sh).
+mapfile -t kpatches < <(ls patches/*.patch 2>/dev/null || true)
+echo "lint: ${#kpatches[@]} kernel patch(es) against pristine linux-source"
+if [ ${#kpatches[@]} -gt 0 ] &&
+   ! "$repo/scripts/lint-patches.sh" "$tree" "${kpatches[@]}" \
+	>"$out/patches" 2>&1; then
+	cat "$out/patches"
+	fail=1
+fi
+
 echo "lint: make W=1 C=2 against $kdir"
 make -C "$kdir" M="$repo" clean >/dev/null
 if ! make -C "$kdir" M="$repo" W=1 C=2 modules >"$out/build" 2>&1; then

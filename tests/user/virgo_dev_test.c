@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * User-space test of /dev/virgo: run on a kernel with virgo.ko loaded and
- * at least one reachable peer.  Prints one line per case and ends with
- * "N passed, N failed"; exits non-zero on any failure.
+ * User-space test of /dev/virgo: run as root on a kernel with virgo.ko
+ * loaded and at least one reachable peer.  Prints one line per case and
+ * ends with "N passed, N failed"; exits non-zero on any failure.  The
+ * access and limit cases set virgo.ko's parameters (syscall_gid,
+ * user_max_bytes, user_max_allocs) and put them back.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -220,6 +225,126 @@ static void test_user_owned(void)
 	close(b);
 }
 
+/* Nothing that cannot be allocated gets near the allocator. */
+static void test_huge(void)
+{
+	struct virgo_ioc_malloc m = { .size = 1ULL << 46 };
+	struct virgo_ioc_stat st;
+	int fd = xopen();
+
+	CHECK(ioctl(fd, VIRGO_IOC_MALLOC, &m) < 0 && errno == ENOMEM,
+	      "64 TiB refused");
+	m = (struct virgo_ioc_malloc){ .size = 1ULL << 46,
+				       .flags = VIRGO_MALLOC_F_USER };
+	CHECK(ioctl(fd, VIRGO_IOC_MALLOC, &m) < 0 && errno == ENOMEM,
+	      "64 TiB F_USER refused");
+	CHECK(ioctl(fd, VIRGO_IOC_STAT, &st) == 0 && st.fd_allocations == 0,
+	      "nothing left");
+	close(fd);
+}
+
+#define PARAMS "/sys/module/virgo/parameters/"
+
+static int param_set(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), PARAMS "%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+static void set_limits(const char *gid, const char *bytes, const char *allocs)
+{
+	CHECK(!param_set("syscall_gid", gid) &&
+	      !param_set("user_max_bytes", bytes) &&
+	      !param_set("user_max_allocs", allocs),
+	      "set parameters %s %s %s", gid, bytes, allocs);
+}
+
+/*
+ * A file's allocations are charged to the uid that opened it (here root,
+ * bound once the limits are set), with VIRGO_MALLOC_F_USER ones of the
+ * same uid; a free, and closing the file, give them back.
+ */
+static void test_limits(void)
+{
+	struct virgo_ioc_malloc m = { .size = 100,
+				      .flags = VIRGO_MALLOC_F_USER };
+	__u64 a1, a2, a3;
+	int a = xopen(), b;
+
+	set_limits("-1", "1048576", "2");
+	CHECK(vmalloc_(a, 100, &a1) == 0 && vmalloc_(a, 100, &a2) == 0,
+	      "2 allocations within user_max_allocs 2");
+	CHECK(vmalloc_(a, 100, &a3) < 0 && errno == EDQUOT,
+	      "3rd over user_max_allocs");
+	CHECK(ioctl(a, VIRGO_IOC_MALLOC, &m) < 0 && errno == EDQUOT,
+	      "F_USER counts for the same uid");
+	CHECK(vfree_(a, a2) == 0, "FREE");
+	CHECK(vmalloc_(a, 100, &a2) == 0, "count released after free");
+	CHECK(vfree_(a, a2) == 0, "FREE");
+	CHECK(vmalloc_(a, 1048576 - 99, &a2) < 0 && errno == EDQUOT,
+	      "bytes over user_max_bytes");
+	CHECK(vmalloc_(a, 1048576 - 100, &a2) == 0,
+	      "bytes up to user_max_bytes");
+	close(a);
+	b = xopen();
+	CHECK(vmalloc_(b, 1048576 - 100, &a1) == 0 &&
+	      vmalloc_(b, 100, &a2) == 0, "everything released on close");
+	close(b);
+	set_limits("-1", "0", "0");
+}
+
+/*
+ * Outside syscall_gid, without CAP_SYS_ADMIN: EACCES, even on a
+ * descriptor root opened; inside: allowed.  The child inherits the
+ * descriptor, so the device's mode does not matter.
+ */
+static void test_access(void)
+{
+	struct virgo_ioc_stat st;
+	int status, i, fd;
+	pid_t pid;
+
+	for (i = 0; i < 3; i++) {
+		/* syscall_gid: none, another group, the child's group */
+		set_limits(i == 0 ? "-1" : i == 1 ? "2000" : "1000", "0", "0");
+		fd = xopen();
+		pid = fork();
+		if (pid == 0) {
+			struct virgo_ioc_malloc m = {
+				.size = 100, .flags = VIRGO_MALLOC_F_USER,
+			};
+			int want = i == 2 ? 0 : EACCES, e1, e2;
+			__u64 addr;
+
+			if (setresgid(1000, 1000, 1000) ||
+			    setresuid(1000, 1000, 1000))
+				_exit(2);
+			e1 = vmalloc_(fd, 100, &addr) ? errno : 0;
+			e2 = ioctl(fd, VIRGO_IOC_MALLOC, &m) ? errno : 0;
+			if (!e2 && vfree_(fd, m.addr))
+				e2 = -1;
+			_exit(e1 == want && e2 == want ? 0 : 1);
+		}
+		CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+		      WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "uid 1000, syscall_gid case %d (want %s)", i,
+		      i == 2 ? "allowed" : "EACCES");
+		CHECK(ioctl(fd, VIRGO_IOC_STAT, &st) == 0 &&
+		      st.fd_allocations == (i == 2), "fd allocations %llu",
+		      (unsigned long long)st.fd_allocations);
+		close(fd);
+	}
+	set_limits("-1", "0", "0");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -229,6 +354,9 @@ int main(int argc, char **argv)
 	test_bad_input();
 	test_other_fd_and_process();
 	test_user_owned();
+	test_huge();
+	test_limits();
+	test_access();
 	test_close_frees();
 	printf("virgo_dev_test: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

@@ -14,12 +14,16 @@
  *				ENOSYS (virgo.ko not loaded)
  *
  * The other-user checks run this program again (exec, so libvirgo starts
- * afresh) as uid 1000: --child-other ADDR FD and --child-free ADDR.
+ * afresh) as uid 1000: --child-other ADDR FD, --child-free ADDR,
+ * --child-limits FD and --child-noaccess ADDR.  Who may allocate and the
+ * per-uid limits are virgo.ko parameters (/sys/module/virgo/parameters);
+ * the checks set them and put them back.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +42,7 @@
 
 #define OTHER_UID	1000
 #define DEV		"/dev/virgo"
+#define PARAMS		"/sys/module/virgo/parameters/"
 
 static int passed, failed;
 static const char *prefix = "";
@@ -209,6 +214,16 @@ static void test_bad_input(int syscalls)
 	EXPECT_ERR(virgo_malloc(0, &addr), EINVAL, "malloc size 0");
 	EXPECT_ERR(virgo_malloc((size_t)1 << 50, &addr), ENOMEM,
 		   "malloc 1 PiB");
+	/*
+	 * 64 TiB is within the table's address limit, but its chunk array
+	 * alone would be a multi-GiB kvzalloc() (a WARN in the kernel log,
+	 * which fails kunit.sh): refused before it is tried.
+	 */
+	EXPECT_ERR(virgo_malloc((size_t)1 << 46, &addr), ENOMEM,
+		   "malloc 64 TiB refused cleanly");
+	/* One chunk more than an allocation may have (2^20 chunks). */
+	EXPECT_ERR(virgo_malloc(((size_t)1 << 20) * chunk_size + 1, &addr),
+		   ENOMEM, "malloc of 2^20 chunks + 1 byte");
 	EXPECT_ERR(virgo_malloc(100, NULL), EFAULT, "malloc NULL addr");
 	EXPECT_ERR(virgo_free(0), ENOENT, "free 0");
 	EXPECT_ERR(virgo_get(0, &byte, 1), ENOENT, "get at 0");
@@ -372,6 +387,41 @@ static void test_threads(void)
 	      "a thread failed");
 }
 
+/* Write @val to the virgo.ko parameter @name; 0 or -1. */
+static int param_set(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), PARAMS "%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* Read the virgo.ko parameter @name into @buf (newline dropped). */
+static int param_get(const char *name, char *buf, size_t len)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), PARAMS "%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
 /* ---- another user ------------------------------------------------------- */
 
 /* Run this program again as OTHER_UID with @args; its exit status. */
@@ -448,17 +498,24 @@ static int child_free(virgo_addr_t addr)
 static void test_other_user(int device)
 {
 	unsigned char in[5000], out[5000];
-	char arg_addr[32], arg_fd[16], line[64] = "";
+	char arg_addr[32], arg_fd[16], line[64] = "", gid[32] = "-1";
 	virgo_addr_t addr = 0, theirs = 0;
 	mode_t old_mode = 0;
 	int p[2], rc, n;
 	struct stat st;
+
+	/* uid 1000 may allocate: a member of syscall_gid */
+	if (param_get("syscall_gid", gid, sizeof(gid)) ||
+	    param_set("syscall_gid", "1000"))
+		check(0, "syscall_gid 1000", "cannot set %ssyscall_gid",
+		      PARAMS);
 
 	if (device) {
 		/* The child opens /dev/virgo itself, as uid 1000. */
 		if (stat(DEV, &st) || chmod(DEV, 0666)) {
 			printf("SKIP other-user checks: chmod %s: %s\n", DEV,
 			       strerror(errno));
+			param_set("syscall_gid", gid);
 			return;
 		}
 		old_mode = st.st_mode & 07777;
@@ -515,6 +572,177 @@ static void test_other_user(int device)
 out:
 	if (addr)
 		check(!virgo_free(addr), "free root's allocation", "failed");
+	if (param_set("syscall_gid", gid))
+		check(0, "restore syscall_gid", "to %s", gid);
+	if (device && chmod(DEV, old_mode))
+		printf("FAIL cannot restore the mode of %s: %s\n", DEV,
+		       strerror(errno));
+}
+
+/* ---- who may allocate, per-uid limits ---------------------------------- */
+
+static const char *const limit_params[] = {
+	"syscall_gid", "user_max_bytes", "user_max_allocs",
+};
+
+/* Set the three parameters; a failure is a failed check. */
+static void set_limits(const char *gid, const char *bytes, const char *allocs)
+{
+	if (param_set(limit_params[0], gid) ||
+	    param_set(limit_params[1], bytes) ||
+	    param_set(limit_params[2], allocs))
+		check(0, "set parameters", "%s = %s, %s, %s", PARAMS, gid,
+		      bytes, allocs);
+}
+
+/*
+ * As uid 1000, allowed through syscall_gid 1000, with user_max_allocs 2
+ * and user_max_bytes 1 MiB: the limits hold and come back on free.  One
+ * allocation is left for the no-access check; its address goes to @fd.
+ */
+static int child_limits(int fd)
+{
+	virgo_addr_t a = 0, b = 0, c = 0, d = 0;
+	char line[32];
+	int n;
+
+	prefix = "uid 1000: ";
+	if (become_other())
+		return 1;
+	check(!virgo_malloc(100, &a) && !virgo_malloc(100, &b),
+	      "2 allocations within user_max_allocs 2", "virgo_malloc");
+	EXPECT_ERR(virgo_malloc(100, &c), EDQUOT,
+		   "3rd allocation over user_max_allocs");
+	check(!virgo_free(b), "free one", "virgo_free");
+	check(!virgo_malloc(100, &c), "allocation count released after free",
+	      "virgo_malloc");
+	check(!virgo_free(c), "free it", "virgo_free");
+	EXPECT_ERR(virgo_malloc((1 << 20) - 99, &d), EDQUOT,
+		   "bytes over user_max_bytes");
+	check(!virgo_malloc((1 << 20) - 100, &d), "bytes up to user_max_bytes",
+	      "virgo_malloc");
+	check(!virgo_free(d), "free them", "virgo_free");
+	check(!virgo_malloc((1 << 20) - 100, &d),
+	      "bytes released after free", "virgo_malloc");
+	check(!virgo_free(d), "free again", "virgo_free");
+	n = snprintf(line, sizeof(line), "0x%llx\n", (unsigned long long)a);
+	if (write(fd, line, n) != n)
+		check(0, "report the address", "write");
+	return failed ? 1 : 0;
+}
+
+/*
+ * As uid 1000, outside syscall_gid: no new allocation, but the one made
+ * while allowed (@addr) is still ours to read and free.
+ */
+static int child_noaccess(virgo_addr_t addr)
+{
+	unsigned char byte = 1;
+	virgo_addr_t x = 0;
+
+	prefix = "uid 1000: ";
+	if (become_other())
+		return 1;
+	EXPECT_ERR(virgo_malloc(100, &x), EACCES, "malloc outside syscall_gid");
+	if (!addr)
+		return failed ? 1 : 0;
+	check(!virgo_get(addr, &byte, 1) && !byte,
+	      "own allocation still readable", "virgo_get");
+	check(!virgo_free(addr), "own allocation still freeable",
+	      "virgo_free");
+	return failed ? 1 : 0;
+}
+
+static void test_limits(int device)
+{
+	char saved[ARRAY_SIZE(limit_params)][32], arg[32], line[64] = "";
+	virgo_addr_t a = 0, b = 0, c = 0, left = 0;
+	mode_t old_mode = 0;
+	struct stat st;
+	int p[2], rc, n;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(limit_params); i++) {
+		if (param_get(limit_params[i], saved[i], sizeof(saved[i]))) {
+			check(0, "read parameter", "%s%s", PARAMS,
+			      limit_params[i]);
+			return;
+		}
+	}
+	check(!strcmp(saved[0], "-1") && !strcmp(saved[1], "0") &&
+	      !strcmp(saved[2], "0"), "defaults: no group, no limits",
+	      "syscall_gid %s, user_max_bytes %s, user_max_allocs %s",
+	      saved[0], saved[1], saved[2]);
+	if (device) {
+		if (stat(DEV, &st) || chmod(DEV, 0666)) {
+			check(0, "chmod " DEV, "for uid 1000");
+			return;
+		}
+		old_mode = st.st_mode & 07777;
+	}
+
+	/* Not in the group (none, then another): nothing to allocate. */
+	{
+		char *const args[] = { self, "--child-noaccess", "0", NULL };
+
+		set_limits("-1", "0", "0");
+		rc = run_as_other(args);
+		check(rc == 0, "uid 1000 without syscall_gid: EACCES",
+		      "child exit %d", rc);
+		set_limits("2000", "0", "0");
+		rc = run_as_other(args);
+		check(rc == 0, "uid 1000 outside syscall_gid 2000: EACCES",
+		      "child exit %d", rc);
+	}
+
+	/* In the group: limited, and the limits come back on free. */
+	set_limits("1000", "1048576", "2");
+	if (pipe(p)) {
+		check(0, "pipe", "failed");
+		goto out;
+	}
+	snprintf(arg, sizeof(arg), "%d", p[1]);
+	{
+		char *const args[] = { self, "--child-limits", arg, NULL };
+
+		rc = run_as_other(args);
+	}
+	close(p[1]);
+	n = read(p[0], line, sizeof(line) - 1);
+	close(p[0]);
+	line[n > 0 ? n : 0] = '\0';
+	check(rc == 0, "uid 1000 within syscall_gid: limits", "child exit %d",
+	      rc);
+	left = strtoull(line, NULL, 16);
+
+	/* Root's uid is bound too once they are set. */
+	check(!virgo_malloc(100, &a), "root: 1st allocation", "virgo_malloc");
+	check(!virgo_malloc(100, &b), "root: 2nd allocation", "virgo_malloc");
+	EXPECT_ERR(virgo_malloc(100, &c), EDQUOT,
+		   "root: 3rd over user_max_allocs once set");
+	set_limits("1000", "0", "0");
+
+	/* Out of the group again: the allocation left is still its. */
+	if (left) {
+		snprintf(arg, sizeof(arg), "0x%llx", (unsigned long long)left);
+		set_limits("-1", "0", "0");
+		{
+			char *const args[] = { self, "--child-noaccess", arg,
+					       NULL };
+
+			rc = run_as_other(args);
+		}
+		check(rc == 0, "uid 1000 without access frees its own",
+		      "child exit %d", rc);
+	} else {
+		check(0, "uid 1000's allocation", "got '%s'", line);
+	}
+out:
+	if (a)
+		check(!virgo_free(a), "root: free", "virgo_free");
+	if (b)
+		check(!virgo_free(b), "root: free", "virgo_free");
+	set_limits(saved[0], saved[1], saved[2]);
 	if (device && chmod(DEV, old_mode))
 		printf("FAIL cannot restore the mode of %s: %s\n", DEV,
 		       strerror(errno));
@@ -586,6 +814,10 @@ int main(int argc, char **argv)
 				   atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "--child-free"))
 		return child_free(strtoull(argv[2], NULL, 16));
+	if (argc == 3 && !strcmp(argv[1], "--child-limits"))
+		return child_limits(atoi(argv[2]));
+	if (argc == 3 && !strcmp(argv[1], "--child-noaccess"))
+		return child_noaccess(strtoull(argv[2], NULL, 16));
 	if (argc == 3 && !strcmp(argv[1], "--seed")) {
 		seed = strtoull(argv[2], NULL, 0);
 	} else if (argc != 1) {
@@ -627,6 +859,7 @@ int main(int argc, char **argv)
 	test_roundtrips();
 	test_bad_input(!strcmp(backend, "syscall"));
 	test_other_user(!strcmp(backend, "device"));
+	test_limits(!strcmp(backend, "device"));
 
 	if (have_stat) {
 		check(!virgo_stat(&st1) && st1.allocations == st0.allocations &&

@@ -38,7 +38,12 @@
  *   long virgo_set(__u64 addr, const void *buf, unsigned long len);
  *   long virgo_get(__u64 addr, void *buf, unsigned long len);
  *
- * All return 0 or -1 with errno set, as the ioctls below.
+ * All return 0 or -1 with errno set, as the ioctls below.  A malloc,
+ * through the syscalls or VIRGO_IOC_MALLOC, also fails with EACCES when
+ * the caller has neither CAP_SYS_ADMIN nor membership of virgo.ko's
+ * syscall_gid group, with EDQUOT when the caller's uid would hold more
+ * than the user_max_bytes or user_max_allocs parameters allow, and with
+ * ENOMEM when the size needs more than 2^20 chunks.
  */
 #if defined(__x86_64__) && !defined(__ILP32__)
 #define __NR_virgo_malloc	1000
