@@ -37,8 +37,10 @@ INSTALL_MOD_DIR ?= updates
 DKMS_SRCDIR ?= /usr/src/virgo-$(VIRGO_VERSION)
 INSTALL ?= install
 
-# The kernel release of KDIR (what the modules are built for).
-KVER ?= $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+# The kernel release of KDIR, as in the modules' vermagic (Debian's
+# include/config/kernel.release says 6.1.N, not 6.1.0-N-amd64).
+KVER ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 MODDIR = /lib/modules/$(KVER)/$(INSTALL_MOD_DIR)
 DEST := $(abspath $(DESTDIR))
 PKG := $(CURDIR)/packaging
