@@ -14,14 +14,17 @@
 #  4. make deb: the four packages, lintian without errors (its tags are
 #     printed), their contents (dpkg-deb -c), one version everywhere.
 #  5. DKMS: the virgo-dkms payload's source tree added to a scratch dkms
-#     tree (--dkmstree/--sourcetree, nothing under /var/lib/dkms), built
-#     for KDIR's kernel: both modules and Module.symvers appear; the
-#     example builds against the packaged header and that Module.symvers;
-#     dkms remove leaves nothing.
+#     tree and installed into a scratch module tree (--dkmstree,
+#     --sourcetree, --installtree, --no-depmod: nothing under /var/lib/dkms
+#     or /lib/modules) for KDIR's kernel: both modules, signed as Debian's
+#     dkms signs, and Module.symvers appear; the example builds against
+#     the packaged header and that Module.symvers; dkms remove leaves
+#     nothing.
 #
 # Ends with "N passed, N failed"; exit 1 if any check failed.
 # Environment: KDIR (default scripts/kdir.sh), VIRGO_PKG_KEEP=1 keeps the
 # scratch directory.
+# shellcheck disable=SC2317 # functions called through check() and trap
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -231,9 +234,10 @@ contents() {
 src=usr/src/virgo-$version
 ma=usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 check "deb: virgo-dkms holds the DKMS tree, header, udev, modprobe.d, examples" \
-	contents virgo-dkms all $src/dkms.conf $src/VERSION $src/Kbuild \
-	$src/virgo_main.c $src/virgo_clouddrec.c $src/include/linux/virgo.h \
-	$src/include/uapi/linux/virgo.h $src/packaging/dkms-post-build.sh \
+	contents virgo-dkms all "$src/dkms.conf" "$src/VERSION" "$src/Kbuild" \
+	"$src/virgo_main.c" "$src/virgo_clouddrec.c" \
+	"$src/include/linux/virgo.h" "$src/include/uapi/linux/virgo.h" \
+	"$src/packaging/dkms-post-build.sh" \
 	usr/include/virgo/linux/virgo.h lib/udev/rules.d/60-virgo.rules \
 	etc/modprobe.d/virgo.conf \
 	usr/share/doc/virgo-dkms/examples/modules-load.d/virgo-clouddrec.conf \
@@ -261,38 +265,52 @@ x=$tmp/x
 dpkg-deb -x "$(deb virgo-dkms all)" "$x"
 check "dkms: the packaged dkms.conf is the top-level one" \
 	cmp -s "$repo/dkms.conf" "$x/$src/dkms.conf"
-mkdir -p "$tmp/src" "$tmp/dkms"
+# The same tree as make install-dkms-src makes from the sources.
+make -s -C "$repo" install-dkms-src DESTDIR="$tmp/tree" \
+	DKMS_SRCDIR="/virgo-$version" >"$tmp/tree.log" 2>&1
+check "dkms: the package's tree is make install-dkms-src's" \
+	diff -r "$tmp/tree/virgo-$version" "$x/$src"
+mkdir -p "$tmp/src" "$tmp/dkms" "$tmp/inst/$kver"
 cp -a "$x/$src" "$tmp/src/"
-dk=(--dkmstree "$tmp/dkms" --sourcetree "$tmp/src")
+# A scratch dkms tree, source tree and module tree (/lib/modules stand-in):
+# nothing under /var/lib/dkms, /usr/src or /lib/modules, and no depmod.
+dk=(--dkmstree "$tmp/dkms" --sourcetree "$tmp/src" --installtree "$tmp/inst"
+    --no-depmod)
 # Signing as Debian's dkms does, with a throw-away key (not /var/lib/dkms).
 export mok_signing_key=$tmp/mok.key mok_certificate=$tmp/mok.der
 if dkms add -m virgo -v "$version" "${dk[@]}" >"$tmp/dkms.log" 2>&1 &&
-   dkms build -m virgo -v "$version" -k "$kver" "${dk[@]}" \
+   dkms install -m virgo -v "$version" -k "$kver" "${dk[@]}" \
 	>>"$tmp/dkms.log" 2>&1; then
-	ok "dkms: add + build for $kver"
+	ok "dkms: add + install (build) for $kver"
 else
 	tail -n 30 "$tmp/dkms.log"
 	find "$tmp/dkms" -name make.log -exec tail -n 20 {} \;
-	bad "dkms: add + build for $kver"
+	bad "dkms: add + install (build) for $kver"
 fi
-kdir_dkms=$tmp/dkms/virgo/$version/$kver/$arch
 for m in virgo virgo_clouddrec; do
-	vm=$(modinfo -F vermagic "$kdir_dkms/module/$m.ko" 2>/dev/null)
-	check "dkms: $m.ko built for $kver" test "${vm%% *}" = "$kver"
+	ko=$tmp/inst/$kver/updates/dkms/$m.ko
+	vm=$(modinfo -F vermagic "$ko" 2>/dev/null)
+	check "dkms: $m.ko built for $kver in updates/dkms" \
+		test "${vm%% *}" = "$kver"
 done
-check "dkms: Module.symvers kept next to the modules" \
-	grep -q __virgo_malloc "$kdir_dkms/Module.symvers"
-check "dkms: status shows virgo/$version built" bash -c \
-	"dkms status ${dk[*]} | grep -q '^virgo/$version, $kver, $arch: built'"
+check "dkms: modules signed with the (scratch) DKMS key, as on Debian" \
+	test "$(modinfo -F signer "$tmp/inst/$kver/updates/dkms/virgo.ko")" = \
+	"DKMS module signing key"
+# What docs/kernel-api.md names: /var/lib/dkms/virgo/kernel-<kver>-<arch>/.
+dsym=$tmp/dkms/virgo/kernel-$kver-$arch/Module.symvers
+check "dkms: Module.symvers in virgo/kernel-$kver-$arch/" \
+	grep -q __virgo_malloc "$dsym"
+check "dkms: status shows virgo/$version installed" bash -c \
+	"dkms status ${dk[*]} | grep -q '^virgo/$version, $kver, $arch: installed'"
 incdir=$x/usr/include/virgo
-if build_example "$tmp/ex-dkms" KBUILD_EXTRA_SYMBOLS="$kdir_dkms/Module.symvers"; then
+if build_example "$tmp/ex-dkms" KBUILD_EXTRA_SYMBOLS="$dsym"; then
 	ok "dkms: example builds against the packaged header + DKMS Module.symvers"
 else
 	tail -n 20 "$tmp/ex-dkms/build.log"
 	bad "dkms: example builds against the packaged header + DKMS Module.symvers"
 fi
 dkms remove -m virgo -v "$version" --all "${dk[@]}" >>"$tmp/dkms.log" 2>&1
-check "dkms: remove leaves nothing" \
-	test -z "$(ls -A "$tmp/dkms")" -a ! -e "$tmp/dkms/virgo"
+check "dkms: remove leaves nothing (modules, dkms tree)" \
+	test -z "$(ls -A "$tmp/dkms")" -a -z "$(list "$tmp/inst")"
 
 finish
