@@ -56,8 +56,10 @@ MODINST_ARGS = INSTALL_MOD_PATH=$(DEST) INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) \
 DEPMOD = $(if $(DESTDIR),,depmod -a $(KVER))
 
 # What the DKMS source tree holds: enough for Kbuild, nothing else.
+# (The sources, not kbuild's generated *.mod.c.)
 DKMS_FILES := dkms.conf VERSION Kbuild packaging/dkms-post-build.sh \
-	$(notdir $(wildcard $(CURDIR)/virgo_*.c $(CURDIR)/virgo_*.h)) \
+	$(filter-out %.mod.c,$(notdir $(wildcard $(CURDIR)/virgo_*.c \
+		$(CURDIR)/virgo_*.h))) \
 	$(patsubst $(CURDIR)/%,%,$(shell find $(CURDIR)/include -type f -name '*.h'))
 
 TOOLS_ARGS = PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) \
