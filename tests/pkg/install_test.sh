@@ -157,6 +157,36 @@ for page in man8/virgoctl.8 man3/libvirgo.3; do
 		 test -z \"\$out\""
 done
 
+# The configuration files: modprobe reads them as meant, nothing active.
+ex=$root/usr/local/share/doc/virgo/examples
+check "install: /etc/modprobe.d/virgo.conf is all comments (not active)" \
+	test -z "$(grep -v '^#' "$root/etc/modprobe.d/virgo.conf" | grep -v '^$')"
+mkdir -p "$tmp/modprobe.d"
+cp "$ex/modprobe.d/virgo-clouddrec.conf" "$tmp/modprobe.d/"
+sed 's/^#options/options/' "$root/etc/modprobe.d/virgo.conf" >"$tmp/modprobe.d/virgo.conf"
+check "install: modprobe parses the examples' options" bash -c \
+	"modprobe -C '$tmp/modprobe.d' -c 2>&1 | grep -q '^options virgo_clouddrec listen_addr=' &&
+	 modprobe -C '$tmp/modprobe.d' -c 2>&1 | grep -q '^options virgo peers=' &&
+	 ! modprobe -C '$tmp/modprobe.d' -c 2>&1 | grep -qi 'unknown\|ignoring'"
+# Every parameter the examples name exists in the installed module.
+params_exist() {
+	local mod key
+	modprobe -C "$tmp/modprobe.d" -c 2>/dev/null | grep '^options virgo' |
+	while read -r _ mod rest; do
+		for kv in $rest; do
+			key=${kv%%=*}
+			modinfo -p "$root/lib/modules/$kver/updates/$mod.ko" |
+				grep -q "^$key:" || { echo "no parameter $mod $key"; exit 1; }
+		done
+	done
+}
+check "install: every parameter in the examples is the modules'" params_exist
+check "install: the modules-load.d example loads virgo_clouddrec" \
+	test "$(grep -v '^#' "$ex/modules-load.d/virgo-clouddrec.conf")" = virgo_clouddrec
+check "install: the udev rule gives group virgo mode 0660 on misc/virgo" \
+	grep -qx 'KERNEL=="virgo", SUBSYSTEM=="misc", GROUP="virgo", MODE="0660"' \
+	"$root/etc/udev/rules.d/60-virgo.rules"
+
 # ---- 2. a module built against the installed header and symvers ---------
 build_example() { # DIR SYMVERS...
 	local dir=$1
@@ -211,9 +241,19 @@ for p in virgo-dkms:all virgoctl:$hostarch libvirgo1:$hostarch \
 	f=$(deb "${p%%:*}" "${p#*:}")
 	check "deb: $(basename "$f")" test -f "$f"
 done
-check "deb: nothing written outside build/deb" bash -c \
-	"! ls '$repo'/../*virgo*_${version}_* >/dev/null 2>&1 &&
-	 test -z \"\$(git -C '$repo' status --porcelain --ignored -- debian)\""
+# dpkg-buildpackage's usual droppings: ../*.deb, debian/tmp, debian/files...
+leftovers() {
+	local f
+	for f in "$repo"/../*virgo*_"${version}"_* "$repo"/debian/files \
+		 "$repo"/debian/tmp "$repo"/debian/.debhelper \
+		 "$repo"/debian/*.substvars "$repo"/debian/virgo-dkms \
+		 "$repo"/debian/virgoctl "$repo"/debian/libvirgo1 \
+		 "$repo"/debian/libvirgo-dev; do
+		[ -e "$f" ] && echo "left: $f"
+	done
+	return 0
+}
+check "deb: nothing written outside build/deb" test -z "$(leftovers)"
 
 lintian --fail-on error --tag-display-limit 0 \
 	"$debdir/virgo_${version}_${hostarch}.changes" >"$tmp/lintian.log" 2>&1
