@@ -16,10 +16,15 @@
 #   make examples   examples/virgo_example.ko, a module using the kernel API
 #   make tools      libvirgo (tools/libvirgo) and virgoctl (tools/virgoctl)
 #   make tools-static   the same, virgoctl linked fully static
+#   make install    modules, headers, Module.symvers, libvirgo, virgoctl, man
+#                   pages, udev rule, modprobe.d file (DESTDIR, PREFIX);
+#                   make uninstall removes them (docs/operations.md)
+#   make deb        Debian packages into build/deb/ (dpkg-buildpackage)
+#   make pkg-check  tests/pkg/install_test.sh: install, deb, lintian, DKMS
 
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 
-.PHONY: all modules deps check kunit lint fuzz fuzz-check e2e clean install
+.PHONY: all modules deps check kunit lint fuzz fuzz-check e2e clean
 .PHONY: tools tools-static demo examples
 
 all: modules
@@ -32,9 +37,6 @@ modules:
 examples: modules
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/examples VIRGO_INCLUDE=$(CURDIR)/include \
 		KBUILD_EXTRA_SYMBOLS=$(CURDIR)/Module.symvers modules
-
-install: modules
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
 
 deps:
 	$(CURDIR)/scripts/deps.sh
@@ -80,6 +82,7 @@ check:
 	$(MAKE) fuzz-check
 	$(MAKE) kunit
 	$(MAKE) e2e
+	$(MAKE) pkg-check
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
@@ -87,3 +90,5 @@ clean:
 	$(MAKE) -C tools/fuzz clean
 	$(MAKE) -C tools/libvirgo clean
 	$(MAKE) -C tools/virgoctl clean
+
+include $(CURDIR)/packaging/install.mk

@@ -13,6 +13,7 @@ PKGS=(
 	sparse coccinelle
 	qemu-system-x86 busybox-static iproute2
 	clang llvm libclang-rt-14-dev
+	dpkg-dev debhelper dh-dkms dkms lintian fakeroot pkg-config
 )
 
 missing=()
