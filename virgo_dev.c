@@ -108,18 +108,21 @@ static long virgo_dev_malloc(struct virgo_dev_file *f, void __user *arg)
 	struct virgo_ioc_malloc __user *ureq = arg;
 	struct virgo_ioc_malloc req;
 	struct virgo_user *user;
+	unsigned int replicas;
 
 	if (copy_from_user(&req, ureq, sizeof(req)))
 		return -EFAULT;
 	if ((req.flags & ~VIRGO_MALLOC_FLAGS) || req.pad)
 		return -EINVAL;
+	replicas = (req.flags & VIRGO_MALLOC_REPLICAS_MASK) >>
+		VIRGO_MALLOC_REPLICAS_SHIFT;
 	if (!(req.flags & VIRGO_MALLOC_F_USER))
-		return virgo_user_malloc(dev_client, req.size, f->acct.user,
-					 &f->acct, &ureq->addr);
+		return virgo_user_malloc(dev_client, req.size, replicas,
+					 f->acct.user, &f->acct, &ureq->addr);
 	user = virgo_user_owner(current_euid());
 	if (IS_ERR(user))
 		return PTR_ERR(user);
-	return virgo_user_malloc(dev_client, req.size, user, NULL,
+	return virgo_user_malloc(dev_client, req.size, replicas, user, NULL,
 				 &ureq->addr);
 }
 

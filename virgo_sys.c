@@ -38,7 +38,7 @@ static long virgo_sys_malloc(unsigned long size, u64 __user *uaddr)
 
 	if (IS_ERR(user))
 		return PTR_ERR(user);
-	return virgo_user_malloc(sys_client, size, user, NULL, uaddr);
+	return virgo_user_malloc(sys_client, size, 0, user, NULL, uaddr);
 }
 
 static long virgo_sys_free(u64 addr)

@@ -263,8 +263,8 @@ int virgo_user_free(struct virgo_client *vc, u64 addr,
  * or one of vc_malloc().
  */
 int virgo_user_malloc(struct virgo_client *vc, u64 size,
-		      struct virgo_user *user, struct virgo_user_fd *fd,
-		      u64 __user *uaddr)
+		      unsigned int replicas, struct virgo_user *user,
+		      struct virgo_user_fd *fd, u64 __user *uaddr)
 {
 	const void *owner = virgo_user_cookie(user, fd);
 	virgo_addr_t addr;
@@ -279,7 +279,7 @@ int virgo_user_malloc(struct virgo_client *vc, u64 size,
 	ret = virgo_user_charge(user, fd, size);
 	if (ret)
 		return ret;
-	ret = vc_malloc(vc, size, owner, &addr);
+	ret = vc_malloc_replicas(vc, size, replicas, owner, &addr);
 	if (ret) {
 		virgo_user_uncharge(user, fd, size, 1);
 		return ret;

@@ -31,6 +31,7 @@ struct virgo_user_fd {
 struct virgo_user *virgo_user_owner(kuid_t uid);
 void virgo_user_owners_release(void);
 int virgo_user_malloc(struct virgo_client *vc, u64 size,
+		      unsigned int replicas,
 		      struct virgo_user *user, struct virgo_user_fd *fd,
 		      u64 __user *uaddr);
 int virgo_user_free(struct virgo_client *vc, u64 addr,

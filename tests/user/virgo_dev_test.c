@@ -243,6 +243,43 @@ static void test_huge(void)
 	close(fd);
 }
 
+/*
+ * Replicas per allocation: 1 always works; 2 works with two peers or more
+ * (every byte then reads back) and is ENOSPC with one; unknown flag bits
+ * are EINVAL.
+ */
+static void test_replicas(void)
+{
+	struct virgo_ioc_malloc m = { .size = 3 * 65536 + 5,
+				      .flags = VIRGO_MALLOC_REPLICAS(1) };
+	unsigned char in[4096], out[4096];
+	int fd = xopen(), r;
+
+	CHECK(ioctl(fd, VIRGO_IOC_MALLOC, &m) == 0, "replicas 1");
+	CHECK(vfree_(fd, m.addr) == 0, "free replicas 1");
+	for (r = 2; r <= 3; r++) {
+		m = (struct virgo_ioc_malloc){
+			.size = 3 * 65536 + 5,
+			.flags = VIRGO_MALLOC_REPLICAS(r) | VIRGO_MALLOC_F_USER,
+		};
+		if (ioctl(fd, VIRGO_IOC_MALLOC, &m) < 0) {
+			CHECK(errno == ENOSPC, "replicas %d: only ENOSPC", r);
+			continue;
+		}
+		fill(in, sizeof(in), r);
+		CHECK(vrw(fd, VIRGO_IOC_SET, m.addr + 65536 - 100, in,
+			  sizeof(in)) == 0, "write, replicas %d", r);
+		CHECK(vrw(fd, VIRGO_IOC_GET, m.addr + 65536 - 100, out,
+			  sizeof(out)) == 0 && !memcmp(in, out, sizeof(in)),
+		      "read back, replicas %d", r);
+		CHECK(vfree_(fd, m.addr) == 0, "free replicas %d", r);
+	}
+	m = (struct virgo_ioc_malloc){ .size = 10, .flags = 1U << 10 };
+	CHECK(ioctl(fd, VIRGO_IOC_MALLOC, &m) < 0 && errno == EINVAL,
+	      "unknown flag bit");
+	close(fd);
+}
+
 #define PARAMS "/sys/module/virgo/parameters/"
 
 static int param_set(const char *name, const char *val)
@@ -355,6 +392,7 @@ int main(int argc, char **argv)
 	test_other_fd_and_process();
 	test_user_owned();
 	test_huge();
+	test_replicas();
 	test_limits();
 	test_access();
 	test_close_frees();

@@ -54,7 +54,15 @@
 
 /* virgo_ioc_malloc.flags: owned by the caller's user, not the descriptor */
 #define VIRGO_MALLOC_F_USER	0x1U
-#define VIRGO_MALLOC_FLAGS	VIRGO_MALLOC_F_USER
+/*
+ * Copies of every chunk, on distinct peers: 1..3 in bits 8-9 of flags;
+ * 0 means virgo.ko's replicas parameter.
+ */
+#define VIRGO_MALLOC_REPLICAS_SHIFT	8
+#define VIRGO_MALLOC_REPLICAS_MASK	(0x3U << VIRGO_MALLOC_REPLICAS_SHIFT)
+#define VIRGO_MALLOC_REPLICAS(n)	\
+	(((__u32)(n) << VIRGO_MALLOC_REPLICAS_SHIFT) & VIRGO_MALLOC_REPLICAS_MASK)
+#define VIRGO_MALLOC_FLAGS	(VIRGO_MALLOC_F_USER | VIRGO_MALLOC_REPLICAS_MASK)
 
 /*
  * 0xB8 is free in Documentation/userspace-api/ioctl/ioctl-number.rst of
@@ -66,7 +74,7 @@
  * struct virgo_ioc_malloc - VIRGO_IOC_MALLOC
  * @size: in: bytes to allocate (at least 1)
  * @addr: out: the allocation's first VIRGO address (never 0)
- * @flags: in: 0 or VIRGO_MALLOC_F_USER
+ * @flags: in: VIRGO_MALLOC_F_USER and/or VIRGO_MALLOC_REPLICAS(n), or 0
  * @pad: must be 0
  */
 struct virgo_ioc_malloc {
