@@ -248,6 +248,7 @@ int virgo_user_free(struct virgo_client *vc, u64 addr,
  * virgo_user_malloc() - allocate for user space
  * @vc: the client
  * @size: bytes (at least 1)
+ * @replicas: copies of every chunk, 1..3, or 0 for the client's default
  * @user: the user to charge, and the owner unless @fd is given
  * @fd: the open /dev/virgo that owns the allocation (@fd->user is @user),
  *	or NULL for an allocation owned by @user
