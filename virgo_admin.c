@@ -163,6 +163,34 @@ static ssize_t peers_store(struct kobject *kobj, struct kobj_attribute *attr,
 static struct kobj_attribute peers_attr = __ATTR(peers, 0644, peers_show,
 						 peers_store);
 
+/* Redundancy: default replicas, what is degraded, what repair did. */
+static ssize_t replicas_show(struct kobject *kobj,
+			     struct kobj_attribute *attr, char *buf)
+{
+	struct virgo_client *vc = admin_client;
+
+	return sysfs_emit(buf,
+			  "replicas %u\nstale_replicas %lld\nstale_bytes %lld\nrepaired_chunks %lld\nrepaired_bytes %lld\nrepair_rate_bps %lld\n",
+			  vc->replicas,
+			  (long long)atomic64_read(&vc->stale_replicas),
+			  (long long)atomic64_read(&vc->stale_bytes),
+			  (long long)atomic64_read(&vc->repaired_chunks),
+			  (long long)atomic64_read(&vc->repaired_bytes),
+			  (long long)atomic64_read(&vc->repair_rate_bps));
+}
+
+static struct kobj_attribute replicas_attr = __ATTR_RO(replicas);
+
+static struct attribute *admin_attrs[] = {
+	&peers_attr.attr,
+	&replicas_attr.attr,
+	NULL,
+};
+
+static const struct attribute_group admin_group = {
+	.attrs = admin_attrs,
+};
+
 /**
  * virgo_admin_init() - publish the admin files of a client
  * @vc: the client (the module's)
@@ -177,7 +205,7 @@ int virgo_admin_init(struct virgo_client *vc)
 	admin_kobj = kobject_create_and_add("virgo", kernel_kobj);
 	if (!admin_kobj)
 		return -ENOMEM;
-	ret = sysfs_create_file(admin_kobj, &peers_attr.attr);
+	ret = sysfs_create_group(admin_kobj, &admin_group);
 	if (ret) {
 		kobject_put(admin_kobj);
 		admin_kobj = NULL;
@@ -197,7 +225,7 @@ void virgo_admin_exit(void)
 	debugfs_remove_recursive(admin_dir);
 	admin_dir = NULL;
 	if (admin_kobj) {
-		sysfs_remove_file(admin_kobj, &peers_attr.attr);
+		sysfs_remove_group(admin_kobj, &admin_group);
 		kobject_put(admin_kobj);
 		admin_kobj = NULL;
 	}

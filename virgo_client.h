@@ -31,6 +31,9 @@
  * @replicas: copies of each chunk of an allocation, unless it asks otherwise
  * @stale_lock: serialises setting bits of the chunks' stale masks
  * @stale_replicas: replicas of live allocations marked stale (degraded)
+ * @stale_bytes: bytes in those replicas
+ * @repair_rate_bps: bytes/s the last repair pass that copied anything
+ *	achieved
  * @peer_dead_ms: a peer unreachable this long loses its replicas (repair)
  * @repair_kbps: repair bandwidth bound in KiB/s (0: none)
  * @repair_period_ms: time between two repair passes
@@ -47,6 +50,8 @@ struct virgo_client {
 	/* Serialises writers of the chunks' ->stale masks. */
 	spinlock_t stale_lock;
 	atomic64_t stale_replicas;
+	atomic64_t stale_bytes;
+	atomic64_t repair_rate_bps;
 	unsigned int peer_dead_ms;
 	unsigned int repair_kbps;
 	unsigned int repair_period_ms;

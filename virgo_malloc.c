@@ -659,8 +659,11 @@ static int vc_release_chunks(struct virgo_client *vc,
 		u16 stale = READ_ONCE(c->stale);
 
 		/* Stale replicas are freed too; they stop counting as such. */
-		if (stale)
+		if (stale) {
 			atomic64_sub(hweight16(stale), &vc->stale_replicas);
+			atomic64_sub((u64)hweight16(stale) * c->len,
+				     &vc->stale_bytes);
+		}
 		for (r = 0; r < c->nr_replicas; r++, nr++) {
 			dead[nr].peer_id = c->replicas[r].peer_id;
 			dead[nr].epoch = c->replicas[r].epoch;
@@ -925,8 +928,11 @@ static void vc_mark_stale(struct vc_io *io, u32 idx, u16 failed)
 	fresh = failed & ~c->stale;
 	WRITE_ONCE(c->stale, c->stale | failed);
 	spin_unlock(&io->vc->stale_lock);
-	if (fresh)
+	if (fresh) {
 		atomic64_add(hweight16(fresh), &io->vc->stale_replicas);
+		atomic64_add((u64)hweight16(fresh) * c->len,
+			     &io->vc->stale_bytes);
+	}
 }
 
 /* The requests of one piece's write, reqs[first..last]. */
@@ -1224,6 +1230,8 @@ int virgo_client_init(struct virgo_client *vc,
 	vc->replicas = cfg->replicas ? cfg->replicas : 1;
 	spin_lock_init(&vc->stale_lock);
 	atomic64_set(&vc->stale_replicas, 0);
+	atomic64_set(&vc->stale_bytes, 0);
+	atomic64_set(&vc->repair_rate_bps, 0);
 	vc->peer_dead_ms = cfg->peer_dead_ms ? cfg->peer_dead_ms : 60000;
 	vc->repair_kbps = cfg->repair_kbps;
 	vc->repair_period_ms = cfg->repair_period_ms ?

@@ -18,6 +18,7 @@
 
 #include <linux/bitops.h>
 #include <linux/delay.h>
+#include <linux/math64.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
@@ -175,8 +176,10 @@ static int vr_copy_swap(struct virgo_client *vc, struct virgo_xlat_entry *e,
 	was = c->stale;
 	WRITE_ONCE(c->stale, was & ~BIT(r));
 	spin_unlock(&vc->stale_lock);
-	if (was & BIT(r))
+	if (was & BIT(r)) {
 		atomic64_dec(&vc->stale_replicas);
+		atomic64_sub(c->len, &vc->stale_bytes);
+	}
 	vr_release_old(vc, &old, c->len);
 	return 0;
 }
@@ -258,6 +261,7 @@ static void vr_work(struct work_struct *work)
 	struct virgo_client *vc = container_of(to_delayed_work(work),
 					       struct virgo_client,
 					       repair_work);
+	u64 bytes = atomic64_read(&vc->repaired_bytes), start = ktime_get_ns();
 	struct virgo_peer **peers;
 	unsigned int nr;
 	u64 *planned;
@@ -268,6 +272,11 @@ static void vr_work(struct work_struct *work)
 	buf = kvmalloc(vc->chunk_size, GFP_KERNEL);
 	if (planned && buf && atomic_long_read(&vc->table.nr_entries))
 		vr_pass(vc, peers, nr, planned, buf);
+	bytes = atomic64_read(&vc->repaired_bytes) - bytes;
+	if (bytes)
+		atomic64_set(&vc->repair_rate_bps,
+			     div64_u64(bytes * NSEC_PER_SEC,
+				       max(ktime_get_ns() - start, 1ULL)));
 	kvfree(buf);
 	kvfree(planned);
 	virgo_peers_snapshot_put(peers, nr);

@@ -66,6 +66,7 @@ typedef long long s64;
 #define IO_STEP		(1024 * 1024)
 
 #define SYSFS_PEERS	"/sys/kernel/virgo/peers"
+#define SYSFS_REPLICAS	"/sys/kernel/virgo/replicas"
 #define SYSFS_CLIENT	"/sys/kernel/virgo"
 #define DEBUGFS		"/sys/kernel/debug"
 #define DBG_PEERS	DEBUGFS "/virgo/peers"
@@ -1197,9 +1198,39 @@ struct status {
 	struct virgo_ioc_stat st;
 	struct peers peers;
 	struct kv stats;
+	struct kv redundancy;
 	struct tab sessions;
 	int sessions_ok;
 };
+
+/* The client's redundancy counters (an older virgo.ko has none). */
+static void status_redundancy(struct kv *kv)
+{
+	FILE *f = kopen(SYSFS_REPLICAS, false);
+
+	if (!f)
+		return;
+	kv_parse(f, kv);
+	fclose(f);
+}
+
+static void redundancy_json(const struct kv *kv)
+{
+	static const char *const keys[] = {
+		"replicas", "stale_replicas", "stale_bytes",
+		"repaired_chunks", "repaired_bytes", "repair_rate_bps",
+	};
+	size_t i;
+
+	if (!kv->nr) {
+		j_null("redundancy");
+		return;
+	}
+	j_open("redundancy", '{');
+	for (i = 0; i < ARRAY_SIZE(keys); i++)
+		j_num(keys[i], kv_get(kv, keys[i]), false);
+	j_close('}');
+}
 
 static void status_json(const struct status *s)
 {
@@ -1214,6 +1245,7 @@ static void status_json(const struct status *s)
 		} else {
 			stat_json(&s->st);
 		}
+		redundancy_json(&s->redundancy);
 		j_str("peers_source", s->client ? NULL : s->peers.source);
 		if (s->client)
 			j_null("peers");
@@ -1252,6 +1284,19 @@ static void status_print_client(const struct status *s)
 		       (u64)st->allocations, human(b2, sizeof(b2), st->bytes),
 		       (u64)st->bytes);
 	}
+	if (s->redundancy.nr) {
+		const struct kv *r = &s->redundancy;
+
+		printf("replicas    %llu per chunk by default\n",
+		       kv_u64(r, "replicas"));
+		printf("degraded    %llu stale replicas, %s\n",
+		       kv_u64(r, "stale_replicas"),
+		       human(b1, sizeof(b1), kv_u64(r, "stale_bytes")));
+		printf("repaired    %llu chunks, %s; last rate %s/s\n",
+		       kv_u64(r, "repaired_chunks"),
+		       human(b2, sizeof(b2), kv_u64(r, "repaired_bytes")),
+		       human(b1, sizeof(b1), kv_u64(r, "repair_rate_bps")));
+	}
 	if (!s->client) {
 		putchar('\n');
 		peers_print(&s->peers, "");
@@ -1273,6 +1318,8 @@ static int cmd_status(int argc, char **argv)
 	tab_add(&s.sessions, "CHUNKS");
 	tab_add(&s.sessions, "AUTH");
 	s.client = status_client(&s.peers, &s.st, &s.stat_err, &s.backend);
+	if (s.client >= 0)
+		status_redundancy(&s.redundancy);
 	s.server = status_server(&s.stats, &s.sessions, &s.sessions_ok);
 
 	if (json) {
@@ -1297,6 +1344,7 @@ static int cmd_status(int argc, char **argv)
 	}
 	peers_free(&s.peers);
 	kv_free(&s.stats);
+	kv_free(&s.redundancy);
 	tab_free(&s.sessions);
 	return ret;
 }

@@ -117,6 +117,8 @@ t0=$(date +%s)
 expect "repair: no replica left on node2, none stale (within 120 s)" \
 	wait_for 120 repaired
 e2e_log "repair took $(($(date +%s) - t0)) s after the rewrite: $(node_run 0 "head -n 1 /sys/kernel/debug/virgo/table")"
+expect "virgoctl status: nothing degraded, chunks repaired" \
+	node_run 0 "virgoctl status | grep -q '^degraded    0 stale' && virgoctl status | grep -q '^repaired    [1-9]'"
 expect "every chunk has its 2 replicas, on node1 and node3" \
 	node_run 0 "test \$(grep -c 'replicas 2 stale 0x0' /sys/kernel/debug/virgo/table) -eq 24"
 total=$(($(lent 1) + $(lent 3)))
