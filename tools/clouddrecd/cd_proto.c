@@ -333,6 +333,10 @@ struct cd_session *cd_session_new(struct cd_server *srv, uint64_t now_ms)
 		return NULL;
 	}
 	s->srv = srv;
+#ifdef CD_FUZZ_HANDLES
+	/* The fuzzer's streams name handles 2, 3, ... (seeds do). */
+	base = 0;
+#endif
 	/* Below 2^62 and not 0: base + counter never wraps, never 0. */
 	s->handle_base = (base >> 2) | 1;
 	s->authed = srv->cfg.psk_len == 0;
@@ -422,7 +426,8 @@ static uint8_t *cd_out_reserve(struct cd_session *s, size_t len)
 	out = malloc(cap);
 	if (!out)
 		return NULL;
-	memcpy(out, s->out + s->out_off, pend);
+	if (pend)
+		memcpy(out, s->out + s->out_off, pend);
 	free(s->out);
 	s->out = out;
 	s->out_cap = cap;
