@@ -15,11 +15,15 @@
 #   make deps       install every package the above need (root)
 #   make tools      libvirgo (tools/libvirgo) and virgoctl (tools/virgoctl)
 #   make tools-static   the same, virgoctl linked fully static
+#   make clouddrecd     virgo-clouddrecd, the user-space cloud node
+#                       (tools/clouddrecd) and the conformance suite
+#   make clouddrecd-check   the daemon under ASan/UBSan/LSan against the
+#                       conformance suite (no key, key), its fuzzer
 
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 
 .PHONY: all modules deps check kunit lint fuzz fuzz-check e2e clean install
-.PHONY: tools tools-static demo
+.PHONY: tools tools-static demo clouddrecd clouddrecd-check
 
 all: modules
 
@@ -58,6 +62,13 @@ tools-static:
 	$(MAKE) -C tools/libvirgo
 	$(MAKE) -C tools/virgoctl STATIC=1
 
+clouddrecd:
+	$(MAKE) -C tools/clouddrecd
+	$(MAKE) -C tests/conformance
+
+clouddrecd-check:
+	$(CURDIR)/tools/clouddrecd/check.sh
+
 # Builds the modules (for the nodes' kernel) and virgoctl itself.
 demo:
 	$(CURDIR)/scripts/deps.sh
@@ -72,6 +83,7 @@ check:
 	$(MAKE) modules
 	$(MAKE) lint
 	$(MAKE) fuzz-check
+	$(MAKE) clouddrecd-check
 	$(MAKE) kunit
 	$(MAKE) e2e
 
@@ -80,3 +92,5 @@ clean:
 	$(MAKE) -C tools/fuzz clean
 	$(MAKE) -C tools/libvirgo clean
 	$(MAKE) -C tools/virgoctl clean
+	$(MAKE) -C tools/clouddrecd clean
+	$(MAKE) -C tests/conformance clean
