@@ -30,6 +30,7 @@
 # VIRGO_E2E_CONFORMANCE_SKIP_KERNEL.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck disable=SC2119 # helpers with optional arguments
+# shellcheck disable=SC2317 # helpers are called through expect
 set -uo pipefail
 
 # shellcheck source=../lib.sh
