@@ -7,10 +7,12 @@
 # stats file /tmp/cd.stats).
 #
 #   conformance  tests/conformance from node0 against node1's kernel server
-#                and node2's daemon, over the emulated network; the cases
-#                that need the kernel's hardening branch are skipped for
-#                the kernel (VIRGO_E2E_CONFORMANCE_SKIP_KERNEL, default
-#                preauth_oversize); every server idle afterwards
+#                (with a key, then without) and node2's daemon, over the
+#                emulated network; the cases that need the kernel's
+#                hardening branch are skipped for the kernel
+#                (VIRGO_E2E_CONFORMANCE_SKIP_KERNEL, default
+#                preauth_oversize,cross_session) and run once more for the
+#                log only; every server idle afterwards
 #   integrity    virgo_e2e integrity (random offsets and lengths against a
 #                shadow copy, unwritten memory reads zeroes)
 #   threads      virgo_e2e threads
@@ -39,7 +41,8 @@ set -uo pipefail
 . "$E2E_LIB_DIR/helpers.sh"
 
 seed=${VIRGO_E2E_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
-skip_kernel=${VIRGO_E2E_CONFORMANCE_SKIP_KERNEL-preauth_oversize}
+skip_kernel=${VIRGO_E2E_CONFORMANCE_SKIP_KERNEL-preauth_oversize,cross_session}
+psk=virgo-mixed-$seed
 large=48M
 export VIRGO_E2E_CMD_TIMEOUT=${VIRGO_E2E_CMD_TIMEOUT:-30}
 CDD_STATS=/tmp/cd.stats
@@ -114,21 +117,36 @@ e2e_build_progs || e2e_abort "cannot build tests/e2e/progs"
 build_userspace || e2e_abort "cannot build virgo-clouddrecd / virgo-conformance static"
 cluster_up_timed 4 || e2e_abort "cluster did not come up"
 e2e_log "seed $seed (VIRGO_E2E_SEED=$seed replays this run)"
-n1=$(peer_of 1)
-n2=$(peer_of 2)
 n3=$(peer_of 3)
 
-e2e_phase "start: kernel server on node1, daemons on node2 and node3"
+e2e_phase "start: daemons on node2 and node3"
 slab_all "0 1" >"$E2E_RESULTS/slab.before"
-expect "node1: insmod virgo_clouddrec.ko" \
-	node_run 1 "insmod /virgo/virgo_clouddrec.ko port=$E2E_PORT max_memory_mb=192"
 for i in 2 3; do
 	expect "node$i: virgo-clouddrecd listens on :$E2E_PORT" daemon_start "$i"
 done
 
 e2e_phase "conformance: the same suite against both servers"
-expect "node0 -> node1 (virgo_clouddrec.ko): virgo-conformance${skip_kernel:+ --skip $skip_kernel}" \
-	node_run -t 240 0 "/virgo/virgo-conformance ${skip_kernel:+--skip $skip_kernel} $(node_ip 1) $E2E_PORT"
+suite="/virgo/virgo-conformance ${skip_kernel:+--skip $skip_kernel}"
+expect "node1: insmod virgo_clouddrec.ko psk=..." \
+	node_run 1 "insmod /virgo/virgo_clouddrec.ko port=$E2E_PORT max_memory_mb=192 psk=$psk"
+node_run 0 "umask 077; printf '%s' '$psk' >/tmp/psk"
+expect "node0 -> node1 (virgo_clouddrec.ko, key): virgo-conformance --key${skip_kernel:+ --skip $skip_kernel}" \
+	node_run -t 240 0 "$suite --key /tmp/psk $(node_ip 1) $E2E_PORT"
+expect "node1: rmmod virgo_clouddrec" node_run 1 "rmmod virgo_clouddrec"
+expect "node1: insmod virgo_clouddrec.ko (no key)" \
+	node_run 1 "insmod /virgo/virgo_clouddrec.ko port=$E2E_PORT max_memory_mb=192"
+expect "node0 -> node1 (virgo_clouddrec.ko, no key): virgo-conformance${skip_kernel:+ --skip $skip_kernel}" \
+	node_run -t 240 0 "$suite $(node_ip 1) $E2E_PORT"
+if [ -n "$skip_kernel" ]; then
+	# Not a check: where the kernel server and the spec disagree today
+	# (fixed on the server's hardening branch; then empty the skip list).
+	if out=$(node_run -t 120 0 "/virgo/virgo-conformance --only $skip_kernel $(node_ip 1) $E2E_PORT"); then
+		e2e_log "virgo_clouddrec.ko now passes the skipped cases ($skip_kernel): drop them from VIRGO_E2E_CONFORMANCE_SKIP_KERNEL"
+	else
+		e2e_log "known disagreements of virgo_clouddrec.ko with docs/protocol.md (skipped above):"
+		grep -E '^(FAIL|ok)' <<<"$out" | sed 's/^/    /'
+	fi
+fi
 expect "node0 -> node2 (virgo-clouddrecd): virgo-conformance" \
 	node_run -t 240 0 "/virgo/virgo-conformance $(node_ip 2) $E2E_PORT"
 lenders_idle "1 2 3"
