@@ -40,20 +40,20 @@
 
 #include <virgo_wire.h>
 
-#define IO_TIMEOUT_MS	5000
+#define IO_TIMEOUT_MS 5000
 
 struct ctx {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
-	uint8_t key[64];
+	u8 key[64];
 	size_t key_len;
 	bool have_key;
 	bool verbose;
 	unsigned int handshake_timeout;
 	/* Learnt from the first HELLO. */
 	struct virgo_wire_hello_rep hello;
-	struct virgo_wire_limits lim;	/* server's */
-	struct virgo_wire_limits rlim;	/* what we accept in replies */
+	struct virgo_wire_limits lim; /* server's */
+	struct virgo_wire_limits rlim; /* what we accept in replies */
 	/* Case bookkeeping. */
 	const char *cur;
 	bool failed;
@@ -62,40 +62,61 @@ struct ctx {
 
 struct conn {
 	int fd;
-	uint8_t cnonce[VIRGO_WIRE_NONCE_LEN];
-	uint8_t snonce[VIRGO_WIRE_NONCE_LEN];
+	u8 cnonce[VIRGO_WIRE_NONCE_LEN];
+	u8 snonce[VIRGO_WIRE_NONCE_LEN];
 	struct virgo_wire_hello_rep hello;
 };
 
-static void fail(struct ctx *c, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void vfail(struct ctx *c, int line, const char *fmt, va_list ap)
+{
+	if (c->failed)
+		return;
+	c->failed = true;
+	printf("FAIL %s (line %d): ", c->cur, line);
+	vprintf(fmt, ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* Fail the current case (the first failure is reported); true. */
+static bool check_failed(struct ctx *c, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(c, line, fmt, ap);
+	va_end(ap);
+	return true;
+}
 
 static void fail(struct ctx *c, int line, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (c->failed)
-		return;
-	c->failed = true;
-	printf("FAIL %s (line %d): ", c->cur, line);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vfail(c, line, fmt, ap);
 	va_end(ap);
-	printf("\n");
-	fflush(stdout);
 }
 
-#define CHECK(c, cond, ...) do {					\
-	if (!(cond)) {							\
-		fail((c), __LINE__, __VA_ARGS__);			\
-		goto out;						\
-	}								\
-} while (0)
+/* A status (or -errno) that is not the one wanted fails the case: true. */
+static bool check_status(struct ctx *c, int line, int got, int want,
+			 const char *what)
+{
+	if (got == want)
+		return false;
+	return check_failed(c, line, "%s: status %s (%d), want %s", what,
+			    got < 0 ? strerror(-got) :
+				      virgo_wire_status_name((u32)got),
+			    got, virgo_wire_status_name((u32)want));
+}
 
+/* Usage: if (CHECK(c, cond, "fmt", ...)) goto out; */
+#define CHECK(c, cond, ...) \
+	(!(cond) && check_failed((c), __LINE__, __VA_ARGS__))
 #define CHECK_ST(c, got, want, what) \
-	CHECK(c, (got) == (want), "%s: status %s (%u), want %s", what, \
-	      virgo_wire_status_name(got), (unsigned int)(got), \
-	      virgo_wire_status_name(want))
+	check_status((c), __LINE__, (got), (want), (what))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static u64 now_ms(void)
 {
@@ -147,7 +168,7 @@ static void conn_close(struct conn *k)
 
 static int write_all(int fd, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
+	const u8 *p = buf;
 
 	while (len) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
@@ -166,7 +187,7 @@ static int write_all(int fd, const void *buf, size_t len)
 /* 0 when all read, -ECONNRESET on EOF, -EAGAIN on timeout. */
 static int read_all(int fd, void *buf, size_t len)
 {
-	uint8_t *p = buf;
+	u8 *p = buf;
 
 	while (len) {
 		ssize_t n = recv(fd, p, len, 0);
@@ -186,10 +207,10 @@ static int read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static int send_frame(int fd, uint8_t op, uint16_t flags, uint32_t status,
-		      u64 tag, const void *payload, uint32_t len)
+static int send_frame(int fd, u8 op, u16 flags, u32 status, u64 tag,
+		      const void *payload, u32 len)
 {
-	uint8_t hdr[VIRGO_WIRE_HDR_LEN];
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
 	int ret;
 
 	virgo_wire_hdr_pack(hdr, op, flags, len, status, tag);
@@ -203,10 +224,10 @@ static int send_frame(int fd, uint8_t op, uint16_t flags, uint32_t status,
  * Receive one reply into @buf (@cap bytes), checked with the codec.
  * Returns 0, -ECONNRESET (EOF), -EAGAIN (timeout), -EPROTO (bad reply).
  */
-static int recv_reply(struct ctx *c, int fd, struct virgo_wire_msg *m,
-		      uint8_t *buf, size_t cap)
+static int recv_reply(struct ctx *c, int fd, struct virgo_wire_msg *m, u8 *buf,
+		      size_t cap)
 {
-	uint8_t hdr[VIRGO_WIRE_HDR_LEN];
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
 	int ret;
 
 	ret = read_all(fd, hdr, sizeof(hdr));
@@ -223,15 +244,14 @@ static int recv_reply(struct ctx *c, int fd, struct virgo_wire_msg *m,
 	return 0;
 }
 
-static uint8_t *g_rbuf;		/* reply buffer: max_payload bytes */
+static u8 *g_rbuf; /* reply buffer: max_payload bytes */
 static size_t g_rbuf_cap;
 
 /*
  * One request, one reply: checks the reply's opcode and tag.  Returns the
  * status (>= 0), or a negative errno from recv_reply()/send.
  */
-static int rpc(struct ctx *c, int fd, uint8_t op, const void *p,
-	       uint32_t len, uint32_t *rlen)
+static int rpc(struct ctx *c, int fd, u8 op, const void *p, u32 len, u32 *rlen)
 {
 	struct virgo_wire_msg m;
 	u64 tag = rnd64();
@@ -254,7 +274,7 @@ static int rpc(struct ctx *c, int fd, uint8_t op, const void *p,
 static bool expect_closed(int fd)
 {
 	u64 end = now_ms() + IO_TIMEOUT_MS;
-	uint8_t b;
+	u8 b;
 
 	while (now_ms() < end) {
 		ssize_t n = recv(fd, &b, 1, 0);
@@ -263,22 +283,22 @@ static bool expect_closed(int fd)
 			return true;
 		if (n < 0 && errno == ECONNRESET)
 			return true;
-		if (n < 0 && (errno == EINTR))
+		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EWOULDBLOCK)
 			continue;
-		return false;	/* a byte: some reply was sent */
+		return false; /* a byte: some reply was sent */
 	}
 	return false;
 }
 
 /* ---- handshake ------------------------------------------------------- */
 
-static int do_mac(const struct ctx *c, const uint8_t *key, size_t key_len,
-		  enum virgo_wire_auth_role role, const uint8_t *cn,
-		  const uint8_t *sn, uint8_t *mac)
+static int do_mac(const struct ctx *c, const u8 *key, size_t key_len,
+		  enum virgo_wire_auth_role role, const u8 *cn, const u8 *sn,
+		  u8 *mac)
 {
-	uint8_t in[VIRGO_WIRE_AUTH_INPUT_LEN];
+	u8 in[VIRGO_WIRE_AUTH_INPUT_LEN];
 	unsigned int len = 0;
 
 	(void)c;
@@ -288,13 +308,15 @@ static int do_mac(const struct ctx *c, const uint8_t *key, size_t key_len,
 	return len == VIRGO_WIRE_MAC_LEN ? 0 : -EIO;
 }
 
-static int hello_with(struct ctx *c, struct conn *k, uint16_t vmin,
-		      uint16_t vmax, uint32_t caps)
+static int hello_with(struct ctx *c, struct conn *k, u16 vmin, u16 vmax,
+		      u32 caps)
 {
 	struct virgo_wire_hello_req req = {
-		.ver_min = vmin, .ver_max = vmax, .caps = caps,
+		.ver_min = vmin,
+		.ver_max = vmax,
+		.caps = caps,
 	};
-	uint8_t buf[VIRGO_WIRE_HELLO_REQ_LEN];
+	u8 buf[VIRGO_WIRE_HELLO_REQ_LEN];
 	int st;
 
 	if (getrandom(req.nonce, sizeof(req.nonce), 0) != sizeof(req.nonce))
@@ -315,10 +337,10 @@ static int hello(struct ctx *c, struct conn *k)
 }
 
 /* AUTH with @key; verifies the server's MAC on success. */
-static int auth_with(struct ctx *c, struct conn *k, const uint8_t *key,
+static int auth_with(struct ctx *c, struct conn *k, const u8 *key,
 		     size_t key_len)
 {
-	uint8_t mac[VIRGO_WIRE_MAC_LEN], want[VIRGO_WIRE_MAC_LEN];
+	u8 mac[VIRGO_WIRE_MAC_LEN], want[VIRGO_WIRE_MAC_LEN];
 	int st;
 
 	if (do_mac(c, key, key_len, VIRGO_WIRE_AUTH_CLIENT, k->cnonce,
@@ -353,18 +375,18 @@ static int open_ready(struct ctx *c, struct conn *k)
 
 /* ---- request helpers ------------------------------------------------- */
 
-static int do_alloc(struct ctx *c, int fd, const uint32_t *sizes,
-		    uint32_t count, u64 *handles)
+static int do_alloc(struct ctx *c, int fd, const u32 *sizes, u32 count,
+		    u64 *handles)
 {
 	size_t cap = VIRGO_WIRE_BATCH_HDR_LEN + 4 * (size_t)count;
-	uint8_t *buf = malloc(cap);
-	uint32_t rlen = 0, i;
+	u8 *buf = malloc(cap);
+	u32 rlen = 0, i;
 	int st;
 
 	if (!buf)
 		return -ENOMEM;
 	virgo_wire_put_alloc_req(buf, cap, sizes, count);
-	st = rpc(c, fd, VIRGO_OP_ALLOC, buf, (uint32_t)cap, &rlen);
+	st = rpc(c, fd, VIRGO_OP_ALLOC, buf, (u32)cap, &rlen);
 	free(buf);
 	if (st == VIRGO_ST_OK) {
 		if (rlen != VIRGO_WIRE_BATCH_HDR_LEN + 8 * count ||
@@ -376,34 +398,33 @@ static int do_alloc(struct ctx *c, int fd, const uint32_t *sizes,
 	return st;
 }
 
-static int do_alloc1(struct ctx *c, int fd, uint32_t size, u64 *h)
+static int do_alloc1(struct ctx *c, int fd, u32 size, u64 *h)
 {
 	return do_alloc(c, fd, &size, 1, h);
 }
 
 /* FREE; *freed is the count the server reports. */
-static int do_free(struct ctx *c, int fd, const u64 *h, uint32_t count,
-		   uint32_t *freed)
+static int do_free(struct ctx *c, int fd, const u64 *h, u32 count, u32 *freed)
 {
 	size_t cap = VIRGO_WIRE_BATCH_HDR_LEN + 8 * (size_t)count;
-	uint8_t *buf = malloc(cap);
+	u8 *buf = malloc(cap);
 	int st;
 
 	if (!buf)
 		return -ENOMEM;
 	virgo_wire_put_free_req(buf, cap, h, count);
-	st = rpc(c, fd, VIRGO_OP_FREE, buf, (uint32_t)cap, NULL);
+	st = rpc(c, fd, VIRGO_OP_FREE, buf, (u32)cap, NULL);
 	free(buf);
 	if (st == VIRGO_ST_OK && freed)
 		*freed = virgo_wire_freed(g_rbuf);
 	return st;
 }
 
-static int do_write(struct ctx *c, int fd, u64 h, uint32_t off,
-		    const void *data, uint32_t len)
+static int do_write(struct ctx *c, int fd, u64 h, u32 off, const void *data,
+		    u32 len)
 {
 	struct virgo_wire_rw rw = { .handle = h, .offset = off, .length = len };
-	uint8_t *buf = malloc(VIRGO_WIRE_RW_REQ_LEN + (size_t)len);
+	u8 *buf = malloc(VIRGO_WIRE_RW_REQ_LEN + (size_t)len);
 	int st;
 
 	if (!buf)
@@ -416,12 +437,11 @@ static int do_write(struct ctx *c, int fd, u64 h, uint32_t off,
 }
 
 /* READ into @out (len bytes) on success. */
-static int do_read(struct ctx *c, int fd, u64 h, uint32_t off,
-		   void *out, uint32_t len)
+static int do_read(struct ctx *c, int fd, u64 h, u32 off, void *out, u32 len)
 {
 	struct virgo_wire_rw rw = { .handle = h, .offset = off, .length = len };
-	uint8_t buf[VIRGO_WIRE_RW_REQ_LEN];
-	uint32_t rlen = 0;
+	u8 buf[VIRGO_WIRE_RW_REQ_LEN];
+	u32 rlen = 0;
 	int st;
 
 	virgo_wire_put_rw_req(buf, sizeof(buf), &rw);
@@ -445,8 +465,8 @@ static int do_stat(struct ctx *c, int fd, struct virgo_wire_stat *st)
 
 static int do_ping(struct ctx *c, int fd)
 {
-	uint8_t b[8] = "virgo!!";
-	uint32_t rlen = 0;
+	u8 b[8] = "virgo!!";
+	u32 rlen = 0;
 	int st = rpc(c, fd, VIRGO_OP_PING, b, sizeof(b), &rlen);
 
 	if (st == VIRGO_ST_OK && (rlen != sizeof(b) || memcmp(g_rbuf, b, rlen)))
@@ -454,17 +474,17 @@ static int do_ping(struct ctx *c, int fd)
 	return st;
 }
 
-static void fill(uint8_t *p, size_t len, u64 seed)
+static void fill(u8 *p, size_t len, u64 seed)
 {
 	size_t i;
 
 	for (i = 0; i < len; i++) {
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-		p[i] = (uint8_t)(seed >> 56);
+		p[i] = (u8)(seed >> 56);
 	}
 }
 
-static bool all_zero(const uint8_t *p, size_t len)
+static bool all_zero(const u8 *p, size_t len)
 {
 	size_t i;
 
@@ -476,31 +496,39 @@ static bool all_zero(const uint8_t *p, size_t len)
 
 /* ---- cases: handshake ------------------------------------------------ */
 
+/* docs/protocol.md, section 6. */
+static const char vector_client_mac[] =
+	"f7d3c2f7317149fe1cf56d14e692beab1d6820fd7c870d0bb373d25ee9263ed0";
+static const char vector_server_mac[] =
+	"648aa42e2e0040f40661933b804e2bc57c9be46a020c0e1c71dde169590a40dd";
+
 static void t_auth_vector(struct ctx *c)
 {
-	static const char *want_c =
-		"f7d3c2f7317149fe1cf56d14e692beab1d6820fd7c870d0bb373d25ee9263ed0";
-	static const char *want_s =
-		"648aa42e2e0040f40661933b804e2bc57c9be46a020c0e1c71dde169590a40dd";
-	uint8_t key[32], cn[32], sn[32], mac[32];
+	const char *want_c = vector_client_mac;
+	const char *want_s = vector_server_mac;
+	u8 key[32], cn[32], sn[32], mac[32];
 	char hex[65];
 	int i;
 
 	for (i = 0; i < 32; i++) {
-		key[i] = (uint8_t)i;
-		cn[i] = (uint8_t)(0xc0 + i);
-		sn[i] = (uint8_t)(0x50 + i);
+		key[i] = (u8)i;
+		cn[i] = (u8)(0xc0 + i);
+		sn[i] = (u8)(0x50 + i);
 	}
-	CHECK(c, !do_mac(c, key, 32, VIRGO_WIRE_AUTH_CLIENT, cn, sn, mac),
-	      "HMAC");
+	if (CHECK(c, !do_mac(c, key, 32, VIRGO_WIRE_AUTH_CLIENT, cn, sn, mac),
+		  "HMAC"))
+		goto out;
 	for (i = 0; i < 32; i++)
 		sprintf(hex + 2 * i, "%02x", mac[i]);
-	CHECK(c, !strcmp(hex, want_c), "client MAC %s", hex);
-	CHECK(c, !do_mac(c, key, 32, VIRGO_WIRE_AUTH_SERVER, cn, sn, mac),
-	      "HMAC");
+	if (CHECK(c, !strcmp(hex, want_c), "client MAC %s", hex))
+		goto out;
+	if (CHECK(c, !do_mac(c, key, 32, VIRGO_WIRE_AUTH_SERVER, cn, sn, mac),
+		  "HMAC"))
+		goto out;
 	for (i = 0; i < 32; i++)
 		sprintf(hex + 2 * i, "%02x", mac[i]);
-	CHECK(c, !strcmp(hex, want_s), "server MAC %s", hex);
+	if (CHECK(c, !strcmp(hex, want_s), "server MAC %s", hex))
+		goto out;
 out:
 	return;
 }
@@ -511,34 +539,50 @@ static void t_hello(struct ctx *c)
 	struct virgo_wire_limits adv;
 	int st;
 
-	CHECK(c, !conn_open(c, &k), "connect");
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
 	/* Unknown capability bits are ignored, never echoed. */
 	st = hello_with(c, &k, 1, 1, 0xffffffffu);
-	CHECK_ST(c, st, VIRGO_ST_OK, "HELLO");
-	CHECK(c, k.hello.version == 1, "version %u", k.hello.version);
-	CHECK(c, k.hello.caps == VIRGO_CAPS_V1, "caps %#x", k.hello.caps);
-	CHECK(c, !!(k.hello.flags & VIRGO_HELLO_AUTH_REQUIRED) == c->have_key,
-	      "AUTH_REQUIRED is %d with%s a key",
-	      !!(k.hello.flags & VIRGO_HELLO_AUTH_REQUIRED),
-	      c->have_key ? "" : "out");
+	if (CHECK_ST(c, st, VIRGO_ST_OK, "HELLO"))
+		goto out;
+	if (CHECK(c, k.hello.version == 1, "version %u", k.hello.version))
+		goto out;
+	if (CHECK(c, k.hello.caps == VIRGO_CAPS_V1, "caps %#x", k.hello.caps))
+		goto out;
+	if (CHECK(c,
+		  !!(k.hello.flags & VIRGO_HELLO_AUTH_REQUIRED) == c->have_key,
+		  "AUTH_REQUIRED is %d with%s a key",
+		  !!(k.hello.flags & VIRGO_HELLO_AUTH_REQUIRED),
+		  c->have_key ? "" : "out"))
+		goto out;
 	adv.max_payload = k.hello.max_payload;
 	adv.max_chunk = k.hello.max_chunk;
 	adv.max_batch = k.hello.max_batch;
-	CHECK(c, !virgo_wire_limits_check(&adv), "incoherent limits");
-	CHECK(c, k.hello.max_inflight >= 1, "max_inflight 0");
-	CHECK(c, k.hello.free <= k.hello.capacity, "free > capacity");
-	CHECK(c, !all_zero(k.hello.nonce, 32), "zero server nonce");
+	if (CHECK(c, !virgo_wire_limits_check(&adv), "incoherent limits"))
+		goto out;
+	if (CHECK(c, k.hello.max_inflight >= 1, "max_inflight 0"))
+		goto out;
+	if (CHECK(c, k.hello.free <= k.hello.capacity, "free > capacity"))
+		goto out;
+	if (CHECK(c, !all_zero(k.hello.nonce, 32), "zero server nonce"))
+		goto out;
 	/* A fresh nonce per connection. */
-	CHECK(c, !conn_open(c, &k2), "connect");
-	CHECK_ST(c, hello(c, &k2), VIRGO_ST_OK, "second HELLO");
-	CHECK(c, memcmp(k.hello.nonce, k2.hello.nonce, 32),
-	      "two connections got the same server nonce");
+	if (CHECK(c, !conn_open(c, &k2), "connect"))
+		goto out;
+	if (CHECK_ST(c, hello(c, &k2), VIRGO_ST_OK, "second HELLO"))
+		goto out;
+	if (CHECK(c, memcmp(k.hello.nonce, k2.hello.nonce, 32),
+		  "two connections got the same server nonce"))
+		goto out;
 	/* A range with 2.. ending at 1 is malformed; 1..3 picks 1. */
 	conn_close(&k2);
-	CHECK(c, !conn_open(c, &k2), "connect");
-	CHECK_ST(c, hello_with(c, &k2, 1, 3, 0), VIRGO_ST_OK, "HELLO 1..3");
-	CHECK(c, k2.hello.version == 1, "HELLO 1..3 chose %u",
-	      k2.hello.version);
+	if (CHECK(c, !conn_open(c, &k2), "connect"))
+		goto out;
+	if (CHECK_ST(c, hello_with(c, &k2, 1, 3, 0), VIRGO_ST_OK, "HELLO 1..3"))
+		goto out;
+	if (CHECK(c, k2.hello.version == 1, "HELLO 1..3 chose %u",
+		  k2.hello.version))
+		goto out;
 out:
 	conn_close(&k);
 	conn_close(&k2);
@@ -548,9 +592,12 @@ static void t_hello_twice(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
 
-	CHECK(c, !open_ready(c, &k), "handshake");
-	CHECK_ST(c, hello(c, &k), VIRGO_ST_INVAL, "second HELLO");
-	CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after");
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
+	if (CHECK_ST(c, hello(c, &k), VIRGO_ST_INVAL, "second HELLO"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -560,15 +607,22 @@ static void t_hello_proto(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
 
-	CHECK(c, !conn_open(c, &k), "connect");
-	CHECK_ST(c, hello_with(c, &k, 2, 3, 0), VIRGO_ST_PROTO, "HELLO 2..3");
-	CHECK_ST(c, hello_with(c, &k, 7, 65535, 0), VIRGO_ST_PROTO,
-		 "HELLO 7..65535");
-	CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO 1..1 after");
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	if (CHECK_ST(c, hello_with(c, &k, 2, 3, 0), VIRGO_ST_PROTO,
+		     "HELLO 2..3"))
+		goto out;
+	if (CHECK_ST(c, hello_with(c, &k, 7, 65535, 0), VIRGO_ST_PROTO,
+		     "HELLO 7..65535"))
+		goto out;
+	if (CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO 1..1 after"))
+		goto out;
 	if (c->have_key)
-		CHECK_ST(c, auth_with(c, &k, c->key, c->key_len), VIRGO_ST_OK,
-			 "AUTH");
-	CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING");
+		if (CHECK_ST(c, auth_with(c, &k, c->key, c->key_len),
+			     VIRGO_ST_OK, "AUTH"))
+			goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -576,24 +630,29 @@ out:
 static void t_hello_malformed(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
-	uint8_t p[VIRGO_WIRE_HELLO_REQ_LEN] = { 0 };
+	u8 p[VIRGO_WIRE_HELLO_REQ_LEN] = { 0 };
 
-	CHECK(c, !conn_open(c, &k), "connect");
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
 	/* 39 bytes */
 	put_unaligned_le16(1, p);
 	put_unaligned_le16(1, p + 2);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_HELLO, p, 39, NULL), VIRGO_ST_INVAL,
-		 "HELLO of 39 bytes");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_HELLO, p, 39, NULL),
+		     VIRGO_ST_INVAL, "HELLO of 39 bytes"))
+		goto out;
 	/* ver_min 0 */
 	put_unaligned_le16(0, p);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_HELLO, p, 40, NULL), VIRGO_ST_INVAL,
-		 "HELLO ver_min 0");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_HELLO, p, 40, NULL),
+		     VIRGO_ST_INVAL, "HELLO ver_min 0"))
+		goto out;
 	/* ver_min > ver_max */
 	put_unaligned_le16(2, p);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_HELLO, p, 40, NULL), VIRGO_ST_INVAL,
-		 "HELLO 2..1");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_HELLO, p, 40, NULL),
+		     VIRGO_ST_INVAL, "HELLO 2..1"))
+		goto out;
 	/* None of those counted: a good one works. */
-	CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO after");
+	if (CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO after"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -601,17 +660,18 @@ out:
 /* Before HELLO every other request is PERM, and the session goes on. */
 static void t_perm_before_hello(struct ctx *c)
 {
-	static const uint8_t ops[] = {
+	static const u8 ops[] = {
 		VIRGO_OP_AUTH, VIRGO_OP_ALLOC, VIRGO_OP_FREE, VIRGO_OP_WRITE,
-		VIRGO_OP_READ, VIRGO_OP_STAT, VIRGO_OP_PING,
+		VIRGO_OP_READ, VIRGO_OP_STAT,  VIRGO_OP_PING,
 	};
 	struct conn k = { .fd = -1 };
-	uint8_t p[40];
+	u8 p[40];
 	unsigned int i;
 
-	CHECK(c, !conn_open(c, &k), "connect");
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
 	for (i = 0; i < sizeof(ops); i++) {
-		uint32_t len = 0;
+		u32 len = 0;
 
 		/* Well-formed small payloads (<= 40 bytes). */
 		memset(p, 0, sizeof(p));
@@ -643,10 +703,12 @@ static void t_perm_before_hello(struct ctx *c)
 			len = 8;
 			break;
 		}
-		CHECK_ST(c, rpc(c, k.fd, ops[i], p, len, NULL), VIRGO_ST_PERM,
-			 virgo_wire_op_name(ops[i]));
+		if (CHECK_ST(c, rpc(c, k.fd, ops[i], p, len, NULL),
+			     VIRGO_ST_PERM, virgo_wire_op_name(ops[i])))
+			goto out;
 	}
-	CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO after");
+	if (CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO after"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -655,14 +717,20 @@ static void t_auth_right(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
 
-	CHECK(c, !conn_open(c, &k), "connect");
-	CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO");
-	CHECK_ST(c, auth_with(c, &k, c->key, c->key_len), VIRGO_ST_OK,
-		 "AUTH (server MAC checked too)");
-	CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING");
-	CHECK_ST(c, auth_with(c, &k, c->key, c->key_len), VIRGO_ST_INVAL,
-		 "AUTH again");
-	CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after");
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	if (CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO"))
+		goto out;
+	if (CHECK_ST(c, auth_with(c, &k, c->key, c->key_len), VIRGO_ST_OK,
+		     "AUTH (server MAC checked too)"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING"))
+		goto out;
+	if (CHECK_ST(c, auth_with(c, &k, c->key, c->key_len), VIRGO_ST_INVAL,
+		     "AUTH again"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -670,15 +738,20 @@ out:
 static void t_auth_wrong(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
-	uint8_t bad[64];
+	u8 bad[64];
 
 	memcpy(bad, c->key, c->key_len);
 	bad[0] ^= 0x01;
-	CHECK(c, !conn_open(c, &k), "connect");
-	CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO");
-	CHECK_ST(c, auth_with(c, &k, bad, c->key_len), VIRGO_ST_AUTH,
-		 "AUTH with a wrong key");
-	CHECK(c, expect_closed(k.fd), "connection not closed after AUTH failed");
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	if (CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO"))
+		goto out;
+	if (CHECK_ST(c, auth_with(c, &k, bad, c->key_len), VIRGO_ST_AUTH,
+		     "AUTH with a wrong key"))
+		goto out;
+	if (CHECK(c, expect_closed(k.fd),
+		  "connection not closed after AUTH failed"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -688,16 +761,24 @@ static void t_auth_missing(struct ctx *c)
 	struct conn k = { .fd = -1 };
 	u64 h;
 
-	CHECK(c, !conn_open(c, &k), "connect");
-	CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO");
-	CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_PERM, "PING without AUTH");
-	CHECK_ST(c, do_alloc1(c, k.fd, 4096, &h), VIRGO_ST_PERM,
-		 "ALLOC without AUTH");
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_STAT, NULL, 0, NULL), VIRGO_ST_PERM,
-		 "STAT without AUTH");
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	if (CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_PERM, "PING without AUTH"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, k.fd, 4096, &h), VIRGO_ST_PERM,
+		     "ALLOC without AUTH"))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_STAT, NULL, 0, NULL),
+		     VIRGO_ST_PERM, "STAT without AUTH"))
+		goto out;
 	/* Still allowed to authenticate. */
-	CHECK_ST(c, auth_with(c, &k, c->key, c->key_len), VIRGO_ST_OK, "AUTH");
-	CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING");
+	if (CHECK_ST(c, auth_with(c, &k, c->key, c->key_len), VIRGO_ST_OK,
+		     "AUTH"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -705,12 +786,15 @@ out:
 static void t_auth_without_key(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
-	uint8_t mac[32] = { 0 };
+	u8 mac[32] = { 0 };
 
-	CHECK(c, !open_ready(c, &k), "handshake");
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_AUTH, mac, 32, NULL), VIRGO_ST_INVAL,
-		 "AUTH on a server without a key");
-	CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after");
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_AUTH, mac, 32, NULL),
+		     VIRGO_ST_INVAL, "AUTH on a server without a key"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -719,12 +803,15 @@ out:
 static void t_preauth_oversize(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
-	uint8_t p[64] = { 0 };
+	u8 p[64] = { 0 };
 
-	CHECK(c, !conn_open(c, &k), "connect");
-	CHECK(c, !send_frame(k.fd, VIRGO_OP_PING, 0, 0, 1, p, 64), "send");
-	CHECK(c, expect_closed(k.fd),
-	      "a 64-byte PING before HELLO did not close the connection");
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	if (CHECK(c, !send_frame(k.fd, VIRGO_OP_PING, 0, 0, 1, p, 64), "send"))
+		goto out;
+	if (CHECK(c, expect_closed(k.fd),
+		  "a 64-byte PING before HELLO did not close the connection"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -734,27 +821,32 @@ static void t_handshake_deadline(struct ctx *c)
 	struct conn k = { .fd = -1 }, k2 = { .fd = -1 };
 	struct timeval tv = { .tv_sec = c->handshake_timeout + 3 };
 	u64 t0;
-	uint8_t b;
+	u8 b;
 	ssize_t n;
 
-	CHECK(c, !conn_open(c, &k), "connect");
-	CHECK(c, !conn_open(c, &k2), "connect");
-	CHECK_ST(c, hello(c, &k2), VIRGO_ST_OK, "HELLO");
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	if (CHECK(c, !conn_open(c, &k2), "connect"))
+		goto out;
+	if (CHECK_ST(c, hello(c, &k2), VIRGO_ST_OK, "HELLO"))
+		goto out;
 	setsockopt(k.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(k2.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	t0 = now_ms();
 	n = recv(k.fd, &b, 1, 0);
-	CHECK(c, n == 0 || (n < 0 && errno == ECONNRESET),
-	      "silent connection still open after %llu ms",
-	      now_ms() - t0);
+	if (CHECK(c, n == 0 || (n < 0 && errno == ECONNRESET),
+		  "silent connection still open after %llu ms", now_ms() - t0))
+		goto out;
 	if (c->have_key) {
 		/* HELLO but never AUTH: closed too. */
 		n = recv(k2.fd, &b, 1, 0);
-		CHECK(c, n == 0 || (n < 0 && errno == ECONNRESET),
-		      "unauthenticated connection still open");
+		if (CHECK(c, n == 0 || (n < 0 && errno == ECONNRESET),
+			  "unauthenticated connection still open"))
+			goto out;
 	}
-	CHECK(c, now_ms() - t0 <= (c->handshake_timeout + 2) * 1000ull,
-	      "closed after %llu ms", now_ms() - t0);
+	if (CHECK(c, now_ms() - t0 <= (c->handshake_timeout + 2) * 1000ull,
+		  "closed after %llu ms", now_ms() - t0))
+		goto out;
 out:
 	conn_close(&k);
 	conn_close(&k2);
@@ -765,20 +857,28 @@ out:
 static void t_ping(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
-	uint8_t p[65];
-	uint32_t rlen = 0;
+	u8 p[65];
+	u32 rlen = 0;
 
 	fill(p, sizeof(p), 7);
-	CHECK(c, !open_ready(c, &k), "handshake");
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_PING, NULL, 0, &rlen), VIRGO_ST_OK,
-		 "PING 0");
-	CHECK(c, rlen == 0, "PING 0 echoed %u bytes", rlen);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_PING, p, 64, &rlen), VIRGO_ST_OK,
-		 "PING 64");
-	CHECK(c, rlen == 64 && !memcmp(g_rbuf, p, 64), "PING 64 echo differs");
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_PING, p, 65, NULL), VIRGO_ST_TOOBIG,
-		 "PING 65");
-	CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after");
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_PING, NULL, 0, &rlen),
+		     VIRGO_ST_OK, "PING 0"))
+		goto out;
+	if (CHECK(c, rlen == 0, "PING 0 echoed %u bytes", rlen))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_PING, p, 64, &rlen), VIRGO_ST_OK,
+		     "PING 64"))
+		goto out;
+	if (CHECK(c, rlen == 64 && !memcmp(g_rbuf, p, 64),
+		  "PING 64 echo differs"))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_PING, p, 65, NULL),
+		     VIRGO_ST_TOOBIG, "PING 65"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -787,63 +887,92 @@ static void t_stat(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
 	struct virgo_wire_stat a, b;
-	uint8_t x = 0;
+	u8 x = 0;
 	int i;
 
-	CHECK(c, !open_ready(c, &k), "handshake");
-	CHECK_ST(c, do_stat(c, k.fd, &a), VIRGO_ST_OK, "STAT");
-	CHECK(c, a.free <= a.capacity, "free > capacity");
-	CHECK(c, a.capacity == k.hello.capacity, "capacity %llu"
-	      " != HELLO's %llu", a.capacity, k.hello.capacity);
-	CHECK(c, a.sessions >= 1, "sessions 0 while one is open");
-	CHECK(c, a.session_bytes == 0 && a.session_chunks == 0,
-	      "a new session holds something");
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
+	if (CHECK_ST(c, do_stat(c, k.fd, &a), VIRGO_ST_OK, "STAT"))
+		goto out;
+	if (CHECK(c, a.free <= a.capacity, "free > capacity"))
+		goto out;
+	if (CHECK(c, a.capacity == k.hello.capacity,
+		  "capacity %llu != HELLO's %llu",
+		  a.capacity, k.hello.capacity))
+		goto out;
+	if (CHECK(c, a.sessions >= 1, "sessions 0 while one is open"))
+		goto out;
+	if (CHECK(c, a.session_bytes == 0 && a.session_chunks == 0,
+		  "a new session holds something"))
+		goto out;
 	for (i = 0; i < 5; i++)
-		CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING");
-	CHECK_ST(c, do_stat(c, k.fd, &b), VIRGO_ST_OK, "STAT");
-	CHECK(c, b.requests >= a.requests + 6, "requests %llu -> %"
-	      "llu after 6", a.requests, b.requests);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_STAT, &x, 1, NULL), VIRGO_ST_INVAL,
-		 "STAT with a payload");
+		if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING"))
+			goto out;
+	if (CHECK_ST(c, do_stat(c, k.fd, &b), VIRGO_ST_OK, "STAT"))
+		goto out;
+	if (CHECK(c, b.requests >= a.requests + 6,
+		  "requests %llu -> %llu after 6",
+		  a.requests, b.requests))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_STAT, &x, 1, NULL),
+		     VIRGO_ST_INVAL, "STAT with a payload"))
+		goto out;
 out:
 	conn_close(&k);
 }
 
 static void t_alloc_free(struct ctx *c)
 {
-	uint32_t sizes[3] = { 1, 4096, c->lim.max_chunk };
+	u32 sizes[3] = { 1, 4096, c->lim.max_chunk };
 	struct conn k = { .fd = -1 };
 	struct virgo_wire_stat a, b;
 	u64 h[3], h2;
-	uint32_t freed = 0;
+	u32 freed = 0;
 
-	CHECK(c, !open_ready(c, &k), "handshake");
-	CHECK_ST(c, do_stat(c, k.fd, &a), VIRGO_ST_OK, "STAT");
-	CHECK_ST(c, do_alloc(c, k.fd, sizes, 3, h), VIRGO_ST_OK, "ALLOC 3");
-	CHECK(c, h[0] && h[1] && h[2] && h[0] != h[1] && h[1] != h[2] &&
-	      h[0] != h[2], "handles not distinct non-zero");
-	CHECK_ST(c, do_stat(c, k.fd, &b), VIRGO_ST_OK, "STAT");
-	CHECK(c, b.session_chunks == 3, "session_chunks %llu",
-	      b.session_chunks);
-	CHECK(c, b.session_bytes == 4097ull + c->lim.max_chunk,
-	      "session_bytes %llu", b.session_bytes);
-	CHECK(c, b.lent_bytes >= a.lent_bytes + b.session_bytes,
-	      "lent_bytes %llu -> %llu", a.lent_bytes,
-	      b.lent_bytes);
-	CHECK(c, b.lent_chunks >= a.lent_chunks + 3, "lent_chunks");
-	CHECK(c, b.free < a.free, "free did not go down");
-	CHECK_ST(c, do_free(c, k.fd, h, 3, &freed), VIRGO_ST_OK, "FREE");
-	CHECK(c, freed == 3, "freed %u of 3", freed);
-	CHECK_ST(c, do_stat(c, k.fd, &b), VIRGO_ST_OK, "STAT");
-	CHECK(c, b.session_chunks == 0 && b.session_bytes == 0,
-	      "session still holds %llu chunks", b.session_chunks);
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
+	if (CHECK_ST(c, do_stat(c, k.fd, &a), VIRGO_ST_OK, "STAT"))
+		goto out;
+	if (CHECK_ST(c, do_alloc(c, k.fd, sizes, 3, h), VIRGO_ST_OK, "ALLOC 3"))
+		goto out;
+	if (CHECK(c,
+		  h[0] && h[1] && h[2] && h[0] != h[1] && h[1] != h[2] &&
+			  h[0] != h[2],
+		  "handles not distinct non-zero"))
+		goto out;
+	if (CHECK_ST(c, do_stat(c, k.fd, &b), VIRGO_ST_OK, "STAT"))
+		goto out;
+	if (CHECK(c, b.session_chunks == 3, "session_chunks %llu",
+		  b.session_chunks))
+		goto out;
+	if (CHECK(c, b.session_bytes == 4097ull + c->lim.max_chunk,
+		  "session_bytes %llu", b.session_bytes))
+		goto out;
+	if (CHECK(c, b.lent_bytes >= a.lent_bytes + b.session_bytes,
+		  "lent_bytes %llu -> %llu", a.lent_bytes, b.lent_bytes))
+		goto out;
+	if (CHECK(c, b.lent_chunks >= a.lent_chunks + 3, "lent_chunks"))
+		goto out;
+	if (CHECK(c, b.free < a.free, "free did not go down"))
+		goto out;
+	if (CHECK_ST(c, do_free(c, k.fd, h, 3, &freed), VIRGO_ST_OK, "FREE"))
+		goto out;
+	if (CHECK(c, freed == 3, "freed %u of 3", freed))
+		goto out;
+	if (CHECK_ST(c, do_stat(c, k.fd, &b), VIRGO_ST_OK, "STAT"))
+		goto out;
+	if (CHECK(c, b.session_chunks == 0 && b.session_bytes == 0,
+		  "session still holds %llu chunks", b.session_chunks))
+		goto out;
 	/* A handle is not reused within a session. */
-	CHECK_ST(c, do_alloc1(c, k.fd, 1, &h2), VIRGO_ST_OK, "ALLOC");
-	CHECK(c, h2 != h[0] && h2 != h[1] && h2 != h[2], "handle reused");
+	if (CHECK_ST(c, do_alloc1(c, k.fd, 1, &h2), VIRGO_ST_OK, "ALLOC"))
+		goto out;
+	if (CHECK(c, h2 != h[0] && h2 != h[1] && h2 != h[2], "handle reused"))
+		goto out;
 	/* A full batch of 1-byte chunks. */
 	{
-		uint32_t n = c->lim.max_batch, i;
-		uint32_t *sz = calloc(n, sizeof(*sz));
+		u32 n = c->lim.max_batch, i;
+		u32 *sz = calloc(n, sizeof(*sz));
 		u64 *hh = calloc(n, sizeof(*hh));
 		int st;
 
@@ -854,8 +983,11 @@ static void t_alloc_free(struct ctx *c)
 			st = do_free(c, k.fd, hh, n, &freed);
 		free(sz);
 		free(hh);
-		CHECK_ST(c, st, VIRGO_ST_OK, "ALLOC+FREE of max_batch chunks");
-		CHECK(c, freed == n, "freed %u of %u", freed, n);
+		if (CHECK_ST(c, st, VIRGO_ST_OK,
+			     "ALLOC+FREE of max_batch chunks"))
+			goto out;
+		if (CHECK(c, freed == n, "freed %u of %u", freed, n))
+			goto out;
 	}
 out:
 	conn_close(&k);
@@ -864,54 +996,67 @@ out:
 static void t_alloc_errors(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
-	uint32_t mb = c->lim.max_batch, n;
+	u32 mb = c->lim.max_batch, n;
 	size_t cap = VIRGO_WIRE_BATCH_HDR_LEN + 4 * ((size_t)mb + 1);
-	uint8_t *p = calloc(1, cap);
+	u8 *p = calloc(1, cap);
 	struct virgo_wire_stat st;
 
-	CHECK(c, p, "memory");
-	CHECK(c, !open_ready(c, &k), "handshake");
+	if (CHECK(c, p, "memory"))
+		goto out;
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
 	/* Fewer than 8 bytes. */
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 4, NULL), VIRGO_ST_INVAL,
-		 "ALLOC of 4 bytes");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 4, NULL),
+		     VIRGO_ST_INVAL, "ALLOC of 4 bytes"))
+		goto out;
 	/* count 0 */
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 8, NULL), VIRGO_ST_INVAL,
-		 "ALLOC count 0");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 8, NULL),
+		     VIRGO_ST_INVAL, "ALLOC count 0"))
+		goto out;
 	/* reserved != 0 */
 	put_unaligned_le32(1, p);
 	put_unaligned_le32(1, p + 4);
 	put_unaligned_le32(16, p + 8);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 12, NULL), VIRGO_ST_INVAL,
-		 "ALLOC reserved 1");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 12, NULL),
+		     VIRGO_ST_INVAL, "ALLOC reserved 1"))
+		goto out;
 	put_unaligned_le32(0, p + 4);
 	/* size 0 */
 	put_unaligned_le32(0, p + 8);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 12, NULL), VIRGO_ST_INVAL,
-		 "ALLOC size 0");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 12, NULL),
+		     VIRGO_ST_INVAL, "ALLOC size 0"))
+		goto out;
 	/* size over max_chunk */
 	put_unaligned_le32(c->lim.max_chunk + 1, p + 8);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 12, NULL), VIRGO_ST_TOOBIG,
-		 "ALLOC max_chunk + 1");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 12, NULL),
+		     VIRGO_ST_TOOBIG, "ALLOC max_chunk + 1"))
+		goto out;
 	/* length does not match count */
 	put_unaligned_le32(16, p + 8);
 	put_unaligned_le32(2, p);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 12, NULL), VIRGO_ST_INVAL,
-		 "ALLOC count 2 with one size");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 12, NULL),
+		     VIRGO_ST_INVAL, "ALLOC count 2 with one size"))
+		goto out;
 	put_unaligned_le32(1, p);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 16, NULL), VIRGO_ST_INVAL,
-		 "ALLOC count 1 with 8 bytes of sizes");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 16, NULL),
+		     VIRGO_ST_INVAL, "ALLOC count 1 with 8 bytes of sizes"))
+		goto out;
 	/* count over max_batch (the frame still fits max_payload) */
 	n = mb + 1;
 	put_unaligned_le32(n, p);
-	for (uint32_t i = 0; i < n; i++)
+	for (u32 i = 0; i < n; i++)
 		put_unaligned_le32(1, p + 8 + 4 * (size_t)i);
 	if (cap <= c->lim.max_payload)
-		CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, (uint32_t)cap, NULL),
-			 VIRGO_ST_TOOBIG, "ALLOC max_batch + 1");
+		if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, (u32)cap, NULL),
+			     VIRGO_ST_TOOBIG, "ALLOC max_batch + 1"))
+			goto out;
 	/* Nothing was allocated by any of those. */
-	CHECK_ST(c, do_stat(c, k.fd, &st), VIRGO_ST_OK, "STAT");
-	CHECK(c, st.session_chunks == 0, "refused ALLOCs left %llu"
-	      " chunks", st.session_chunks);
+	if (CHECK_ST(c, do_stat(c, k.fd, &st), VIRGO_ST_OK, "STAT"))
+		goto out;
+	if (CHECK(c, st.session_chunks == 0,
+		  "refused ALLOCs left %llu chunks",
+		  st.session_chunks))
+		goto out;
 out:
 	free(p);
 	conn_close(&k);
@@ -922,25 +1067,29 @@ static void t_alloc_nomem(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
 	u64 fit = c->hello.capacity / c->lim.max_chunk / 8 + 1;
-	uint32_t n = fit < c->lim.max_batch ? (uint32_t)fit : c->lim.max_batch;
-	uint32_t i, rounds = 0, freed;
+	u32 n = fit < c->lim.max_batch ? (u32)fit : c->lim.max_batch;
+	u32 i, rounds = 0, freed;
 	u64 batch_bytes = (u64)n * c->lim.max_chunk;
-	uint32_t *sz = calloc(n, sizeof(*sz));
+	u32 *sz = calloc(n, sizeof(*sz));
 	u64 *all = NULL, held = 0;
 	struct virgo_wire_stat before, after;
 	int st = VIRGO_ST_OK;
 
-	CHECK(c, sz, "memory");
+	if (CHECK(c, sz, "memory"))
+		goto out;
 	if (c->hello.capacity / batch_bytes > 64) {
-		printf("# alloc_nomem: capacity %llu is more than 64 full batches; not filled\n",
-		       c->hello.capacity);
+		printf("# alloc_nomem: capacity %llu %s\n",
+		       c->hello.capacity,
+		       "is more than 64 full batches; not filled");
 		goto out;
 	}
 	all = calloc((size_t)n * 66, sizeof(*all));
-	CHECK(c, all, "memory");
+	if (CHECK(c, all, "memory"))
+		goto out;
 	for (i = 0; i < n; i++)
 		sz[i] = c->lim.max_chunk;
-	CHECK(c, !open_ready(c, &k), "handshake");
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
 	while (rounds < 66) {
 		st = do_alloc(c, k.fd, sz, n, all + held);
 		if (st != VIRGO_ST_OK)
@@ -948,28 +1097,39 @@ static void t_alloc_nomem(struct ctx *c)
 		held += n;
 		rounds++;
 	}
-	CHECK_ST(c, st, VIRGO_ST_NOMEM, "ALLOC past the capacity");
-	CHECK_ST(c, do_stat(c, k.fd, &before), VIRGO_ST_OK, "STAT");
-	CHECK(c, before.session_chunks == held,
-	      "a refused ALLOC left chunks: %llu held, %llu"
-	      " expected", before.session_chunks, held);
+	if (CHECK_ST(c, st, VIRGO_ST_NOMEM, "ALLOC past the capacity"))
+		goto out;
+	if (CHECK_ST(c, do_stat(c, k.fd, &before), VIRGO_ST_OK, "STAT"))
+		goto out;
+	if (CHECK(c, before.session_chunks == held,
+		  "a refused ALLOC left chunks: %llu held, %llu expected",
+		  before.session_chunks, held))
+		goto out;
 	/* Smaller requests still fit or fail whole. */
 	st = do_alloc(c, k.fd, sz, 1, all + held);
-	CHECK(c, st == VIRGO_ST_OK || st == VIRGO_ST_NOMEM, "ALLOC 1: %d", st);
+	if (CHECK(c, st == VIRGO_ST_OK || st == VIRGO_ST_NOMEM, "ALLOC 1: %d",
+		  st))
+		goto out;
 	if (st == VIRGO_ST_OK)
 		held++;
 	for (i = 0; i < held; i += freed) {
-		uint32_t cnt = held - i > n ? n : (uint32_t)(held - i);
+		u32 cnt = held - i > n ? n : (u32)(held - i);
 
 		freed = 0;
-		CHECK_ST(c, do_free(c, k.fd, all + i, cnt, &freed), VIRGO_ST_OK,
-			 "FREE");
-		CHECK(c, freed == cnt, "freed %u of %u", freed, cnt);
+		if (CHECK_ST(c, do_free(c, k.fd, all + i, cnt, &freed),
+			     VIRGO_ST_OK, "FREE"))
+			goto out;
+		if (CHECK(c, freed == cnt, "freed %u of %u", freed, cnt))
+			goto out;
 	}
-	CHECK_ST(c, do_stat(c, k.fd, &after), VIRGO_ST_OK, "STAT");
-	CHECK(c, after.session_chunks == 0, "chunks left");
+	if (CHECK_ST(c, do_stat(c, k.fd, &after), VIRGO_ST_OK, "STAT"))
+		goto out;
+	if (CHECK(c, after.session_chunks == 0, "chunks left"))
+		goto out;
 	/* Room again. */
-	CHECK_ST(c, do_alloc(c, k.fd, sz, 1, all), VIRGO_ST_OK, "ALLOC after FREE");
+	if (CHECK_ST(c, do_alloc(c, k.fd, sz, 1, all), VIRGO_ST_OK,
+		     "ALLOC after FREE"))
+		goto out;
 out:
 	free(sz);
 	free(all);
@@ -980,12 +1140,15 @@ static void t_free(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
 	u64 h[2], list[5];
-	uint32_t freed = 9;
-	uint8_t p[16] = { 0 };
+	u32 freed = 9;
+	u8 p[16] = { 0 };
 
-	CHECK(c, !open_ready(c, &k), "handshake");
-	CHECK_ST(c, do_alloc1(c, k.fd, 100, &h[0]), VIRGO_ST_OK, "ALLOC");
-	CHECK_ST(c, do_alloc1(c, k.fd, 200, &h[1]), VIRGO_ST_OK, "ALLOC");
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, k.fd, 100, &h[0]), VIRGO_ST_OK, "ALLOC"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, k.fd, 200, &h[1]), VIRGO_ST_OK, "ALLOC"))
+		goto out;
 	/* Unknown and duplicate handles are skipped. */
 	list[0] = h[0];
 	list[1] = h[0] ^ 0x5a5a5a5a00000000ull;
@@ -994,68 +1157,93 @@ static void t_free(struct ctx *c)
 	list[4] = 0xffffffffffffffffull;
 	if (!list[1])
 		list[1] = 1;
-	CHECK_ST(c, do_free(c, k.fd, list, 5, &freed), VIRGO_ST_OK,
-		 "FREE with foreign and duplicate handles");
-	CHECK(c, freed == 2, "freed %u, want 2", freed);
-	CHECK_ST(c, do_free(c, k.fd, h, 1, &freed), VIRGO_ST_OK,
-		 "FREE freed handle");
-	CHECK(c, freed == 0, "freed %u, want 0", freed);
+	if (CHECK_ST(c, do_free(c, k.fd, list, 5, &freed), VIRGO_ST_OK,
+		     "FREE with foreign and duplicate handles"))
+		goto out;
+	if (CHECK(c, freed == 2, "freed %u, want 2", freed))
+		goto out;
+	if (CHECK_ST(c, do_free(c, k.fd, h, 1, &freed), VIRGO_ST_OK,
+		     "FREE freed handle"))
+		goto out;
+	if (CHECK(c, freed == 0, "freed %u, want 0", freed))
+		goto out;
 	/* Malformed: count 0, handle 0, short. */
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_FREE, p, 8, NULL), VIRGO_ST_INVAL,
-		 "FREE count 0");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_FREE, p, 8, NULL), VIRGO_ST_INVAL,
+		     "FREE count 0"))
+		goto out;
 	put_unaligned_le32(1, p);
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_FREE, p, 16, NULL), VIRGO_ST_INVAL,
-		 "FREE handle 0");
-	CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_FREE, p, 4, NULL), VIRGO_ST_INVAL,
-		 "FREE of 4 bytes");
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_FREE, p, 16, NULL),
+		     VIRGO_ST_INVAL, "FREE handle 0"))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_FREE, p, 4, NULL), VIRGO_ST_INVAL,
+		     "FREE of 4 bytes"))
+		goto out;
 out:
 	conn_close(&k);
 }
 
 static void t_write_read(struct ctx *c)
 {
-	uint32_t mc = c->lim.max_chunk, size = mc < 65536 ? mc : 65536;
-	uint8_t *w = malloc(mc), *r = malloc(mc), *shadow = calloc(1, mc);
+	u32 mc = c->lim.max_chunk, size = mc < 65536 ? mc : 65536;
+	u8 *w = malloc(mc), *r = malloc(mc), *shadow = calloc(1, mc);
 	struct conn k = { .fd = -1 };
 	u64 h, hbig;
 	int i;
 
-	CHECK(c, w && r && shadow, "memory");
-	CHECK(c, !open_ready(c, &k), "handshake");
-	CHECK_ST(c, do_alloc1(c, k.fd, size, &h), VIRGO_ST_OK, "ALLOC");
+	if (CHECK(c, w && r && shadow, "memory"))
+		goto out;
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, k.fd, size, &h), VIRGO_ST_OK, "ALLOC"))
+		goto out;
 	/* Never written: zeroes, and the whole chunk is readable. */
-	CHECK_ST(c, do_read(c, k.fd, h, 0, r, size), VIRGO_ST_OK, "READ");
-	CHECK(c, all_zero(r, size), "unwritten chunk is not zero");
+	if (CHECK_ST(c, do_read(c, k.fd, h, 0, r, size), VIRGO_ST_OK, "READ"))
+		goto out;
+	if (CHECK(c, all_zero(r, size), "unwritten chunk is not zero"))
+		goto out;
 	/* Random writes against a shadow copy. */
 	for (i = 0; i < 40; i++) {
-		uint32_t off = (uint32_t)(rnd64() % size);
-		uint32_t len = 1 + (uint32_t)(rnd64() % (size - off));
+		u32 off = (u32)(rnd64() % size);
+		u32 len = 1 + (u32)(rnd64() % (size - off));
 
 		fill(w, len, (u64)i);
-		CHECK_ST(c, do_write(c, k.fd, h, off, w, len), VIRGO_ST_OK,
-			 "WRITE");
+		if (CHECK_ST(c, do_write(c, k.fd, h, off, w, len), VIRGO_ST_OK,
+			     "WRITE"))
+			goto out;
 		memcpy(shadow + off, w, len);
-		off = (uint32_t)(rnd64() % size);
-		len = 1 + (uint32_t)(rnd64() % (size - off));
-		CHECK_ST(c, do_read(c, k.fd, h, off, r, len), VIRGO_ST_OK,
-			 "READ");
-		CHECK(c, !memcmp(r, shadow + off, len),
-		      "READ %u@%u differs from what was written", len, off);
+		off = (u32)(rnd64() % size);
+		len = 1 + (u32)(rnd64() % (size - off));
+		if (CHECK_ST(c, do_read(c, k.fd, h, off, r, len), VIRGO_ST_OK,
+			     "READ"))
+			goto out;
+		if (CHECK(c, !memcmp(r, shadow + off, len),
+			  "READ %u@%u differs from what was written", len, off))
+			goto out;
 	}
-	CHECK_ST(c, do_read(c, k.fd, h, 0, r, size), VIRGO_ST_OK, "READ all");
-	CHECK(c, !memcmp(r, shadow, size), "chunk differs");
+	if (CHECK_ST(c, do_read(c, k.fd, h, 0, r, size), VIRGO_ST_OK,
+		     "READ all"))
+		goto out;
+	if (CHECK(c, !memcmp(r, shadow, size), "chunk differs"))
+		goto out;
 	/* A max_chunk chunk, written whole in one WRITE, read in one READ. */
-	CHECK_ST(c, do_alloc1(c, k.fd, mc, &hbig), VIRGO_ST_OK, "ALLOC max_chunk");
+	if (CHECK_ST(c, do_alloc1(c, k.fd, mc, &hbig), VIRGO_ST_OK,
+		     "ALLOC max_chunk"))
+		goto out;
 	fill(w, mc, 99);
-	CHECK_ST(c, do_write(c, k.fd, hbig, 0, w, mc), VIRGO_ST_OK,
-		 "WRITE max_chunk");
-	CHECK_ST(c, do_read(c, k.fd, hbig, 0, r, mc), VIRGO_ST_OK,
-		 "READ max_chunk");
-	CHECK(c, !memcmp(r, w, mc), "max_chunk chunk differs");
+	if (CHECK_ST(c, do_write(c, k.fd, hbig, 0, w, mc), VIRGO_ST_OK,
+		     "WRITE max_chunk"))
+		goto out;
+	if (CHECK_ST(c, do_read(c, k.fd, hbig, 0, r, mc), VIRGO_ST_OK,
+		     "READ max_chunk"))
+		goto out;
+	if (CHECK(c, !memcmp(r, w, mc), "max_chunk chunk differs"))
+		goto out;
 	/* The last byte alone. */
-	CHECK_ST(c, do_read(c, k.fd, hbig, mc - 1, r, 1), VIRGO_ST_OK,
-		 "READ last byte");
-	CHECK(c, r[0] == w[mc - 1], "last byte differs");
+	if (CHECK_ST(c, do_read(c, k.fd, hbig, mc - 1, r, 1), VIRGO_ST_OK,
+		     "READ last byte"))
+		goto out;
+	if (CHECK(c, r[0] == w[mc - 1], "last byte differs"))
+		goto out;
 out:
 	free(w);
 	free(r);
@@ -1063,10 +1251,10 @@ out:
 	conn_close(&k);
 }
 
-static int rw_raw(struct ctx *c, int fd, uint8_t op, u64 h, uint32_t off,
-		  uint32_t length, uint32_t data_len)
+static int rw_raw(struct ctx *c, int fd, u8 op, u64 h, u32 off, u32 length,
+		  u32 data_len)
 {
-	uint8_t *p = calloc(1, VIRGO_WIRE_RW_REQ_LEN + (size_t)data_len);
+	u8 *p = calloc(1, VIRGO_WIRE_RW_REQ_LEN + (size_t)data_len);
 	int st;
 
 	if (!p)
@@ -1081,55 +1269,82 @@ static int rw_raw(struct ctx *c, int fd, uint8_t op, u64 h, uint32_t off,
 
 static void t_rw_errors(struct ctx *c)
 {
-	static const uint8_t ops[] = { VIRGO_OP_WRITE, VIRGO_OP_READ };
-	uint32_t mc = c->lim.max_chunk;
+	static const u8 ops[] = { VIRGO_OP_WRITE, VIRGO_OP_READ };
+	u32 mc = c->lim.max_chunk;
 	struct conn k = { .fd = -1 };
 	u64 h, gone;
-	uint32_t freed;
+	u32 freed;
 	unsigned int i;
-	uint8_t b[16] = { 0 };
+	u8 b[16] = { 0 };
 
-	CHECK(c, !open_ready(c, &k), "handshake");
-	CHECK_ST(c, do_alloc1(c, k.fd, 100, &h), VIRGO_ST_OK, "ALLOC");
-	CHECK_ST(c, do_alloc1(c, k.fd, 100, &gone), VIRGO_ST_OK, "ALLOC");
-	CHECK_ST(c, do_free(c, k.fd, &gone, 1, &freed), VIRGO_ST_OK, "FREE");
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, k.fd, 100, &h), VIRGO_ST_OK, "ALLOC"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, k.fd, 100, &gone), VIRGO_ST_OK, "ALLOC"))
+		goto out;
+	if (CHECK_ST(c, do_free(c, k.fd, &gone, 1, &freed), VIRGO_ST_OK,
+		     "FREE"))
+		goto out;
 	for (i = 0; i < 2; i++) {
-		uint8_t op = ops[i];
+		u8 op = ops[i];
 		bool wr = op == VIRGO_OP_WRITE;
 		const char *nm = virgo_wire_op_name(op);
 
 #define RW(hh, off, len, data, want, what) \
 	CHECK_ST(c, rw_raw(c, k.fd, op, hh, off, len, data), want, what)
-		RW(0, 0, 4, wr ? 4 : 0, VIRGO_ST_INVAL, "handle 0");
-		RW(h, 0, 0, 0, VIRGO_ST_INVAL, "length 0");
-		RW(h, 0, mc + 1, 0, VIRGO_ST_TOOBIG, "length max_chunk + 1");
-		RW(h, 0xffffffffu, 2, wr ? 2 : 0, VIRGO_ST_RANGE,
-		   "offset 0xffffffff length 2");
-		RW(h, mc, 1, wr ? 1 : 0, VIRGO_ST_RANGE, "offset max_chunk");
-		RW(h, 99, 2, wr ? 2 : 0, VIRGO_ST_RANGE, "past the chunk's end");
-		RW(h, 100, 1, wr ? 1 : 0, VIRGO_ST_RANGE, "at the chunk's end");
-		RW(h ^ 0x4000000000000000ull, 0, 4, wr ? 4 : 0, VIRGO_ST_NOENT,
-		   "unknown handle");
-		RW(gone, 0, 4, wr ? 4 : 0, VIRGO_ST_NOENT, "freed handle");
+		if (RW(0, 0, 4, wr ? 4 : 0, VIRGO_ST_INVAL, "handle 0"))
+			goto out;
+		if (RW(h, 0, 0, 0, VIRGO_ST_INVAL, "length 0"))
+			goto out;
+		if (RW(h, 0, mc + 1, 0, VIRGO_ST_TOOBIG,
+		       "length max_chunk + 1"))
+			goto out;
+		if (RW(h, 0xffffffffu, 2, wr ? 2 : 0, VIRGO_ST_RANGE,
+		       "offset 0xffffffff length 2"))
+			goto out;
+		if (RW(h, mc, 1, wr ? 1 : 0, VIRGO_ST_RANGE,
+		       "offset max_chunk"))
+			goto out;
+		if (RW(h, 99, 2, wr ? 2 : 0, VIRGO_ST_RANGE,
+		       "past the chunk's end"))
+			goto out;
+		if (RW(h, 100, 1, wr ? 1 : 0, VIRGO_ST_RANGE,
+		       "at the chunk's end"))
+			goto out;
+		if (RW(h ^ 0x4000000000000000ull, 0, 4, wr ? 4 : 0,
+		       VIRGO_ST_NOENT, "unknown handle"))
+			goto out;
+		if (RW(gone, 0, 4, wr ? 4 : 0, VIRGO_ST_NOENT, "freed handle"))
+			goto out;
 		/* Length field and payload disagree. */
-		RW(h, 0, 4, wr ? 5 : 1, VIRGO_ST_INVAL, "payload too long");
+		if (RW(h, 0, 4, wr ? 5 : 1, VIRGO_ST_INVAL, "payload too long"))
+			goto out;
 		if (wr)
-			RW(h, 0, 4, 3, VIRGO_ST_INVAL, "payload too short");
-		CHECK_ST(c, rpc(c, k.fd, op, b, 8, NULL), VIRGO_ST_INVAL,
-			 "8-byte head");
+			if (RW(h, 0, 4, 3, VIRGO_ST_INVAL, "payload too short"))
+				goto out;
+		if (CHECK_ST(c, rpc(c, k.fd, op, b, 8, NULL), VIRGO_ST_INVAL,
+			     "8-byte head"))
+			goto out;
 		/* A refused WRITE's data is consumed: framing survives. */
 		if (wr)
-			RW(gone, 0, 4096, 4096, VIRGO_ST_NOENT,
-			   "4 KiB WRITE to a freed handle");
-		CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, nm);
+			if (RW(gone, 0, 4096, 4096, VIRGO_ST_NOENT,
+			       "4 KiB WRITE to a freed handle"))
+				goto out;
+		if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, nm))
+			goto out;
 #undef RW
 	}
 	/* The good chunk is untouched by all of that. */
 	{
-		uint8_t r[100];
+		u8 r[100];
 
-		CHECK_ST(c, do_read(c, k.fd, h, 0, r, 100), VIRGO_ST_OK, "READ");
-		CHECK(c, all_zero(r, 100), "refused WRITEs changed the chunk");
+		if (CHECK_ST(c, do_read(c, k.fd, h, 0, r, 100), VIRGO_ST_OK,
+			     "READ"))
+			goto out;
+		if (CHECK(c, all_zero(r, 100),
+			  "refused WRITEs changed the chunk"))
+			goto out;
 	}
 out:
 	conn_close(&k);
@@ -1139,32 +1354,47 @@ out:
 static void t_cross_session(struct ctx *c)
 {
 	struct conn a = { .fd = -1 }, b = { .fd = -1 };
-	uint8_t w[64], r[64];
+	u8 w[64], r[64];
 	u64 h, hb;
-	uint32_t freed = 9;
+	u32 freed = 9;
 
 	fill(w, sizeof(w), 3);
-	CHECK(c, !open_ready(c, &a), "handshake A");
-	CHECK(c, !open_ready(c, &b), "handshake B");
-	CHECK_ST(c, do_alloc1(c, a.fd, 64, &h), VIRGO_ST_OK, "ALLOC on A");
-	CHECK_ST(c, do_write(c, a.fd, h, 0, w, 64), VIRGO_ST_OK, "WRITE on A");
-	CHECK_ST(c, do_alloc1(c, b.fd, 64, &hb), VIRGO_ST_OK, "ALLOC on B");
-	CHECK_ST(c, do_read(c, b.fd, h, 0, r, 64), VIRGO_ST_NOENT,
-		 "READ A's handle on B");
-	CHECK_ST(c, do_write(c, b.fd, h, 0, r, 64), VIRGO_ST_NOENT,
-		 "WRITE A's handle on B");
-	CHECK_ST(c, do_free(c, b.fd, &h, 1, &freed), VIRGO_ST_OK,
-		 "FREE A's handle on B");
-	CHECK(c, freed == 0, "B freed A's chunk");
+	if (CHECK(c, !open_ready(c, &a), "handshake A"))
+		goto out;
+	if (CHECK(c, !open_ready(c, &b), "handshake B"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, a.fd, 64, &h), VIRGO_ST_OK, "ALLOC on A"))
+		goto out;
+	if (CHECK_ST(c, do_write(c, a.fd, h, 0, w, 64), VIRGO_ST_OK,
+		     "WRITE on A"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, b.fd, 64, &hb), VIRGO_ST_OK, "ALLOC on B"))
+		goto out;
+	if (CHECK_ST(c, do_read(c, b.fd, h, 0, r, 64), VIRGO_ST_NOENT,
+		     "READ A's handle on B"))
+		goto out;
+	if (CHECK_ST(c, do_write(c, b.fd, h, 0, r, 64), VIRGO_ST_NOENT,
+		     "WRITE A's handle on B"))
+		goto out;
+	if (CHECK_ST(c, do_free(c, b.fd, &h, 1, &freed), VIRGO_ST_OK,
+		     "FREE A's handle on B"))
+		goto out;
+	if (CHECK(c, freed == 0, "B freed A's chunk"))
+		goto out;
 	/* Handles around A's are not B's either, unless they are. */
-	CHECK_ST(c, do_read(c, a.fd, h, 0, r, 64), VIRGO_ST_OK, "READ on A");
-	CHECK(c, !memcmp(r, w, 64), "A's chunk changed");
-	CHECK_ST(c, do_read(c, a.fd, hb, 0, r, 64), VIRGO_ST_NOENT,
-		 "READ B's handle on A");
+	if (CHECK_ST(c, do_read(c, a.fd, h, 0, r, 64), VIRGO_ST_OK,
+		     "READ on A"))
+		goto out;
+	if (CHECK(c, !memcmp(r, w, 64), "A's chunk changed"))
+		goto out;
+	if (CHECK_ST(c, do_read(c, a.fd, hb, 0, r, 64), VIRGO_ST_NOENT,
+		     "READ B's handle on A"))
+		goto out;
 	/* A's chunks go with A. */
 	conn_close(&a);
-	CHECK_ST(c, do_read(c, b.fd, h, 0, r, 64), VIRGO_ST_NOENT,
-		 "READ A's handle on B after A closed");
+	if (CHECK_ST(c, do_read(c, b.fd, h, 0, r, 64), VIRGO_ST_NOENT,
+		     "READ A's handle on B after A closed"))
+		goto out;
 out:
 	conn_close(&a);
 	conn_close(&b);
@@ -1177,8 +1407,8 @@ static void t_bad_headers(struct ctx *c)
 {
 	static const struct {
 		const char *what;
-		int field;	/* 0 magic, 1 version, 2 opcode, 3 flags, 4 status, 5 len */
-		uint32_t val;
+		int field; /* magic, version, opcode, flags, status, len */
+		u32 val;
 	} bad[] = {
 		{ "magic", 0, 0x4f475257 },
 		{ "version 0", 1, 0 },
@@ -1194,27 +1424,30 @@ static void t_bad_headers(struct ctx *c)
 	};
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct conn k = { .fd = -1 };
-		uint8_t hdr[VIRGO_WIRE_HDR_LEN];
+		u8 hdr[VIRGO_WIRE_HDR_LEN];
 		u64 h;
 
-		CHECK(c, !open_ready(c, &k), "handshake");
+		if (CHECK(c, !open_ready(c, &k), "handshake"))
+			goto out;
 		/* Something the server must free when it closes. */
-		CHECK_ST(c, do_alloc1(c, k.fd, 4096, &h), VIRGO_ST_OK, "ALLOC");
+		if (CHECK_ST(c, do_alloc1(c, k.fd, 4096, &h), VIRGO_ST_OK,
+			     "ALLOC"))
+			goto out;
 		virgo_wire_hdr_pack(hdr, VIRGO_OP_PING, 0, 0, 0, 1);
 		switch (bad[i].field) {
 		case 0:
 			put_unaligned_le32(bad[i].val, hdr);
 			break;
 		case 1:
-			hdr[4] = (uint8_t)bad[i].val;
+			hdr[4] = (u8)bad[i].val;
 			break;
 		case 2:
-			hdr[5] = (uint8_t)bad[i].val;
+			hdr[5] = (u8)bad[i].val;
 			break;
 		case 3:
-			put_unaligned_le16((uint16_t)bad[i].val, hdr + 6);
+			put_unaligned_le16((u16)bad[i].val, hdr + 6);
 			break;
 		case 4:
 			put_unaligned_le32(bad[i].val, hdr + 12);
@@ -1224,9 +1457,11 @@ static void t_bad_headers(struct ctx *c)
 			put_unaligned_le32(c->lim.max_payload + 1, hdr + 8);
 			break;
 		}
-		CHECK(c, !write_all(k.fd, hdr, sizeof(hdr)), "send");
-		CHECK(c, expect_closed(k.fd), "%s: connection not closed, or a reply",
-		      bad[i].what);
+		if (CHECK(c, !write_all(k.fd, hdr, sizeof(hdr)), "send"))
+			goto out;
+		if (CHECK(c, expect_closed(k.fd),
+			  "%s: connection not closed, or a reply", bad[i].what))
+			goto out;
 		conn_close(&k);
 		continue;
 out:
@@ -1240,22 +1475,34 @@ static void t_reply_flag(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
 	struct virgo_wire_msg m;
-	uint8_t p[8] = { 1 };
+	u8 p[8] = { 1 };
 
-	CHECK(c, !open_ready(c, &k), "handshake");
-	CHECK(c, !send_frame(k.fd, VIRGO_OP_PING, VIRGO_WF_REPLY, 0, 77, p, 8),
-	      "send");
-	CHECK(c, !recv_reply(c, k.fd, &m, g_rbuf, g_rbuf_cap),
-	      "no reply to a REPLY-flagged PING");
-	CHECK(c, m.tag == 77 && m.opcode == VIRGO_OP_PING, "tag/opcode");
-	CHECK_ST(c, m.status, VIRGO_ST_INVAL, "REPLY-flagged PING");
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
+	if (CHECK(c,
+		  !send_frame(k.fd, VIRGO_OP_PING, VIRGO_WF_REPLY, 0, 77, p, 8),
+		  "send"))
+		goto out;
+	if (CHECK(c, !recv_reply(c, k.fd, &m, g_rbuf, g_rbuf_cap),
+		  "no reply to a REPLY-flagged PING"))
+		goto out;
+	if (CHECK(c, m.tag == 77 && m.opcode == VIRGO_OP_PING, "tag/opcode"))
+		goto out;
+	if (CHECK_ST(c, m.status, VIRGO_ST_INVAL, "REPLY-flagged PING"))
+		goto out;
 	/* With an error status too (len 0, as a reply would be). */
-	CHECK(c, !send_frame(k.fd, VIRGO_OP_STAT, VIRGO_WF_REPLY,
-			     VIRGO_ST_NOENT, 78, NULL, 0), "send");
-	CHECK(c, !recv_reply(c, k.fd, &m, g_rbuf, g_rbuf_cap),
-	      "no reply to a REPLY-flagged STAT with a status");
-	CHECK_ST(c, m.status, VIRGO_ST_INVAL, "REPLY-flagged STAT");
-	CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after");
+	if (CHECK(c,
+		  !send_frame(k.fd, VIRGO_OP_STAT, VIRGO_WF_REPLY,
+			      VIRGO_ST_NOENT, 78, NULL, 0),
+		  "send"))
+		goto out;
+	if (CHECK(c, !recv_reply(c, k.fd, &m, g_rbuf, g_rbuf_cap),
+		  "no reply to a REPLY-flagged STAT with a status"))
+		goto out;
+	if (CHECK_ST(c, m.status, VIRGO_ST_INVAL, "REPLY-flagged STAT"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
+		goto out;
 out:
 	conn_close(&k);
 }
@@ -1263,12 +1510,12 @@ out:
 /* Frames cut short, then the connection closed: the server goes on. */
 static void t_truncated(struct ctx *c)
 {
-	static const uint32_t cut[] = { 1, 12, 23, 24, 30, 24 + 4095 };
+	static const u32 cut[] = { 1, 12, 23, 24, 30, 24 + 4095 };
 	unsigned int i;
 
-	for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cut); i++) {
 		struct conn k = { .fd = -1 };
-		uint8_t *f = calloc(1, 24 + 16 + 4096);
+		u8 *f = calloc(1, 24 + 16 + 4096);
 		struct virgo_wire_rw rw = { .offset = 0, .length = 4096 };
 		u64 h = 0;
 
@@ -1295,21 +1542,27 @@ static void t_truncated(struct ctx *c)
 	/* Byte by byte, a whole frame still works. */
 	{
 		struct conn k = { .fd = -1 };
-		uint8_t f[24 + 8];
+		u8 f[24 + 8];
 		struct virgo_wire_msg m;
 		unsigned int j;
 
-		CHECK(c, !open_ready(c, &k), "handshake after truncated frames");
+		if (CHECK(c, !open_ready(c, &k),
+			  "handshake after truncated frames"))
+			goto out;
 		virgo_wire_hdr_pack(f, VIRGO_OP_PING, 0, 8, 0, 1234);
 		memcpy(f + 24, "12345678", 8);
 		for (j = 0; j < sizeof(f); j++) {
-			CHECK(c, !write_all(k.fd, f + j, 1), "send");
+			if (CHECK(c, !write_all(k.fd, f + j, 1), "send"))
+				goto out;
 			if (j % 8 == 0)
 				usleep(2000);
 		}
-		CHECK(c, !recv_reply(c, k.fd, &m, g_rbuf, g_rbuf_cap) &&
-		      m.tag == 1234 && m.status == 0 && m.len == 8 &&
-		      !memcmp(g_rbuf, "12345678", 8), "PING sent byte by byte");
+		if (CHECK(c,
+			  !recv_reply(c, k.fd, &m, g_rbuf, g_rbuf_cap) &&
+				  m.tag == 1234 && m.status == 0 &&
+				  m.len == 8 && !memcmp(g_rbuf, "12345678", 8),
+			  "PING sent byte by byte"))
+			goto out;
 		conn_close(&k);
 	}
 out:
@@ -1319,18 +1572,26 @@ out:
 static void t_tags(struct ctx *c)
 {
 	static const u64 tags[] = { 0, 1, 0x8000000000000000ull,
-					 0xffffffffffffffffull };
+				    0xffffffffffffffffull };
 	struct conn k = { .fd = -1 };
 	struct virgo_wire_msg m;
 	unsigned int i;
 
-	CHECK(c, !open_ready(c, &k), "handshake");
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
 	for (i = 0; i < 4; i++) {
-		CHECK(c, !send_frame(k.fd, VIRGO_OP_PING, 0, 0, tags[i], NULL, 0),
-		      "send");
-		CHECK(c, !recv_reply(c, k.fd, &m, g_rbuf, g_rbuf_cap), "reply");
-		CHECK(c, m.tag == tags[i], "tag %#llx came back as %#"
-		      "llx", tags[i], m.tag);
+		if (CHECK(c,
+			  !send_frame(k.fd, VIRGO_OP_PING, 0, 0, tags[i], NULL,
+				      0),
+			  "send"))
+			goto out;
+		if (CHECK(c, !recv_reply(c, k.fd, &m, g_rbuf, g_rbuf_cap),
+			  "reply"))
+			goto out;
+		if (CHECK(c, m.tag == tags[i],
+			  "tag %#llx came back as %#llx",
+			  tags[i], m.tag))
+			goto out;
 	}
 out:
 	conn_close(&k);
@@ -1341,14 +1602,14 @@ out:
  * all sent before reading a reply (poll() both ways so that neither side
  * stalls); every reply matched by tag and checked.
  */
-#define PIPE_N		600
-#define PIPE_CHUNK	4096
-#define PIPE_CHUNKS	8
+#define PIPE_N 600
+#define PIPE_CHUNK 4096
+#define PIPE_CHUNKS 8
 
 struct pipe_req {
 	u64 tag;
-	uint8_t op;
-	uint32_t chunk, off, len;
+	u8 op;
+	u32 chunk, off, len;
 	u64 seed;
 	bool done;
 };
@@ -1356,22 +1617,25 @@ struct pipe_req {
 static void t_pipelining(struct ctx *c)
 {
 	struct conn k = { .fd = -1 };
-	uint32_t sizes[PIPE_CHUNKS];
+	u32 sizes[PIPE_CHUNKS];
 	u64 h[PIPE_CHUNKS];
 	struct pipe_req *rq = calloc(PIPE_N, sizeof(*rq));
-	uint8_t *out = NULL, *shadow = calloc(PIPE_CHUNKS, PIPE_CHUNK);
+	u8 *out = NULL, *shadow = calloc(PIPE_CHUNKS, PIPE_CHUNK);
 	size_t out_len = 0, out_off = 0, cap = 0;
-	uint8_t *in = malloc(24 + PIPE_CHUNK + 64);
+	u8 *in = malloc(24 + PIPE_CHUNK + 64);
 	size_t in_have = 0;
 	unsigned int i, got = 0;
 	u64 deadline;
 
-	CHECK(c, rq && shadow && in, "memory");
+	if (CHECK(c, rq && shadow && in, "memory"))
+		goto out;
 	for (i = 0; i < PIPE_CHUNKS; i++)
 		sizes[i] = PIPE_CHUNK;
-	CHECK(c, !open_ready(c, &k), "handshake");
-	CHECK_ST(c, do_alloc(c, k.fd, sizes, PIPE_CHUNKS, h), VIRGO_ST_OK,
-		 "ALLOC");
+	if (CHECK(c, !open_ready(c, &k), "handshake"))
+		goto out;
+	if (CHECK_ST(c, do_alloc(c, k.fd, sizes, PIPE_CHUNKS, h), VIRGO_ST_OK,
+		     "ALLOC"))
+		goto out;
 	/*
 	 * The expected bytes do not depend on the server's order: WRITEs go
 	 * to disjoint 64-byte slots of chunks 0..3, READs to chunks 4..7,
@@ -1379,30 +1643,31 @@ static void t_pipelining(struct ctx *c)
 	 */
 	cap = (size_t)PIPE_N * (24 + 16 + 512 + 64);
 	out = malloc(cap);
-	CHECK(c, out, "memory");
+	if (CHECK(c, out, "memory"))
+		goto out;
 	for (i = 0; i < PIPE_N; i++) {
 		struct pipe_req *r = &rq[i];
 		struct virgo_wire_rw rw;
-		uint8_t *f = out + out_len;
+		u8 *f = out + out_len;
 
 		r->tag = rnd64() ^ i;
 		r->seed = rnd64();
 		switch (i % 4) {
-		case 0:	/* WRITE of its own disjoint 64-byte slot */
+		case 0: /* WRITE of its own disjoint 64-byte slot */
 			r->op = VIRGO_OP_WRITE;
 			r->chunk = (i / 4) % 4;
-			r->off = (uint32_t)(((i / 16) * 64) % PIPE_CHUNK);
+			r->off = (u32)(((i / 16) * 64) % PIPE_CHUNK);
 			r->len = 64;
 			break;
-		case 1:	/* READ of a never-written chunk */
+		case 1: /* READ of a never-written chunk */
 			r->op = VIRGO_OP_READ;
 			r->chunk = 4 + (i / 4) % 4;
-			r->off = (uint32_t)(rnd64() % 2048);
-			r->len = 1 + (uint32_t)(rnd64() % 2048);
+			r->off = (u32)(rnd64() % 2048);
+			r->len = 1 + (u32)(rnd64() % 2048);
 			break;
 		case 2:
 			r->op = VIRGO_OP_PING;
-			r->len = (uint32_t)(rnd64() % 65);
+			r->len = (u32)(rnd64() % 65);
 			break;
 		default:
 			r->op = VIRGO_OP_STAT;
@@ -1412,9 +1677,9 @@ static void t_pipelining(struct ctx *c)
 			rw.handle = h[r->chunk];
 			rw.offset = r->off;
 			rw.length = r->len;
-			virgo_wire_hdr_pack(f, r->op, 0,
-					    16 + (r->op == VIRGO_OP_WRITE ?
-						  r->len : 0), 0, r->tag);
+			u32 plen = 16 + (r->op == VIRGO_OP_WRITE ? r->len : 0);
+
+			virgo_wire_hdr_pack(f, r->op, 0, plen, 0, r->tag);
 			virgo_wire_put_rw_req(f + 24, 16, &rw);
 			out_len += 40;
 			if (r->op == VIRGO_OP_WRITE) {
@@ -1444,8 +1709,9 @@ static void t_pipelining(struct ctx *c)
 
 		if (out_off < out_len)
 			pfd.events |= POLLOUT;
-		CHECK(c, now_ms() < deadline, "timeout: %u of %u replies", got,
-		      PIPE_N);
+		if (CHECK(c, now_ms() < deadline, "timeout: %u of %u replies",
+			  got, PIPE_N))
+			goto out;
 		if (poll(&pfd, 1, 1000) <= 0)
 			continue;
 		if (pfd.revents & POLLOUT) {
@@ -1457,7 +1723,8 @@ static void t_pipelining(struct ctx *c)
 		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		n = recv(k.fd, in + in_have, 24 + PIPE_CHUNK + 64 - in_have, 0);
-		CHECK(c, n != 0, "EOF after %u replies", got);
+		if (CHECK(c, n != 0, "EOF after %u replies", got))
+			goto out;
 		if (n < 0)
 			continue;
 		in_have += (size_t)n;
@@ -1466,10 +1733,15 @@ static void t_pipelining(struct ctx *c)
 			struct pipe_req *r = NULL;
 			size_t flen;
 
-			CHECK(c, !virgo_wire_hdr_unpack(in, &m, &c->rlim) &&
-			      virgo_wire_is_reply(&m), "bad reply header");
+			if (CHECK(c,
+				  !virgo_wire_hdr_unpack(in, &m, &c->rlim) &&
+					  virgo_wire_is_reply(&m),
+				  "bad reply header"))
+				goto out;
 			flen = 24 + (size_t)m.len;
-			CHECK(c, flen <= 24 + PIPE_CHUNK + 64, "reply too long");
+			if (CHECK(c, flen <= 24 + PIPE_CHUNK + 64,
+				  "reply too long"))
+				goto out;
 			if (in_have < flen)
 				break;
 			for (i = 0; i < PIPE_N; i++)
@@ -1477,25 +1749,37 @@ static void t_pipelining(struct ctx *c)
 					r = &rq[i];
 					break;
 				}
-			CHECK(c, r, "reply with unknown tag %#llx", m.tag);
-			CHECK(c, r->op == m.opcode, "opcode %u for a %s",
-			      m.opcode, virgo_wire_op_name(r->op));
-			CHECK_ST(c, m.status, VIRGO_ST_OK,
-				 virgo_wire_op_name(r->op));
-			CHECK(c, !virgo_wire_check_rep(&m, in + 24, &c->rlim),
-			      "malformed %s reply", virgo_wire_op_name(r->op));
+			if (CHECK(c, r, "reply with unknown tag %#llx", m.tag))
+				goto out;
+			if (CHECK(c, r->op == m.opcode, "opcode %u for a %s",
+				  m.opcode, virgo_wire_op_name(r->op)))
+				goto out;
+			if (CHECK_ST(c, m.status, VIRGO_ST_OK,
+				     virgo_wire_op_name(r->op)))
+				goto out;
+			if (CHECK(c,
+				  !virgo_wire_check_rep(&m, in + 24, &c->rlim),
+				  "malformed %s reply",
+				  virgo_wire_op_name(r->op)))
+				goto out;
 			if (r->op == VIRGO_OP_READ) {
-				CHECK(c, m.len == r->len &&
-				      all_zero(in + 24, r->len),
-				      "READ of an unwritten chunk");
+				if (CHECK(c,
+					  m.len == r->len &&
+						  all_zero(in + 24, r->len),
+					  "READ of an unwritten chunk"))
+					goto out;
 			} else if (r->op == VIRGO_OP_PING) {
-				uint8_t exp[64];
+				u8 exp[64];
 
 				fill(exp, r->len, r->seed);
-				CHECK(c, m.len == r->len &&
-				      !memcmp(exp, in + 24, r->len), "PING echo");
+				if (CHECK(c,
+					  m.len == r->len &&
+						  !memcmp(exp, in + 24, r->len),
+					  "PING echo"))
+					goto out;
 			} else if (r->op == VIRGO_OP_WRITE) {
-				CHECK(c, m.len == 0, "WRITE reply payload");
+				if (CHECK(c, m.len == 0, "WRITE reply payload"))
+					goto out;
 			}
 			r->done = true;
 			got++;
@@ -1506,12 +1790,14 @@ static void t_pipelining(struct ctx *c)
 	fcntl(k.fd, F_SETFL, fcntl(k.fd, F_GETFL) & ~O_NONBLOCK);
 	/* Everything written is there. */
 	for (i = 0; i < PIPE_CHUNKS; i++) {
-		uint8_t r[PIPE_CHUNK];
+		u8 r[PIPE_CHUNK];
 
-		CHECK_ST(c, do_read(c, k.fd, h[i], 0, r, PIPE_CHUNK),
-			 VIRGO_ST_OK, "READ back");
-		CHECK(c, !memcmp(r, shadow + i * PIPE_CHUNK, PIPE_CHUNK),
-		      "chunk %u differs after the pipelined WRITEs", i);
+		if (CHECK_ST(c, do_read(c, k.fd, h[i], 0, r, PIPE_CHUNK),
+			     VIRGO_ST_OK, "READ back"))
+			goto out;
+		if (CHECK(c, !memcmp(r, shadow + i * PIPE_CHUNK, PIPE_CHUNK),
+			  "chunk %u differs after the pipelined WRITEs", i))
+			goto out;
 	}
 out:
 	free(rq);
@@ -1528,14 +1814,16 @@ out:
 static void t_deaf_client(struct ctx *c)
 {
 	struct conn deaf = { .fd = -1 }, k = { .fd = -1 };
-	uint32_t mc = c->lim.max_chunk;
+	u32 mc = c->lim.max_chunk;
 	struct virgo_wire_rw rw;
-	uint8_t f[40];
+	u8 f[40];
 	u64 h, t0;
 	int i, n = 0;
 
-	CHECK(c, !open_ready(c, &deaf), "handshake");
-	CHECK_ST(c, do_alloc1(c, deaf.fd, mc, &h), VIRGO_ST_OK, "ALLOC");
+	if (CHECK(c, !open_ready(c, &deaf), "handshake"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, deaf.fd, mc, &h), VIRGO_ST_OK, "ALLOC"))
+		goto out;
 	rw.handle = h;
 	rw.offset = 0;
 	rw.length = mc;
@@ -1548,11 +1836,15 @@ static void t_deaf_client(struct ctx *c)
 		n++;
 	}
 	t0 = now_ms();
-	CHECK(c, !open_ready(c, &k), "handshake beside a deaf client");
+	if (CHECK(c, !open_ready(c, &k), "handshake beside a deaf client"))
+		goto out;
 	for (i = 0; i < 20; i++)
-		CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK,
-			 "PING beside a deaf client");
-	CHECK(c, now_ms() - t0 < 3000, "served slowly beside a deaf client");
+		if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK,
+			     "PING beside a deaf client"))
+			goto out;
+	if (CHECK(c, now_ms() - t0 < 3000,
+		  "served slowly beside a deaf client"))
+		goto out;
 	if (c->verbose)
 		printf("# deaf client queued %d READs of %u bytes\n", n, mc);
 out:
@@ -1565,42 +1857,65 @@ out:
 struct tcase {
 	const char *name;
 	void (*fn)(struct ctx *c);
-	int key;		/* 1: needs --key, -1: needs no key, 0: either */
-	bool deadline;		/* needs --handshake-timeout */
+	int key; /* 1: needs --key, -1: needs no key, 0: either */
+	bool deadline; /* needs --handshake-timeout */
 	const char *what;
 };
 
 static const struct tcase cases[] = {
-	{ "auth_vector", t_auth_vector, 0, false, "HMAC test vector of docs/protocol.md (local)" },
-	{ "hello", t_hello, 0, false, "HELLO reply: version, caps, flags, limits, fresh nonces" },
+	{ "auth_vector", t_auth_vector, 0, false,
+	  "HMAC test vector of docs/protocol.md (local)" },
+	{ "hello", t_hello, 0, false,
+	  "HELLO reply: version, caps, flags, limits, fresh nonces" },
 	{ "hello_twice", t_hello_twice, 0, false, "a second HELLO is INVAL" },
-	{ "hello_proto", t_hello_proto, 0, false, "a range without 1 is PROTO and does not count" },
-	{ "hello_malformed", t_hello_malformed, 0, false, "short HELLO, ver_min 0, min > max: INVAL" },
-	{ "perm_before_hello", t_perm_before_hello, 0, false, "every other opcode before HELLO: PERM" },
-	{ "auth_right", t_auth_right, 1, false, "right key: both MACs; AUTH again INVAL" },
-	{ "auth_wrong", t_auth_wrong, 1, false, "wrong key: AUTH status, then closed" },
-	{ "auth_missing", t_auth_missing, 1, false, "no AUTH: PERM until AUTH" },
-	{ "auth_without_key", t_auth_without_key, -1, false, "AUTH to a server without a key: INVAL" },
-	{ "preauth_oversize", t_preauth_oversize, 0, false, "a frame bigger than HELLO before the handshake closes" },
-	{ "handshake_deadline", t_handshake_deadline, 0, true, "no handshake in time: closed" },
+	{ "hello_proto", t_hello_proto, 0, false,
+	  "a range without 1 is PROTO and does not count" },
+	{ "hello_malformed", t_hello_malformed, 0, false,
+	  "short HELLO, ver_min 0, min > max: INVAL" },
+	{ "perm_before_hello", t_perm_before_hello, 0, false,
+	  "every other opcode before HELLO: PERM" },
+	{ "auth_right", t_auth_right, 1, false,
+	  "right key: both MACs; AUTH again INVAL" },
+	{ "auth_wrong", t_auth_wrong, 1, false,
+	  "wrong key: AUTH status, then closed" },
+	{ "auth_missing", t_auth_missing, 1, false,
+	  "no AUTH: PERM until AUTH" },
+	{ "auth_without_key", t_auth_without_key, -1, false,
+	  "AUTH to a server without a key: INVAL" },
+	{ "preauth_oversize", t_preauth_oversize, 0, false,
+	  "a frame bigger than HELLO before the handshake closes" },
+	{ "handshake_deadline", t_handshake_deadline, 0, true,
+	  "no handshake in time: closed" },
 	{ "ping", t_ping, 0, false, "PING 0 and 64 bytes echoed, 65 TOOBIG" },
-	{ "stat", t_stat, 0, false, "STAT fields, requests counter, payload INVAL" },
-	{ "alloc_free", t_alloc_free, 0, false, "ALLOC/FREE, counters, handles not reused, full batch" },
-	{ "alloc_errors", t_alloc_errors, 0, false, "malformed ALLOCs and limits" },
-	{ "alloc_nomem", t_alloc_nomem, 0, false, "past the capacity: NOMEM, all or nothing" },
+	{ "stat", t_stat, 0, false,
+	  "STAT fields, requests counter, payload INVAL" },
+	{ "alloc_free", t_alloc_free, 0, false,
+	  "ALLOC/FREE, counters, handles not reused, full batch" },
+	{ "alloc_errors", t_alloc_errors, 0, false,
+	  "malformed ALLOCs and limits" },
+	{ "alloc_nomem", t_alloc_nomem, 0, false,
+	  "past the capacity: NOMEM, all or nothing" },
 	{ "free", t_free, 0, false, "FREE best effort; malformed FREEs" },
-	{ "write_read", t_write_read, 0, false, "zeroes before WRITE; random WRITE/READ vs a shadow; max_chunk" },
-	{ "rw_errors", t_rw_errors, 0, false, "WRITE/READ: INVAL, TOOBIG, RANGE, NOENT; framing survives" },
-	{ "cross_session", t_cross_session, 0, false, "another session's handle is NOENT" },
-	{ "bad_headers", t_bad_headers, 0, false, "header errors close without a reply" },
-	{ "reply_flag", t_reply_flag, 0, false, "a REPLY-flagged request: INVAL, stream goes on" },
-	{ "truncated", t_truncated, 0, false, "frames cut short; byte-by-byte frame" },
+	{ "write_read", t_write_read, 0, false,
+	  "zeroes before WRITE; random WRITE/READ vs a shadow; max_chunk" },
+	{ "rw_errors", t_rw_errors, 0, false,
+	  "WRITE/READ: INVAL, TOOBIG, RANGE, NOENT; framing survives" },
+	{ "cross_session", t_cross_session, 0, false,
+	  "another session's handle is NOENT" },
+	{ "bad_headers", t_bad_headers, 0, false,
+	  "header errors close without a reply" },
+	{ "reply_flag", t_reply_flag, 0, false,
+	  "a REPLY-flagged request: INVAL, stream goes on" },
+	{ "truncated", t_truncated, 0, false,
+	  "frames cut short; byte-by-byte frame" },
 	{ "tags", t_tags, 0, false, "tags echoed unchanged" },
-	{ "pipelining", t_pipelining, 0, false, "600 requests in flight, replies matched by tag" },
-	{ "deaf_client", t_deaf_client, 0, false, "a client not reading does not stall another" },
+	{ "pipelining", t_pipelining, 0, false,
+	  "600 requests in flight, replies matched by tag" },
+	{ "deaf_client", t_deaf_client, 0, false,
+	  "a client not reading does not stall another" },
 };
 
-#define NR_CASES (sizeof(cases) / sizeof(cases[0]))
+#define NR_CASES ARRAY_SIZE(cases)
 
 static bool in_list(const char *list, const char *name)
 {
@@ -1621,7 +1936,7 @@ static bool in_list(const char *list, const char *name)
 static int read_key(const char *path, struct ctx *c)
 {
 	FILE *f = fopen(path, "re");
-	uint8_t buf[66];
+	u8 buf[66];
 	size_t n;
 
 	if (!f)
@@ -1650,24 +1965,38 @@ static int parse_addr(const char *host, const char *port, struct ctx *c)
 	memset(&c->addr, 0, sizeof(c->addr));
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)p);
+		sin->sin_port = htons((u16)p);
 		c->addr_len = sizeof(*sin);
 		return 0;
 	}
 	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)p);
+		sin6->sin6_port = htons((u16)p);
 		c->addr_len = sizeof(*sin6);
 		return 0;
 	}
 	return -EINVAL;
 }
 
-static void usage(FILE *f)
+static const char usage_text[] =
+	"usage: virgo-conformance [--key FILE] [--skip a,b] [--only a,b]\n"
+	"                         [--list] [--handshake-timeout SEC] [-v]\n"
+	"                         HOST PORT\n";
+
+static void print_usage(FILE *f)
 {
-	fprintf(f,
-"usage: virgo-conformance [--key FILE] [--skip a,b] [--only a,b] [--list]\n"
-"                         [--handshake-timeout SEC] [-v] HOST PORT\n");
+	fputs(usage_text, f);
+}
+
+static const char *case_needs(const struct tcase *t)
+{
+	if (t->key > 0)
+		return " [--key]";
+	if (t->key < 0)
+		return " [no key]";
+	if (t->deadline)
+		return " [--handshake-timeout]";
+	return "";
 }
 
 int main(int argc, char **argv)
@@ -1690,11 +2019,13 @@ int main(int argc, char **argv)
 	u64 t0;
 	int opt, st;
 
-	while ((opt = getopt_long(argc, argv, "k:s:o:ld:vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "k:s:o:ld:vh", opts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 'k':
 			if (read_key(optarg, &c)) {
-				fprintf(stderr, "--key %s: unreadable, empty or over 64 bytes\n",
+				fprintf(stderr,
+					"--key %s: unreadable, empty or over 64 bytes\n",
 					optarg);
 				return 2;
 			}
@@ -1708,11 +2039,7 @@ int main(int argc, char **argv)
 		case 'l':
 			for (i = 0; i < NR_CASES; i++)
 				printf("%-20s %s%s\n", cases[i].name,
-				       cases[i].what,
-				       cases[i].key > 0 ? " [--key]" :
-				       cases[i].key < 0 ? " [no key]" :
-				       cases[i].deadline ?
-				       " [--handshake-timeout]" : "");
+				       cases[i].what, case_needs(&cases[i]));
 			return 0;
 		case 'd':
 			c.handshake_timeout = (unsigned int)atoi(optarg);
@@ -1721,16 +2048,16 @@ int main(int argc, char **argv)
 			c.verbose = true;
 			break;
 		case 'h':
-			usage(stdout);
+			print_usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
+			print_usage(stderr);
 			return 2;
 		}
 	}
-	if (argc - optind != 2 || parse_addr(argv[optind], argv[optind + 1],
-					      &c)) {
-		usage(stderr);
+	if (argc - optind != 2 ||
+	    parse_addr(argv[optind], argv[optind + 1], &c)) {
+		print_usage(stderr);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1761,10 +2088,11 @@ int main(int argc, char **argv)
 	c.lim.max_batch = k.hello.max_batch;
 	c.rlim = c.lim;
 	if (!!(k.hello.flags & VIRGO_HELLO_AUTH_REQUIRED) != c.have_key) {
-		printf("FAIL setup: the server %s a key, and --key was%s given\n",
-		       k.hello.flags & VIRGO_HELLO_AUTH_REQUIRED ?
-		       "requires" : "does not require",
-		       c.have_key ? "" : " not");
+		bool req = k.hello.flags & VIRGO_HELLO_AUTH_REQUIRED;
+
+		printf("FAIL setup: the server %s a key, %s--key given\n",
+		       req ? "requires" : "does not require",
+		       c.have_key ? "" : "no ");
 		return 1;
 	}
 	if (c.have_key && auth_with(&c, &k, c.key, c.key_len)) {
@@ -1776,8 +2104,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	conn_close(&k);
-	printf("# server: max_payload %u max_chunk %u max_batch %u max_inflight %u capacity %llu free %llu%s\n",
-	       c.lim.max_payload, c.lim.max_chunk, c.lim.max_batch,
+	printf("# server: max_payload %u max_chunk %u max_batch %u",
+	       c.lim.max_payload, c.lim.max_chunk, c.lim.max_batch);
+	printf(" max_inflight %u capacity %llu free %llu%s\n",
 	       c.hello.max_inflight, c.hello.capacity, c.hello.free,
 	       c.have_key ? ", key" : ", no key");
 
@@ -1808,8 +2137,7 @@ int main(int argc, char **argv)
 			c.nfailed++;
 		} else {
 			c.passed++;
-			printf("ok %s (%llu ms)\n", t->name,
-			       now_ms() - t0);
+			printf("ok %s (%llu ms)\n", t->name, now_ms() - t0);
 		}
 	}
 
@@ -1828,10 +2156,8 @@ int main(int argc, char **argv)
 		    end.sessions == base.sessions && end.free == base.free)
 			break;
 		if (now_ms() - t0 > 5000) {
-			fail(&c, __LINE__, "after the suite: lent_bytes %llu"
-			     " (was %llu), lent_chunks %llu"
-			     " (was %llu), sessions %llu"
-			     " (was %llu), free %llu (was %llu)",
+			fail(&c, __LINE__,
+			     "after the suite: lent_bytes %llu (was %llu), lent_chunks %llu (was %llu), sessions %llu (was %llu), free %llu (was %llu)",
 			     end.lent_bytes, base.lent_bytes, end.lent_chunks,
 			     base.lent_chunks, end.sessions, base.sessions,
 			     end.free, base.free);

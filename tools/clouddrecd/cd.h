@@ -68,15 +68,15 @@ extern const char *const cd_stat_names[CD_STAT_NR];
  * @hugepages: try MAP_HUGETLB / MADV_HUGEPAGE for large chunks
  */
 struct cd_config {
-	uint64_t max_memory;
-	uint32_t max_chunk;
-	uint32_t max_batch;
-	uint32_t max_sessions;
-	uint32_t max_inflight;
-	uint32_t idle_timeout_ms;
-	uint32_t io_timeout_ms;
-	uint32_t handshake_timeout_ms;
-	uint8_t psk[CD_PSK_MAX];
+	u64 max_memory;
+	u32 max_chunk;
+	u32 max_batch;
+	u32 max_sessions;
+	u32 max_inflight;
+	u32 idle_timeout_ms;
+	u32 io_timeout_ms;
+	u32 handshake_timeout_ms;
+	u8 psk[CD_PSK_MAX];
 	size_t psk_len;
 	bool mlock;
 	bool hugepages;
@@ -98,11 +98,12 @@ struct cd_server {
 	struct cd_config cfg;
 	struct virgo_wire_limits lim;
 	size_t out_high;
-	_Atomic uint64_t budget;
-	_Atomic uint64_t lent_bytes;
-	_Atomic uint64_t lent_chunks;
-	_Atomic uint64_t sessions;
-	_Atomic uint64_t stats[CD_STAT_NR];
+
+	atomic_ullong budget;
+	atomic_ullong lent_bytes;
+	atomic_ullong lent_chunks;
+	atomic_ullong sessions;
+	atomic_ullong stats[CD_STAT_NR];
 };
 
 /* Where the receive side of a session is. */
@@ -112,11 +113,11 @@ enum cd_rx_stage {
 };
 
 struct cd_chunk {
-	uint64_t handle;	/* 0: free slot */
-	uint32_t size;
-	uint32_t mapped;	/* data is an mmap of mapped_len bytes */
+	u64 handle;	/* 0: free slot */
+	u32 size;
+	u32 mapped;	/* data is an mmap of mapped_len bytes */
 	size_t mapped_len;
-	uint8_t *data;		/* NULL until the first WRITE: reads zeroes */
+	u8 *data;		/* NULL until the first WRITE: reads zeroes */
 };
 
 /**
@@ -127,13 +128,13 @@ struct cd_chunk {
 struct cd_session {
 	struct cd_server *srv;
 	int stage;
-	uint32_t rx_have;
-	uint8_t rx_hdr[VIRGO_WIRE_HDR_LEN];
+	u32 rx_have;
+	u8 rx_hdr[VIRGO_WIRE_HDR_LEN];
 	struct virgo_wire_msg rx_msg;
-	uint8_t *payload;		/* current frame's payload */
+	u8 *payload;		/* current frame's payload */
 	size_t payload_cap;		/* bytes allocated at payload */
 	/* Output queue: bytes [out_off, out_len) of out are still to send. */
-	uint8_t *out;
+	u8 *out;
 	size_t out_cap;
 	size_t out_off;
 	size_t out_len;
@@ -141,18 +142,18 @@ struct cd_session {
 	struct cd_chunk *tab;
 	size_t tab_cap;			/* power of two, or 0 */
 	size_t nr_chunks;
-	uint64_t bytes;
-	uint64_t handle_base;		/* random, per session */
-	uint64_t next_handle;
+	u64 bytes;
+	u64 handle_base;		/* random, per session */
+	u64 next_handle;
 	bool hello_done;
 	bool authed;
-	uint8_t client_nonce[VIRGO_WIRE_NONCE_LEN];
-	uint8_t server_nonce[VIRGO_WIRE_NONCE_LEN];
+	u8 client_nonce[VIRGO_WIRE_NONCE_LEN];
+	u8 server_nonce[VIRGO_WIRE_NONCE_LEN];
 	/* Times in ms of CLOCK_MONOTONIC, kept by the caller (cd_loop.c). */
-	uint64_t now_ms;
-	uint64_t last_rx_ms;
-	uint64_t frame_start_ms;
-	uint64_t start_ms;
+	u64 now_ms;
+	u64 last_rx_ms;
+	u64 frame_start_ms;
+	u64 start_ms;
 };
 
 static inline void cd_count(struct cd_server *srv, enum cd_stat st)
@@ -163,9 +164,9 @@ static inline void cd_count(struct cd_server *srv, enum cd_stat st)
 /* cd_proto.c */
 int cd_server_init(struct cd_server *srv, const struct cd_config *cfg);
 void cd_config_default(struct cd_config *cfg);
-struct cd_session *cd_session_new(struct cd_server *srv, uint64_t now_ms);
+struct cd_session *cd_session_new(struct cd_server *srv, u64 now_ms);
 void cd_session_free(struct cd_session *s);
-int cd_session_input(struct cd_session *s, const uint8_t *p, size_t n,
+int cd_session_input(struct cd_session *s, const u8 *p, size_t n,
 		     size_t *used);
 bool cd_session_ready(const struct cd_session *s);
 bool cd_session_in_frame(const struct cd_session *s);
@@ -173,14 +174,16 @@ static inline size_t cd_session_pending(const struct cd_session *s)
 {
 	return s->out_len - s->out_off;
 }
+
 static inline bool cd_session_blocked(const struct cd_session *s)
 {
 	return cd_session_pending(s) >= s->srv->out_high;
 }
+
 void cd_session_sent(struct cd_session *s, size_t n);
 int cd_random(void *buf, size_t len);
 
-uint8_t *cd_session_rx_window(struct cd_session *s, size_t *len);
+u8 *cd_session_rx_window(struct cd_session *s, size_t *len);
 int cd_session_rx_commit(struct cd_session *s, size_t n);
 
 /* cd_loop.c */
@@ -214,6 +217,6 @@ void cd_loop_join(struct cd_daemon *d);
 int cd_loop_port(struct cd_daemon *d, int i);
 
 /* cd_main.c: logging */
-void cd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cd_log(const char *fmt, ...);
 
 #endif /* VIRGO_CLOUDDRECD_H */

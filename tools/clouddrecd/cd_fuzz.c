@@ -27,7 +27,7 @@ static void cd_fuzz_die(const char *what)
 }
 
 /* Parse and drop @n bytes of queued replies (whole frames kept intact). */
-static void cd_fuzz_drain(struct cd_session *s, uint8_t *carry,
+static void cd_fuzz_drain(struct cd_session *s, u8 *carry,
 			  size_t *carry_len, size_t n)
 {
 	const struct virgo_wire_limits *lim = &s->srv->lim;
@@ -58,9 +58,10 @@ static void cd_fuzz_drain(struct cd_session *s, uint8_t *carry,
 				flen = VIRGO_WIRE_HDR_LEN + (size_t)m.len;
 				if (*carry_len < flen)
 					break;
-				if (virgo_wire_check_rep(&m, m.len ?
-							 carry + VIRGO_WIRE_HDR_LEN :
-							 NULL, lim))
+				const u8 *pl = m.len ?
+					carry + VIRGO_WIRE_HDR_LEN : NULL;
+
+				if (virgo_wire_check_rep(&m, pl, lim))
 					cd_fuzz_die("reply payload");
 				memmove(carry, carry + flen, *carry_len - flen);
 				*carry_len -= flen;
@@ -69,14 +70,14 @@ static void cd_fuzz_drain(struct cd_session *s, uint8_t *carry,
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int cd_fuzz_one_input(const u8 *data, size_t size)
 {
 	static struct cd_server srv;
-	static uint8_t *carry;
+	static u8 *carry;
 	struct cd_config cfg;
 	struct cd_session *s;
 	size_t off = 1, carry_len = 0;
-	uint32_t rng;
+	u32 rng;
 	int ret = 0;
 
 	if (size < 1)
@@ -93,7 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cd_server_init(&srv, &cfg))
 		cd_fuzz_die("config");
 	if (!carry)
-		carry = malloc(VIRGO_WIRE_HDR_LEN + VIRGO_WIRE_MAX_PAYLOAD_LIMIT);
+		carry = malloc(VIRGO_WIRE_HDR_LEN +
+			       VIRGO_WIRE_MAX_PAYLOAD_LIMIT);
 	s = cd_session_new(&srv, 0);
 	if (!s)
 		return 0;

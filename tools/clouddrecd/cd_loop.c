@@ -51,10 +51,10 @@ struct cd_conn {
 	struct cd_conn *prev, *next;	/* the thread's connections */
 	int fd;
 	struct cd_session *s;
-	uint32_t events;		/* registered with epoll */
+	u32 events;		/* registered with epoll */
 	bool close_after_flush;		/* failed AUTH, or draining */
-	uint64_t out_since_ms;		/* output pending and stuck since */
-	uint8_t *left;			/* input not fed yet (session blocked) */
+	u64 out_since_ms;		/* output pending and stuck since */
+	u8 *left;			/* input not fed yet (blocked) */
 	size_t left_len;
 };
 
@@ -67,19 +67,19 @@ struct cd_thread {
 	int lfd[CD_MAX_LISTEN];
 	struct cd_conn head;		/* list of connections */
 	unsigned int nr_conns;
-	uint8_t rxbuf[CD_RXBUF];
+	u8 rxbuf[CD_RXBUF];
 };
 
 /* epoll data of the listening sockets and the eventfd. */
-#define CD_TAG_LISTEN(i)	((uint64_t)(i) + 1)
-#define CD_TAG_EVENT		((uint64_t)CD_MAX_LISTEN + 1)
+#define CD_TAG_LISTEN(i)	((u64)(i) + 1)
+#define CD_TAG_EVENT		((u64)CD_MAX_LISTEN + 1)
 
-static uint64_t cd_now_ms(void)
+static u64 cd_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (u64)ts.tv_sec * 1000 + (u64)ts.tv_nsec / 1000000;
 }
 
 static void cd_conn_close(struct cd_thread *t, struct cd_conn *c)
@@ -97,7 +97,7 @@ static void cd_conn_close(struct cd_thread *t, struct cd_conn *c)
 static int cd_conn_update(struct cd_thread *t, struct cd_conn *c)
 {
 	struct epoll_event ev = { .data.ptr = c };
-	uint32_t want = 0;
+	u32 want = 0;
 
 	if (!c->close_after_flush && !c->left &&
 	    !cd_session_blocked(c->s))
@@ -112,7 +112,7 @@ static int cd_conn_update(struct cd_thread *t, struct cd_conn *c)
 }
 
 /* Send what the session has queued.  Returns 1 on progress, 0, or -1. */
-static int cd_conn_flush(struct cd_conn *c, uint64_t now)
+static int cd_conn_flush(struct cd_conn *c, u64 now)
 {
 	struct cd_session *s = c->s;
 	int progress = 0;
@@ -137,7 +137,7 @@ static int cd_conn_flush(struct cd_conn *c, uint64_t now)
 }
 
 /* Feed bytes to the session; keep what it could not take yet. */
-static int cd_conn_feed(struct cd_conn *c, const uint8_t *p, size_t n)
+static int cd_conn_feed(struct cd_conn *c, const u8 *p, size_t n)
 {
 	size_t used = 0;
 	int ret;
@@ -148,7 +148,7 @@ static int cd_conn_feed(struct cd_conn *c, const uint8_t *p, size_t n)
 	if (ret > 0)
 		c->close_after_flush = true;
 	if (used < n && !c->close_after_flush) {
-		uint8_t *left = malloc(n - used);
+		u8 *left = malloc(n - used);
 
 		if (!left)
 			return -ENOMEM;
@@ -163,7 +163,7 @@ static int cd_conn_feed(struct cd_conn *c, const uint8_t *p, size_t n)
 static int cd_conn_recv(struct cd_thread *t, struct cd_conn *c)
 {
 	size_t len = 0;
-	uint8_t *win = cd_session_rx_window(c->s, &len);
+	u8 *win = cd_session_rx_window(c->s, &len);
 	ssize_t n;
 
 	if (!win) {
@@ -190,7 +190,7 @@ static int cd_conn_recv(struct cd_thread *t, struct cd_conn *c)
 
 /* Make all the progress a connection allows now; may close it. */
 static void cd_conn_service(struct cd_thread *t, struct cd_conn *c,
-			    uint64_t now)
+			    u64 now)
 {
 	int rounds = 0, ret;
 	bool progress;
@@ -210,7 +210,7 @@ static void cd_conn_service(struct cd_thread *t, struct cd_conn *c,
 			break;
 		}
 		if (c->left && !cd_session_blocked(c->s)) {
-			uint8_t *left = c->left;
+			u8 *left = c->left;
 			size_t len = c->left_len;
 
 			c->left = NULL;
@@ -253,7 +253,7 @@ static void cd_sock_setup(int fd, const struct cd_config *cfg)
 		   sizeof(user_timeout));
 }
 
-static void cd_accept(struct cd_thread *t, int lfd, uint64_t now)
+static void cd_accept(struct cd_thread *t, int lfd, u64 now)
 {
 	struct cd_server *srv = &t->d->srv;
 	int i;
@@ -300,7 +300,7 @@ static void cd_accept(struct cd_thread *t, int lfd, uint64_t now)
 }
 
 /* Close connections past a deadline. */
-static void cd_timers(struct cd_thread *t, uint64_t now)
+static void cd_timers(struct cd_thread *t, u64 now)
 {
 	const struct cd_config *cfg = &t->d->srv.cfg;
 	struct cd_conn *c, *next;
@@ -310,10 +310,8 @@ static void cd_timers(struct cd_thread *t, uint64_t now)
 		bool expired;
 
 		next = c->next;
-		if (!cd_session_ready(s))
-			expired = now - s->start_ms >= cfg->handshake_timeout_ms;
-		else
-			expired = false;
+		expired = !cd_session_ready(s) &&
+			  now - s->start_ms >= cfg->handshake_timeout_ms;
 		if (cd_session_in_frame(s) &&
 		    now - s->frame_start_ms >= cfg->io_timeout_ms)
 			expired = true;
@@ -332,7 +330,7 @@ static void cd_timers(struct cd_thread *t, uint64_t now)
 }
 
 /* SIGTERM: stop listening and reading; send what is queued, then close. */
-static void cd_begin_drain(struct cd_thread *t, uint64_t now)
+static void cd_begin_drain(struct cd_thread *t, u64 now)
 {
 	struct cd_conn *c, *next;
 	int i;
@@ -355,10 +353,10 @@ static void *cd_thread_main(void *arg)
 {
 	struct cd_thread *t = arg;
 	struct epoll_event evs[CD_EVENTS];
-	uint64_t last_tick = cd_now_ms(), drain_until = 0;
+	u64 last_tick = cd_now_ms(), drain_until = 0;
 
 	for (;;) {
-		uint64_t now;
+		u64 now;
 		int n, i;
 
 		if (drain_until && !t->nr_conns)
@@ -370,10 +368,10 @@ static void *cd_thread_main(void *arg)
 		}
 		now = cd_now_ms();
 		for (i = 0; i < n; i++) {
-			uint64_t tag = evs[i].data.u64;
+			u64 tag = evs[i].data.u64;
 
 			if (tag == CD_TAG_EVENT) {
-				uint64_t v;
+				u64 v;
 
 				if (read(t->evfd, &v, sizeof(v)) < 0 &&
 				    errno != EAGAIN)
@@ -455,9 +453,9 @@ int cd_loop_port(struct cd_daemon *d, int i)
 static void cd_set_port(struct sockaddr_storage *ss, int port)
 {
 	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+		((struct sockaddr_in *)ss)->sin_port = htons((u16)port);
 	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((u16)port);
 }
 
 static int cd_thread_init(struct cd_daemon *d, struct cd_thread *t)
@@ -466,7 +464,8 @@ static int cd_thread_init(struct cd_daemon *d, struct cd_thread *t)
 	int i;
 
 	t->d = d;
-	t->head.next = t->head.prev = &t->head;
+	t->head.next = &t->head;
+	t->head.prev = &t->head;
 	for (i = 0; i < CD_MAX_LISTEN; i++)
 		t->lfd[i] = -1;
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -525,7 +524,8 @@ int cd_loop_start(struct cd_daemon *d)
 	if (!d->threads)
 		return -ENOMEM;
 	for (i = 0; i < d->nr_threads; i++) {
-		d->threads[i].epfd = d->threads[i].evfd = -1;
+		d->threads[i].epfd = -1;
+		d->threads[i].evfd = -1;
 		ret = cd_thread_init(d, &d->threads[i]);
 		if (ret)
 			goto fail;
@@ -550,7 +550,7 @@ fail:
  */
 void cd_loop_stop(struct cd_daemon *d)
 {
-	uint64_t one = 1;
+	u64 one = 1;
 	int i;
 
 	atomic_store(&d->stopping, true);

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -76,9 +75,7 @@ static int cd_log_reopen(void)
 	return 0;
 }
 
-static void cd_usage(FILE *f)
-{
-	fprintf(f,
+static const char cd_usage_text[] =
 "Usage: virgo-clouddrecd [OPTION]...\n"
 "Lend this host's memory to virgo clients (wire protocol v1, the same as\n"
 "virgo_clouddrec.ko), from user space.\n"
@@ -113,11 +110,15 @@ static void cd_usage(FILE *f)
 "\n"
 "SIZE takes a K, M or G suffix (powers of 1024).  Signals: SIGTERM or SIGINT\n"
 "stop accepting, send the replies already queued, free everything and exit\n"
-"0; SIGHUP reopens the log file.\n",
-		CD_MAX_LISTEN, CD_DEF_PORT, CD_CHUNK_META, CD_PSK_MAX);
+"0; SIGHUP reopens the log file.\n";
+
+static void cd_usage(FILE *f)
+{
+	fprintf(f, cd_usage_text, CD_MAX_LISTEN, CD_DEF_PORT, CD_CHUNK_META,
+		CD_PSK_MAX);
 }
 
-static int cd_parse_u64(const char *s, uint64_t *out, bool size)
+static int cd_parse_u64(const char *s, u64 *out, bool size)
 {
 	unsigned long long v;
 	char *end;
@@ -155,14 +156,14 @@ static int cd_parse_u64(const char *s, uint64_t *out, bool size)
 	return 0;
 }
 
-static int cd_parse_u32(const char *s, uint32_t *out, bool size,
-			uint32_t min, uint32_t max)
+static int cd_parse_u32(const char *s, u32 *out, bool size,
+			u32 min, u32 max)
 {
-	uint64_t v;
+	u64 v;
 
 	if (cd_parse_u64(s, &v, size) || v < min || v > max)
 		return -EINVAL;
-	*out = (uint32_t)v;
+	*out = (u32)v;
 	return 0;
 }
 
@@ -172,7 +173,7 @@ static int cd_parse_listen(const char *arg, struct sockaddr_storage *ss,
 {
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon;
-	uint32_t port;
+	u32 port;
 	size_t hl;
 
 	memset(ss, 0, sizeof(*ss));
@@ -190,7 +191,7 @@ static int cd_parse_listen(const char *arg, struct sockaddr_storage *ss,
 		if (cd_parse_u32(rb + 2, &port, false, 0, 65535))
 			return -EINVAL;
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
+		sin6->sin6_port = htons((u16)port);
 		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
 			return -EINVAL;
 		*len = sizeof(*sin6);
@@ -210,7 +211,7 @@ static int cd_parse_listen(const char *arg, struct sockaddr_storage *ss,
 		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
+		sin->sin_port = htons((u16)port);
 		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
 			return -EINVAL;
 		*len = sizeof(*sin);
@@ -224,7 +225,7 @@ static int cd_parse_listen(const char *arg, struct sockaddr_storage *ss,
  */
 static int cd_read_psk(const char *path, struct cd_config *cfg)
 {
-	uint8_t buf[CD_PSK_MAX + 2];
+	u8 buf[CD_PSK_MAX + 2];
 	struct stat st;
 	ssize_t n;
 	size_t len = 0;
@@ -245,9 +246,10 @@ static int cd_read_psk(const char *path, struct cd_config *cfg)
 		ret = -EINVAL;
 		goto out;
 	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		cd_log("--psk-file %s: mode %04o: group or others may access it; chmod 600 it",
-		       path, (unsigned int)(st.st_mode & 07777));
+	if (st.st_mode & 0077) {
+		cd_log("--psk-file %s: mode %04o: %s", path,
+		       (unsigned int)(st.st_mode & 07777),
+		       "group or others may access it; chmod 600 it");
 		ret = -EPERM;
 		goto out;
 	}
@@ -310,22 +312,23 @@ static int cd_write_stats(struct cd_daemon *d, const char *path)
 	f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
-	fprintf(f, "capacity %" PRIu64 "\n", srv->cfg.max_memory);
-	fprintf(f, "budget_used %" PRIu64 "\n", atomic_load(&srv->budget));
-	fprintf(f, "lent_bytes %" PRIu64 "\n", atomic_load(&srv->lent_bytes));
-	fprintf(f, "lent_chunks %" PRIu64 "\n",
+	fprintf(f, "capacity %llu\n",
+		srv->cfg.max_memory);
+	fprintf(f, "budget_used %llu\n", atomic_load(&srv->budget));
+	fprintf(f, "lent_bytes %llu\n", atomic_load(&srv->lent_bytes));
+	fprintf(f, "lent_chunks %llu\n",
 		atomic_load(&srv->lent_chunks));
-	fprintf(f, "sessions %" PRIu64 "\n", atomic_load(&srv->sessions));
+	fprintf(f, "sessions %llu\n", atomic_load(&srv->sessions));
 	for (i = 0; i < CD_STAT_NR; i++)
-		fprintf(f, "%s %" PRIu64 "\n", cd_stat_names[i],
+		fprintf(f, "%s %llu\n", cd_stat_names[i],
 			atomic_load(&srv->stats[i]));
 	for (i = 0; i < d->nr_listen; i++) {
 		int port = cd_loop_port(d, i);
 
 		if (port < 0)
 			continue;
-		fprintf(f, "listen %s\n", cd_addr_str(&d->listen[i], port,
-						       addr, sizeof(addr)));
+		cd_addr_str(&d->listen[i], port, addr, sizeof(addr));
+		fprintf(f, "listen %s\n", addr);
 		if (i == 0)
 			fprintf(f, "port %d\n", port);
 	}
@@ -373,7 +376,7 @@ static const struct option cd_options[] = {
 struct cd_args {
 	const char *psk_file;
 	const char *stats_file;
-	uint32_t threads;
+	u32 threads;
 };
 
 static int cd_bad(const char *opt, const char *arg)
@@ -386,12 +389,12 @@ static int cd_bad(const char *opt, const char *arg)
 static int cd_parse_args(int argc, char **argv, struct cd_daemon *d,
 			 struct cd_config *cfg, struct cd_args *a)
 {
-	uint32_t secs;
+	u32 secs;
 	long ncpu;
 	int c;
 
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	a->threads = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (uint32_t)ncpu;
+	a->threads = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (u32)ncpu;
 	while ((c = getopt_long(argc, argv, "l:t:m:k:s:hV", cd_options,
 				NULL)) != -1) {
 		switch (c) {
@@ -512,8 +515,8 @@ int main(int argc, char **argv)
 	}
 	OPENSSL_cleanse(cfg.psk, sizeof(cfg.psk));
 	if (cfg.mlock && mlockall(MCL_CURRENT | MCL_FUTURE)) {
-		cd_log("--mlock: mlockall: %s (RLIMIT_MEMLOCK, CAP_IPC_LOCK, LimitMEMLOCK=)",
-		       strerror(errno));
+		cd_log("--mlock: mlockall: %s (%s)", strerror(errno),
+		       "RLIMIT_MEMLOCK, CAP_IPC_LOCK, LimitMEMLOCK=");
 		return 1;
 	}
 
@@ -528,27 +531,29 @@ int main(int argc, char **argv)
 	d.nr_threads = (int)a.threads;
 	ret = cd_loop_start(&d);
 	if (ret) {
-		cd_log("cannot listen on %s: %s",
-		       cd_addr_str(&d.listen[0],
-				   ntohs(((struct sockaddr_in *)&d.listen[0])->sin_port),
-				   addr, sizeof(addr)),
-		       strerror(-ret));
+		struct sockaddr_in *sin = (struct sockaddr_in *)&d.listen[0];
+		int port = ntohs(sin->sin_port);
+
+		cd_addr_str(&d.listen[0], port, addr, sizeof(addr));
+		cd_log("cannot listen on %s: %s", addr, strerror(-ret));
 		return 1;
 	}
 	for (i = 0; i < d.nr_listen; i++)
-		cd_log("lending up to %" PRIu64 " MiB on %s, %d thread%s%s",
+		cd_log("lending up to %llu MiB on %s, %d thread%s%s",
 		       cfg.max_memory >> 20,
 		       cd_addr_str(&d.listen[i], cd_loop_port(&d, i), addr,
 				   sizeof(addr)),
 		       d.nr_threads, d.nr_threads == 1 ? "" : "s",
 		       d.srv.cfg.psk_len ? ", key required" : "");
 	if (!d.srv.cfg.psk_len)
-		cd_log("no key (--psk-file): any host that reaches the port can use this memory");
+		cd_log("no key (--psk-file): %s",
+		       "any host that reaches the port can use this memory");
 
 	for (;;) {
 		int sig;
 
-		if (a.stats_file && (ret = cd_write_stats(&d, a.stats_file)))
+		ret = a.stats_file ? cd_write_stats(&d, a.stats_file) : 0;
+		if (ret)
 			cd_log("--stats-file %s: %s", a.stats_file,
 			       strerror(-ret));
 		sig = sigtimedwait(&sigs, NULL, &tick);
@@ -565,10 +570,10 @@ int main(int argc, char **argv)
 	}
 	cd_loop_stop(&d);
 	cd_loop_join(&d);
-	if (a.stats_file && (ret = cd_write_stats(&d, a.stats_file)))
+	ret = a.stats_file ? cd_write_stats(&d, a.stats_file) : 0;
+	if (ret)
 		cd_log("--stats-file %s: %s", a.stats_file, strerror(-ret));
-	cd_log("stopped: %" PRIu64 " sessions served, %" PRIu64
-	       " bytes lent now",
+	cd_log("stopped: %llu sessions served, %llu bytes lent now",
 	       atomic_load(&d.srv.stats[CD_STAT_SESSIONS_ACCEPTED]),
 	       atomic_load(&d.srv.lent_bytes));
 	OPENSSL_cleanse(d.srv.cfg.psk, sizeof(d.srv.cfg.psk));

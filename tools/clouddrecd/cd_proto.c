@@ -61,7 +61,7 @@ const char *const cd_stat_names[CD_STAT_NR] = {
  */
 int cd_random(void *buf, size_t len)
 {
-	uint8_t *p = buf;
+	u8 *p = buf;
 
 	while (len) {
 		ssize_t n = getrandom(p, len, 0);
@@ -104,7 +104,7 @@ void cd_config_default(struct cd_config *cfg)
 int cd_server_init(struct cd_server *srv, const struct cd_config *cfg)
 {
 	struct virgo_wire_limits *lim = &srv->lim;
-	uint32_t batch_bytes;
+	u32 batch_bytes;
 	int i;
 
 	if (!cfg->max_memory || !cfg->max_sessions || !cfg->max_inflight ||
@@ -143,9 +143,9 @@ int cd_server_init(struct cd_server *srv, const struct cd_config *cfg)
 
 /* ---- budget ---------------------------------------------------------- */
 
-static bool cd_reserve(struct cd_server *srv, uint64_t bytes)
+static bool cd_reserve(struct cd_server *srv, u64 bytes)
 {
-	uint64_t old = atomic_load(&srv->budget);
+	u64 old = atomic_load(&srv->budget);
 
 	do {
 		if (bytes > srv->cfg.max_memory ||
@@ -156,25 +156,25 @@ static bool cd_reserve(struct cd_server *srv, uint64_t bytes)
 	return true;
 }
 
-static void cd_unreserve(struct cd_server *srv, uint64_t bytes)
+static void cd_unreserve(struct cd_server *srv, u64 bytes)
 {
 	atomic_fetch_sub(&srv->budget, bytes);
 }
 
-static uint64_t cd_chunk_cost(uint32_t size)
+static u64 cd_chunk_cost(u32 size)
 {
-	return (uint64_t)size + CD_CHUNK_META;
+	return (u64)size + CD_CHUNK_META;
 }
 
 /* ---- chunk table ----------------------------------------------------- */
 
-static size_t cd_slot(const struct cd_session *s, uint64_t handle)
+static size_t cd_slot(const struct cd_session *s, u64 handle)
 {
 	return (size_t)((handle * 0x9e3779b97f4a7c15ull) >> 17) &
 	       (s->tab_cap - 1);
 }
 
-static struct cd_chunk *cd_chunk_find(struct cd_session *s, uint64_t handle)
+static struct cd_chunk *cd_chunk_find(struct cd_session *s, u64 handle)
 {
 	size_t i;
 
@@ -266,7 +266,8 @@ static int cd_data_alloc(struct cd_server *srv, struct cd_chunk *c)
 		return c->data ? 0 : -ENOMEM;
 	}
 	if (srv->cfg.hugepages && len >= CD_HUGE_SIZE) {
-		size_t hlen = (len + CD_HUGE_SIZE - 1) & ~(size_t)(CD_HUGE_SIZE - 1);
+		size_t hlen = (len + CD_HUGE_SIZE - 1) &
+			      ~(size_t)(CD_HUGE_SIZE - 1);
 
 		p = mmap(NULL, hlen, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
@@ -293,7 +294,7 @@ static int cd_data_alloc(struct cd_server *srv, struct cd_chunk *c)
 static void cd_chunk_release(struct cd_session *s, struct cd_chunk *c)
 {
 	struct cd_server *srv = s->srv;
-	uint32_t size = c->size;
+	u32 size = c->size;
 
 	cd_data_free(c);
 	cd_tab_del(s, c);
@@ -315,10 +316,10 @@ static void cd_chunk_release(struct cd_session *s, struct cd_chunk *c)
  * Return: the session, or NULL with errno EBUSY (max_sessions reached)
  * or ENOMEM.
  */
-struct cd_session *cd_session_new(struct cd_server *srv, uint64_t now_ms)
+struct cd_session *cd_session_new(struct cd_server *srv, u64 now_ms)
 {
 	struct cd_session *s;
-	uint64_t base;
+	u64 base;
 
 	if (atomic_fetch_add(&srv->sessions, 1) >= srv->cfg.max_sessions) {
 		atomic_fetch_sub(&srv->sessions, 1);
@@ -402,15 +403,17 @@ bool cd_session_in_frame(const struct cd_session *s)
 void cd_session_sent(struct cd_session *s, size_t n)
 {
 	s->out_off += n;
-	if (s->out_off == s->out_len)
-		s->out_off = s->out_len = 0;
+	if (s->out_off == s->out_len) {
+		s->out_off = 0;
+		s->out_len = 0;
+	}
 }
 
 /* Room for @len more bytes at the end of the output queue. */
-static uint8_t *cd_out_reserve(struct cd_session *s, size_t len)
+static u8 *cd_out_reserve(struct cd_session *s, size_t len)
 {
 	size_t pend = cd_session_pending(s), cap;
-	uint8_t *out;
+	u8 *out;
 
 	if (s->out_len + len <= s->out_cap)
 		return s->out + s->out_len;
@@ -441,9 +444,9 @@ static uint8_t *cd_out_reserve(struct cd_session *s, size_t len)
  * zeroes if @data is NULL).  Returns 0 or -ENOMEM (ends the session).
  */
 static int cd_reply(struct cd_session *s, const struct virgo_wire_msg *m,
-		    uint32_t status, const void *data, uint32_t len)
+		    u32 status, const void *data, u32 len)
 {
-	uint8_t *p;
+	u8 *p;
 
 	if (status)
 		len = 0;
@@ -468,9 +471,9 @@ static int cd_reply_err(struct cd_session *s, const struct virgo_wire_msg *m,
 /* ---- requests -------------------------------------------------------- */
 
 static int cd_mac(const struct cd_session *s, enum virgo_wire_auth_role role,
-		  uint8_t *mac)
+		  u8 *mac)
 {
-	uint8_t input[VIRGO_WIRE_AUTH_INPUT_LEN];
+	u8 input[VIRGO_WIRE_AUTH_INPUT_LEN];
 	unsigned int mac_len = 0;
 
 	virgo_wire_auth_input(input, role, s->client_nonce, s->server_nonce);
@@ -482,13 +485,13 @@ static int cd_mac(const struct cd_session *s, enum virgo_wire_auth_role role,
 }
 
 static int cd_do_hello(struct cd_session *s, const struct virgo_wire_msg *m,
-		       const uint8_t *p)
+		       const u8 *p)
 {
 	struct cd_server *srv = s->srv;
 	struct virgo_wire_hello_rep rep;
 	struct virgo_wire_hello_req req;
-	uint8_t buf[VIRGO_WIRE_HELLO_REP_LEN];
-	uint64_t used;
+	u8 buf[VIRGO_WIRE_HELLO_REP_LEN];
+	u64 used;
 
 	if (s->hello_done) {
 		cd_count(srv, CD_STAT_ERR_SEQUENCE);
@@ -524,10 +527,10 @@ static int cd_do_hello(struct cd_session *s, const struct virgo_wire_msg *m,
 }
 
 static int cd_do_auth(struct cd_session *s, const struct virgo_wire_msg *m,
-		      const uint8_t *p)
+		      const u8 *p)
 {
 	struct cd_server *srv = s->srv;
-	uint8_t mac[VIRGO_WIRE_MAC_LEN];
+	u8 mac[VIRGO_WIRE_MAC_LEN];
 	int ret;
 
 	if (!srv->cfg.psk_len || s->authed) {
@@ -553,17 +556,17 @@ static int cd_do_auth(struct cd_session *s, const struct virgo_wire_msg *m,
 }
 
 static int cd_do_alloc(struct cd_session *s, const struct virgo_wire_msg *m,
-		       const uint8_t *p)
+		       const u8 *p)
 {
 	struct cd_server *srv = s->srv;
-	uint32_t count = virgo_wire_batch_count(p), i;
-	uint64_t total = 0, cost;
-	uint8_t *rep;
+	u32 count = virgo_wire_batch_count(p), i;
+	u64 total = 0, cost;
+	u8 *rep;
 	int len;
 
 	for (i = 0; i < count; i++)
 		total += virgo_wire_alloc_size(p, i);
-	cost = total + (uint64_t)count * CD_CHUNK_META;
+	cost = total + (u64)count * CD_CHUNK_META;
 	if (!cd_reserve(srv, cost)) {
 		cd_count(srv, CD_STAT_ERR_NOMEM);
 		return cd_reply_err(s, m, -ENOMEM);
@@ -580,7 +583,7 @@ static int cd_do_alloc(struct cd_session *s, const struct virgo_wire_msg *m,
 		return -ENOMEM;
 	}
 	/* Nothing below can fail: all or nothing is all. */
-	virgo_wire_hdr_pack(rep, m->opcode, VIRGO_WF_REPLY, (uint32_t)len, 0,
+	virgo_wire_hdr_pack(rep, m->opcode, VIRGO_WF_REPLY, (u32)len, 0,
 			    m->tag);
 	rep += VIRGO_WIRE_HDR_LEN;
 	virgo_wire_put_batch_hdr(rep, (size_t)len, count,
@@ -604,10 +607,10 @@ static int cd_do_alloc(struct cd_session *s, const struct virgo_wire_msg *m,
 }
 
 static int cd_do_free(struct cd_session *s, const struct virgo_wire_msg *m,
-		      const uint8_t *p)
+		      const u8 *p)
 {
-	uint32_t count = virgo_wire_batch_count(p), i, freed = 0;
-	uint8_t rep[VIRGO_WIRE_FREE_REP_LEN];
+	u32 count = virgo_wire_batch_count(p), i, freed = 0;
+	u8 rep[VIRGO_WIRE_FREE_REP_LEN];
 
 	for (i = 0; i < count; i++) {
 		struct cd_chunk *c = cd_chunk_find(s, virgo_wire_handle(p, i));
@@ -634,7 +637,7 @@ static struct cd_chunk *cd_rw_chunk(struct cd_session *s,
 		*err = -ENOENT;
 		return NULL;
 	}
-	if ((uint64_t)rw->offset + rw->length > c->size) {
+	if ((u64)rw->offset + rw->length > c->size) {
 		cd_count(s->srv, CD_STAT_ERR_RANGE);
 		*err = -ERANGE;
 		return NULL;
@@ -643,7 +646,7 @@ static struct cd_chunk *cd_rw_chunk(struct cd_session *s,
 }
 
 static int cd_do_write(struct cd_session *s, const struct virgo_wire_msg *m,
-		       const uint8_t *p)
+		       const u8 *p)
 {
 	struct virgo_wire_rw rw;
 	struct cd_chunk *c;
@@ -664,7 +667,7 @@ static int cd_do_write(struct cd_session *s, const struct virgo_wire_msg *m,
 }
 
 static int cd_do_read(struct cd_session *s, const struct virgo_wire_msg *m,
-		      const uint8_t *p)
+		      const u8 *p)
 {
 	struct virgo_wire_rw rw;
 	struct cd_chunk *c;
@@ -684,9 +687,9 @@ static int cd_do_read(struct cd_session *s, const struct virgo_wire_msg *m,
 static int cd_do_stat(struct cd_session *s, const struct virgo_wire_msg *m)
 {
 	struct cd_server *srv = s->srv;
-	uint8_t buf[VIRGO_WIRE_STAT_REP_LEN];
+	u8 buf[VIRGO_WIRE_STAT_REP_LEN];
 	struct virgo_wire_stat st;
-	uint64_t used = atomic_load(&srv->budget);
+	u64 used = atomic_load(&srv->budget);
 
 	memset(&st, 0, sizeof(st));
 	st.capacity = srv->cfg.max_memory;
@@ -706,7 +709,7 @@ static int cd_do_stat(struct cd_session *s, const struct virgo_wire_msg *m)
  * is sent (failed AUTH), or a negative errno to close now.
  */
 static int cd_execute(struct cd_session *s, const struct virgo_wire_msg *m,
-		      const uint8_t *p)
+		      const u8 *p)
 {
 	struct cd_server *srv = s->srv;
 	int ret;
@@ -772,7 +775,7 @@ static int cd_rx_header(struct cd_session *s)
 	}
 	cd_count(srv, CD_STAT_REQUESTS);
 	if (m->len > s->payload_cap) {
-		uint8_t *buf = malloc(m->len);
+		u8 *buf = malloc(m->len);
 
 		if (!buf)
 			return -ENOMEM;
@@ -806,7 +809,7 @@ static int cd_rx_done(struct cd_session *s)
  * negative errno when it must close now (header error, oversized frame
  * before the handshake, out of memory).
  */
-int cd_session_input(struct cd_session *s, const uint8_t *p, size_t n,
+int cd_session_input(struct cd_session *s, const u8 *p, size_t n,
 		     size_t *used)
 {
 	size_t off = 0;
@@ -826,7 +829,7 @@ int cd_session_input(struct cd_session *s, const uint8_t *p, size_t n,
 			if (take > n - off)
 				take = n - off;
 			memcpy(s->rx_hdr + s->rx_have, p + off, take);
-			s->rx_have += (uint32_t)take;
+			s->rx_have += (u32)take;
 			off += take;
 			if (s->rx_have < VIRGO_WIRE_HDR_LEN)
 				break;
@@ -839,7 +842,7 @@ int cd_session_input(struct cd_session *s, const uint8_t *p, size_t n,
 			take = n - off;
 		if (take)
 			memcpy(s->payload + s->rx_have, p + off, take);
-		s->rx_have += (uint32_t)take;
+		s->rx_have += (u32)take;
 		off += take;
 		if (s->rx_have < s->rx_msg.len)
 			break;
@@ -860,7 +863,7 @@ int cd_session_input(struct cd_session *s, const uint8_t *p, size_t n,
  * Return: the place, or NULL when the session is not in the middle of a
  * payload of at least 16 KiB still to come, or is blocked.
  */
-uint8_t *cd_session_rx_window(struct cd_session *s, size_t *len)
+u8 *cd_session_rx_window(struct cd_session *s, size_t *len)
 {
 	if (s->stage != CD_RX_PAYLOAD || cd_session_blocked(s) ||
 	    s->rx_msg.len - s->rx_have < 16384)
@@ -879,7 +882,7 @@ uint8_t *cd_session_rx_window(struct cd_session *s, size_t *len)
 int cd_session_rx_commit(struct cd_session *s, size_t n)
 {
 	s->last_rx_ms = s->now_ms;
-	s->rx_have += (uint32_t)n;
+	s->rx_have += (u32)n;
 	if (s->rx_have < s->rx_msg.len)
 		return 0;
 	return cd_rx_done(s);
