@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include <virgo_wire.h>
 
@@ -154,6 +156,14 @@ struct cd_session {
 	u64 last_rx_ms;
 	u64 frame_start_ms;
 	u64 start_ms;
+	/*
+	 * Optional: sends without blocking, returns the bytes sent (0 when
+	 * the socket is full) or -errno.  With it a large reply (READ data)
+	 * goes out straight from the chunk when nothing is queued; only what
+	 * the socket does not take is copied into the queue.
+	 */
+	ssize_t (*tx)(void *arg, const struct iovec *iov, int nr);
+	void *tx_arg;
 };
 
 static inline void cd_count(struct cd_server *srv, enum cd_stat st)

@@ -136,6 +136,24 @@ static int cd_conn_flush(struct cd_conn *c, u64 now)
 	return progress;
 }
 
+/* The session's direct send (struct cd_session.tx). */
+static ssize_t cd_conn_tx(void *arg, const struct iovec *iov, int nr)
+{
+	struct cd_conn *c = arg;
+	struct msghdr msg = {
+		.msg_iov = (struct iovec *)iov,
+		.msg_iovlen = nr,
+	};
+	ssize_t n;
+
+	do {
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	return n;
+}
+
 /* Feed bytes to the session; keep what it could not take yet. */
 static int cd_conn_feed(struct cd_conn *c, const u8 *p, size_t n)
 {
@@ -280,6 +298,8 @@ static void cd_accept(struct cd_thread *t, int lfd, u64 now)
 		}
 		cd_sock_setup(fd, &srv->cfg);
 		c->fd = fd;
+		c->s->tx = cd_conn_tx;
+		c->s->tx_arg = c;
 		c->events = EPOLLIN;
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;

@@ -48,6 +48,8 @@ const char *const cd_stat_names[CD_STAT_NR] = {
 	[CD_STAT_ERR_TIMEOUT]		= "err_timeout",
 };
 
+/* Replies with this much data may be sent straight from the chunk. */
+#define CD_TX_DIRECT_MIN	4096
 /* Chunks of at least this many bytes are mmap()ed: given back on free. */
 #define CD_MMAP_MIN	(128u * 1024u)
 #define CD_HUGE_SIZE	(2u * 1024u * 1024u)
@@ -417,7 +419,7 @@ static u8 *cd_out_reserve(struct cd_session *s, size_t len)
 
 	if (s->out_len + len <= s->out_cap)
 		return s->out + s->out_len;
-	if (s->out_off && pend + len <= s->out_cap) {
+	if (s->out_off >= pend && pend + len <= s->out_cap) {
 		memmove(s->out, s->out + s->out_off, pend);
 		s->out_off = 0;
 		s->out_len = pend;
@@ -448,17 +450,43 @@ static int cd_reply(struct cd_session *s, const struct virgo_wire_msg *m,
 {
 	u8 *p;
 
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	size_t sent = 0, total;
+
 	if (status)
 		len = 0;
-	p = cd_out_reserve(s, VIRGO_WIRE_HDR_LEN + (size_t)len);
+	total = VIRGO_WIRE_HDR_LEN + (size_t)len;
+	virgo_wire_hdr_pack(hdr, m->opcode, VIRGO_WF_REPLY, len, status,
+			    m->tag);
+	/* Nothing queued: the socket takes what it can from where it is. */
+	if (s->tx && data && len >= CD_TX_DIRECT_MIN &&
+	    !cd_session_pending(s)) {
+		struct iovec iov[2] = {
+			{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+			{ .iov_base = (void *)data, .iov_len = len },
+		};
+		ssize_t n = s->tx(s->tx_arg, iov, 2);
+
+		if (n < 0)
+			return (int)n;
+		sent = (size_t)n;
+		if (sent == total)
+			return 0;
+	}
+	p = cd_out_reserve(s, total - sent);
 	if (!p)
 		return -ENOMEM;
-	virgo_wire_hdr_pack(p, m->opcode, VIRGO_WF_REPLY, len, status, m->tag);
+	s->out_len += total - sent;
+	if (sent < sizeof(hdr)) {
+		memcpy(p, hdr + sent, sizeof(hdr) - sent);
+		p += sizeof(hdr) - sent;
+		sent = sizeof(hdr);
+	}
 	if (data)
-		memcpy(p + VIRGO_WIRE_HDR_LEN, data, len);
+		memcpy(p, (const u8 *)data + (sent - sizeof(hdr)),
+		       total - sent);
 	else
-		memset(p + VIRGO_WIRE_HDR_LEN, 0, len);
-	s->out_len += VIRGO_WIRE_HDR_LEN + (size_t)len;
+		memset(p, 0, total - sent);
 	return 0;
 }
 
