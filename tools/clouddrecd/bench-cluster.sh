@@ -11,7 +11,9 @@
 #   tools/clouddrecd/bench-cluster.sh [ROUNDS]
 #
 # Environment: BENCH_MIB (MiB per WRITE and READ run, default 64),
-# BENCH_N (PINGs and ALLOCs, default 200), BENCH_DEPTH (default 4).
+# BENCH_N (PINGs and ALLOCs, default 200), BENCH_DEPTH (default 4),
+# BENCH_PIN=1 (the daemon and the loopback client on vCPU 0 only, with
+# taskset: one vCPU, no cross-vCPU wakeup per request).
 # shellcheck source-path=SCRIPTDIR
 set -uo pipefail
 
@@ -26,6 +28,8 @@ rounds=${1:-3}
 mib=${BENCH_MIB:-64}
 n=${BENCH_N:-200}
 depth=${BENCH_DEPTH:-4}
+pin=
+[ "${BENCH_PIN:-0}" = 1 ] && pin="taskset -c 0"
 kport=4646
 dport=4647
 
@@ -46,7 +50,7 @@ cluster_up 2 || e2e_abort "cluster did not come up"
 expect "node1: insmod virgo_clouddrec.ko port=$kport" \
 	node_run 1 "insmod /virgo/virgo_clouddrec.ko port=$kport max_memory_mb=256"
 expect "node1: virgo-clouddrecd on :$dport" \
-	node_spawn 1 cdd /virgo/virgo-clouddrecd --listen "0.0.0.0:$dport" \
+	node_spawn 1 cdd $pin /virgo/virgo-clouddrecd --listen "0.0.0.0:$dport" \
 	--max-memory 256M --threads 2 --stats-file /tmp/cd.stats
 sleep 1
 
@@ -58,7 +62,7 @@ for ((r = 1; r <= rounds; r++)); do
 		[ "$srv" = daemon ] && port=$dport
 		for path in loopback network; do
 			if [ "$path" = loopback ]; then
-				o=$(node_run -t 600 1 "/virgo/virgo-cdbench -m $mib -n $n -d $depth 127.0.0.1 $port")
+				o=$(node_run -t 600 1 "$pin /virgo/virgo-cdbench -m $mib -n $n -d $depth 127.0.0.1 $port")
 			else
 				o=$(node_run -t 600 0 "/virgo/virgo-cdbench -m $mib -n $n -d $depth $(node_ip 1) $port")
 			fi || e2e_fail "round $r $srv $path: virgo-cdbench failed: $o"
@@ -69,7 +73,7 @@ for ((r = 1; r <= rounds; r++)); do
 	done
 done
 
-e2e_step "median of $rounds rounds (${mib} MiB per WRITE/READ run, 1 MiB requests, depth $depth; $n PINGs/ALLOCs)"
+e2e_step "median of $rounds rounds${pin:+ (daemon and loopback client: $pin)} (${mib} MiB per WRITE/READ run, 1 MiB requests, depth $depth; $n PINGs/ALLOCs)"
 printf '    %-9s %-11s %12s %12s %8s\n' path metric module daemon ratio
 for path in loopback network; do
 	for metric in write_mibs read_mibs ping_us alloc_us; do
