@@ -4,8 +4,10 @@
  * process, no sockets: the input is a byte stream from one client.
  *
  * Byte 0 picks the setup: bit 0 a server with a key (only the pre-AUTH
- * paths are reachable then: the nonces are random), bits 1..7 seed how
- * the stream is cut into pieces and when the output queue is drained.
+ * paths are reachable then: the nonces are random), bit 1 a direct send
+ * path that takes a random part of each large reply (the rest is
+ * queued), and all of it seeds how the stream is cut into pieces and
+ * when the output queue is drained.
  * The rest is fed to a session exactly as the event loop would.
  *
  * Checked, besides ASan/UBSan: every byte the session queues is a
@@ -26,57 +28,87 @@ static void cd_fuzz_die(const char *what)
 	abort();
 }
 
-/* Parse and drop @n bytes of queued replies (whole frames kept intact). */
-static void cd_fuzz_drain(struct cd_session *s, u8 *carry,
-			  size_t *carry_len, size_t n)
-{
-	const struct virgo_wire_limits *lim = &s->srv->lim;
+/* What "went out" so far, not yet a whole frame; replies are checked. */
+static u8 *carry;
+static size_t carry_len;
+static const struct virgo_wire_limits *carry_lim;
+static u32 tx_rng;
 
+/* Bytes leave the server, in order: check every whole reply. */
+static void cd_fuzz_out(const u8 *p, size_t n)
+{
+	const struct virgo_wire_limits *lim = carry_lim;
+
+	while (n) {
+		size_t room = VIRGO_WIRE_HDR_LEN + lim->max_payload - carry_len;
+		size_t k = n < room ? n : room;
+		struct virgo_wire_msg m;
+
+		memcpy(carry + carry_len, p, k);
+		carry_len += k;
+		p += k;
+		n -= k;
+		while (carry_len >= VIRGO_WIRE_HDR_LEN) {
+			const u8 *pl;
+			size_t flen;
+
+			if (virgo_wire_hdr_unpack(carry, &m, lim) ||
+			    !virgo_wire_is_reply(&m))
+				cd_fuzz_die("reply header");
+			flen = VIRGO_WIRE_HDR_LEN + (size_t)m.len;
+			if (carry_len < flen)
+				break;
+			pl = m.len ? carry + VIRGO_WIRE_HDR_LEN : NULL;
+			if (virgo_wire_check_rep(&m, pl, lim))
+				cd_fuzz_die("reply payload");
+			memmove(carry, carry + flen, carry_len - flen);
+			carry_len -= flen;
+		}
+	}
+}
+
+/* The session's direct send: the "socket" takes a random prefix. */
+static ssize_t cd_fuzz_tx(void *arg, const struct iovec *iov, int nr)
+{
+	size_t total = 0, take;
+	ssize_t sent = 0;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < nr; i++)
+		total += iov[i].iov_len;
+	tx_rng = tx_rng * 1103515245u + 12345u;
+	take = (tx_rng >> 8) % 3 ? (tx_rng >> 8) % (total + 1) : total;
+	for (i = 0; i < nr && take; i++) {
+		size_t k = iov[i].iov_len < take ? iov[i].iov_len : take;
+
+		cd_fuzz_out(iov[i].iov_base, k);
+		take -= k;
+		sent += (ssize_t)k;
+	}
+	return sent;
+}
+
+/* The client reads @n queued bytes (all with SIZE_MAX). */
+static void cd_fuzz_drain(struct cd_session *s, size_t n)
+{
 	while (n && cd_session_pending(s)) {
 		size_t take = cd_session_pending(s);
 
 		if (take > n)
 			take = n;
 		n -= take;
-		/* Reassemble frames from what "went out". */
-		while (take) {
-			size_t room = VIRGO_WIRE_HDR_LEN + lim->max_payload -
-				      *carry_len;
-			size_t k = take < room ? take : room;
-			struct virgo_wire_msg m;
-
-			memcpy(carry + *carry_len, s->out + s->out_off, k);
-			*carry_len += k;
-			cd_session_sent(s, k);
-			take -= k;
-			while (*carry_len >= VIRGO_WIRE_HDR_LEN) {
-				size_t flen;
-
-				if (virgo_wire_hdr_unpack(carry, &m, lim) ||
-				    !virgo_wire_is_reply(&m))
-					cd_fuzz_die("reply header");
-				flen = VIRGO_WIRE_HDR_LEN + (size_t)m.len;
-				if (*carry_len < flen)
-					break;
-				const u8 *pl = m.len ?
-					carry + VIRGO_WIRE_HDR_LEN : NULL;
-
-				if (virgo_wire_check_rep(&m, pl, lim))
-					cd_fuzz_die("reply payload");
-				memmove(carry, carry + flen, *carry_len - flen);
-				*carry_len -= flen;
-			}
-		}
+		cd_fuzz_out(s->out + s->out_off, take);
+		cd_session_sent(s, take);
 	}
 }
 
 int cd_fuzz_one_input(const u8 *data, size_t size)
 {
 	static struct cd_server srv;
-	static u8 *carry;
 	struct cd_config cfg;
 	struct cd_session *s;
-	size_t off = 1, carry_len = 0;
+	size_t off = 1;
 	u32 rng;
 	int ret = 0;
 
@@ -99,7 +131,15 @@ int cd_fuzz_one_input(const u8 *data, size_t size)
 	s = cd_session_new(&srv, 0);
 	if (!s)
 		return 0;
+	carry_len = 0;
+	carry_lim = &srv.lim;
 	rng = data[0] * 2654435761u + 1;
+	tx_rng = rng;
+	/* Bit 1: a direct send path (partial sends), as in the daemon. */
+	if (data[0] & 2) {
+		s->tx = cd_fuzz_tx;
+		s->tx_arg = NULL;
+	}
 	while (off < size && ret == 0) {
 		size_t piece, used = 0;
 
@@ -116,12 +156,11 @@ int cd_fuzz_one_input(const u8 *data, size_t size)
 			cd_fuzz_die("input refused while not blocked");
 		/* The client reads some, or all if we are stuck. */
 		rng = rng * 1103515245u + 12345u;
-		cd_fuzz_drain(s, carry, &carry_len,
-			      cd_session_blocked(s) ? SIZE_MAX :
+		cd_fuzz_drain(s, cd_session_blocked(s) ? SIZE_MAX :
 			      (rng >> 16) % 65536);
 		s->now_ms += 1;
 	}
-	cd_fuzz_drain(s, carry, &carry_len, SIZE_MAX);
+	cd_fuzz_drain(s, SIZE_MAX);
 	if (carry_len && ret <= 0 && off == size)
 		cd_fuzz_die("half a reply queued");
 	cd_session_free(s);
