@@ -67,6 +67,7 @@ struct cd_thread {
 	int lfd[CD_MAX_LISTEN];
 	struct cd_conn head;		/* list of connections */
 	unsigned int nr_conns;
+	bool accept_paused;		/* out of descriptors: listeners off */
 	u8 rxbuf[CD_RXBUF];
 };
 
@@ -271,6 +272,28 @@ static void cd_sock_setup(int fd, const struct cd_config *cfg)
 		   sizeof(user_timeout));
 }
 
+/*
+ * Out of file descriptors: a level-triggered listener would wake us for
+ * ever.  Take the listeners off epoll until the next tick (connections
+ * wait in the backlog meanwhile).
+ */
+static void cd_accept_pause(struct cd_thread *t, bool pause)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int i;
+
+	if (t->accept_paused == pause)
+		return;
+	t->accept_paused = pause;
+	for (i = 0; i < t->d->nr_listen; i++) {
+		if (t->lfd[i] < 0)
+			continue;
+		ev.data.u64 = CD_TAG_LISTEN(i);
+		epoll_ctl(t->epfd, pause ? EPOLL_CTL_DEL : EPOLL_CTL_ADD,
+			  t->lfd[i], &ev);
+	}
+}
+
 static void cd_accept(struct cd_thread *t, int lfd, u64 now)
 {
 	struct cd_server *srv = &t->d->srv;
@@ -282,8 +305,12 @@ static void cd_accept(struct cd_thread *t, int lfd, u64 now)
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				cd_log("accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				cd_log("accept: %s: not accepting for %d ms",
+				       strerror(errno), CD_TICK_MS);
+				cd_accept_pause(t, true);
+			}
 			return;
 		}
 		c = calloc(1, sizeof(*c));
@@ -420,6 +447,8 @@ static void *cd_thread_main(void *arg)
 		if (now - last_tick >= CD_TICK_MS) {
 			last_tick = now;
 			cd_timers(t, now);
+			if (!drain_until)
+				cd_accept_pause(t, false);
 		}
 	}
 	return NULL;

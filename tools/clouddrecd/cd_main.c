@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -489,6 +490,24 @@ static int cd_parse_args(int argc, char **argv, struct cd_daemon *d,
 	return 0;
 }
 
+/* A descriptor per session: take all the kernel allows us. */
+static void cd_raise_nofile(u32 max_sessions)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < (rlim_t)max_sessions + 64)
+		cd_log("RLIMIT_NOFILE %llu < --max-sessions %u + 64: %s",
+		       (unsigned long long)rl.rlim_cur, max_sessions,
+		       "connections past it wait in the backlog");
+}
+
 int main(int argc, char **argv)
 {
 	static struct cd_daemon d;
@@ -519,6 +538,8 @@ int main(int argc, char **argv)
 		       "RLIMIT_MEMLOCK, CAP_IPC_LOCK, LimitMEMLOCK=");
 		return 1;
 	}
+
+	cd_raise_nofile(cfg.max_sessions);
 
 	/* Signals go to this thread only: the loops inherit the mask. */
 	sigemptyset(&sigs);
