@@ -657,6 +657,43 @@ out:
 	conn_close(&k);
 }
 
+/*
+ * Before the handshake, PERM comes before any check of the payload: a
+ * malformed request (of at most 40 bytes) gets PERM too, not INVAL.
+ */
+static void t_perm_before_check(struct ctx *c)
+{
+	struct conn k = { .fd = -1 };
+	u8 p[40] = { 0 };
+
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	/* ALLOC count 0, FREE handle 0, READ length 0, STAT with a byte */
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 8, NULL),
+		     VIRGO_ST_PERM, "ALLOC count 0 before HELLO"))
+		goto out;
+	put_unaligned_le32(1, p);
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_FREE, p, 16, NULL),
+		     VIRGO_ST_PERM, "FREE of handle 0 before HELLO"))
+		goto out;
+	put_unaligned_le64(1, p);
+	put_unaligned_le32(0, p + 12);
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_READ, p, 16, NULL),
+		     VIRGO_ST_PERM, "READ length 0 before HELLO"))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_STAT, p, 1, NULL),
+		     VIRGO_ST_PERM, "STAT with a payload before HELLO"))
+		goto out;
+	if (CHECK_ST(c, hello(c, &k), VIRGO_ST_OK, "HELLO after"))
+		goto out;
+	if (c->have_key &&
+	    CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_ALLOC, p, 8, NULL),
+		     VIRGO_ST_PERM, "ALLOC count 0 before AUTH"))
+		goto out;
+out:
+	conn_close(&k);
+}
+
 /* Before HELLO every other request is PERM, and the session goes on. */
 static void t_perm_before_hello(struct ctx *c)
 {
@@ -1874,6 +1911,8 @@ static const struct tcase cases[] = {
 	  "short HELLO, ver_min 0, min > max: INVAL" },
 	{ "perm_before_hello", t_perm_before_hello, 0, false,
 	  "every other opcode before HELLO: PERM" },
+	{ "perm_before_check", t_perm_before_check, 0, false,
+	  "before the handshake a malformed request is PERM, not INVAL" },
 	{ "auth_right", t_auth_right, 1, false,
 	  "right key: both MACs; AUTH again INVAL" },
 	{ "auth_wrong", t_auth_wrong, 1, false,
