@@ -21,11 +21,15 @@
 #                   make uninstall removes them (docs/operations.md)
 #   make deb        Debian packages into build/deb/ (dpkg-buildpackage)
 #   make pkg-check  tests/pkg/install_test.sh: install, deb, lintian, DKMS
+#   make clouddrecd     virgo-clouddrecd, the user-space cloud node
+#                       (tools/clouddrecd) and the conformance suite
+#   make clouddrecd-check   the daemon under ASan/UBSan/LSan against the
+#                       conformance suite (no key, key), its fuzzer
 
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 
 .PHONY: all modules deps check kunit lint fuzz fuzz-check e2e clean
-.PHONY: tools tools-static demo examples
+.PHONY: tools tools-static demo examples clouddrecd clouddrecd-check
 
 all: modules
 
@@ -66,6 +70,13 @@ tools-static:
 	$(MAKE) -C tools/libvirgo
 	$(MAKE) -C tools/virgoctl STATIC=1
 
+clouddrecd:
+	$(MAKE) -C tools/clouddrecd
+	$(MAKE) -C tests/conformance
+
+clouddrecd-check:
+	$(CURDIR)/tools/clouddrecd/check.sh
+
 # Builds the modules (for the nodes' kernel) and virgoctl itself.
 demo:
 	$(CURDIR)/scripts/deps.sh
@@ -80,6 +91,7 @@ check:
 	$(MAKE) modules
 	$(MAKE) lint
 	$(MAKE) fuzz-check
+	$(MAKE) clouddrecd-check
 	$(MAKE) kunit
 	$(MAKE) e2e
 	$(MAKE) pkg-check
@@ -90,5 +102,7 @@ clean:
 	$(MAKE) -C tools/fuzz clean
 	$(MAKE) -C tools/libvirgo clean
 	$(MAKE) -C tools/virgoctl clean
+	$(MAKE) -C tools/clouddrecd clean
+	$(MAKE) -C tests/conformance clean
 
 include $(CURDIR)/packaging/install.mk

@@ -1,0 +1,145 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make clouddrecd-check: virgo-clouddrecd built with ASan + UBSan (+ LSan)
+# on 127.0.0.1 (a port the kernel picks), the conformance suite against it
+# without a key and with one, SIGTERM: the daemon must exit 0 within
+# 15 s with nothing lent and no sanitizer or leak report in its log; a
+# key file others can read must be refused; then the daemon's fuzzer for
+# FUZZ_TIME seconds (default 25).  Last line: "N passed, N failed".
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+fuzz_time=${FUZZ_TIME:-25}
+work=$(mktemp -d "${TMPDIR:-/tmp}/virgo-cd-check.XXXXXX")
+daemon_pid=
+passed=0
+failed=0
+
+cleanup() {
+	if [ -n "$daemon_pid" ]; then
+		kill -KILL "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { echo "ok $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL $1"; failed=$((failed + 1)); }
+
+make -s -C "$here" asan || exit 1
+make -s -C "$top/tests/conformance" asan || exit 1
+daemon=$here/virgo-clouddrecd-asan
+suite=$top/tests/conformance/virgo-conformance-asan
+
+export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# start NAME ARGS...: the daemon in the background; sets $port.
+start() {
+	local name=$1 i
+	shift
+	rm -f "$work/stats"
+	"$daemon" --listen 127.0.0.1:0 --threads 2 --max-memory 64M \
+		--handshake-timeout 2 --stats-file "$work/stats" "$@" \
+		2>"$work/$name.log" &
+	daemon_pid=$!
+	port=
+	for i in $(seq 100); do
+		port=$(awk '/^port /{print $2}' "$work/stats" 2>/dev/null)
+		[ -n "$port" ] && return 0
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$work/$name.log"
+	return 1
+}
+
+# stop NAME: SIGTERM, exit 0 within 15 s, clean log, nothing lent.
+stop() {
+	local name=$1 rc i
+	kill -TERM "$daemon_pid"
+	for i in $(seq 150); do
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$daemon_pid" 2>/dev/null; then
+		bad "$name: still running 15 s after SIGTERM"
+		return
+	fi
+	wait "$daemon_pid"
+	rc=$?
+	daemon_pid=
+	if grep -E -q 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY:' \
+		"$work/$name.log"; then
+		cat "$work/$name.log"
+		bad "$name: sanitizer report"
+	elif [ "$rc" -ne 0 ]; then
+		cat "$work/$name.log"
+		bad "$name: exit $rc after SIGTERM"
+	elif ! grep -q '^lent_bytes 0$' "$work/stats" ||
+	     ! grep -q '^sessions 0$' "$work/stats"; then
+		cat "$work/stats"
+		bad "$name: stats file after exit"
+	else
+		ok "$name: SIGTERM: exit 0, nothing lent, no sanitizer report"
+	fi
+}
+
+# suite NAME ARGS...
+suite() {
+	local name=$1
+	shift
+	if timeout 300 "$suite" --handshake-timeout 2 "$@" 127.0.0.1 "$port" \
+		>"$work/$name.out" 2>&1; then
+		ok "$name: $(tail -n 1 "$work/$name.out")"
+	else
+		cat "$work/$name.out"
+		bad "$name: conformance suite"
+	fi
+}
+
+if start nokey; then
+	suite conformance-nokey
+	stop nokey
+else
+	bad "nokey: daemon did not start"
+fi
+
+umask 077
+printf 'virgo-check-%s\n' "$RANDOM$RANDOM" >"$work/psk"
+chmod 0640 "$work/psk"
+if "$daemon" --listen 127.0.0.1:0 --psk-file "$work/psk" \
+	2>"$work/perm.log"; then
+	bad "a key file readable by its group was accepted"
+elif grep -q 'group or others' "$work/perm.log"; then
+	ok "a key file readable by its group is refused"
+else
+	cat "$work/perm.log"
+	bad "key file refusal"
+fi
+chmod 0600 "$work/psk"
+
+if start key --psk-file "$work/psk"; then
+	suite conformance-key --key "$work/psk"
+	# The same server from a client without the key: setup must fail.
+	if "$suite" 127.0.0.1 "$port" >"$work/nokey-client.out" 2>&1; then
+		bad "a client without the key passed against a keyed server"
+	else
+		ok "a client without the key is told the server wants one"
+	fi
+	stop key
+else
+	bad "key: daemon did not start"
+fi
+
+if make -s -C "$here" fuzz && FUZZ_TIME=$fuzz_time "$here/fuzz.sh"; then
+	ok "fuzz ${fuzz_time}s"
+else
+	bad "fuzz"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

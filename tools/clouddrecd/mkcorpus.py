@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Write the seed corpus of cd_fuzz (tools/clouddrecd/corpus/).
+
+Each seed: one setup byte (bit 0: server with a key), then a client's
+byte stream: HELLO, then requests of every opcode, good and bad.
+"""
+import os
+import struct
+import sys
+
+MAGIC = 0x4f475256
+
+
+def frame(op, payload=b"", tag=1, flags=0, status=0):
+    return struct.pack("<IBBHIIQ", MAGIC, 1, op, flags, len(payload),
+                       status, tag) + payload
+
+
+def hello(vmin=1, vmax=1):
+    return frame(1, struct.pack("<HHI", vmin, vmax, 0) + bytes(range(32)))
+
+
+def alloc(*sizes):
+    return frame(3, struct.pack("<II", len(sizes), 0) +
+                 b"".join(struct.pack("<I", s) for s in sizes))
+
+
+def free(*handles):
+    return frame(4, struct.pack("<II", len(handles), 0) +
+                 b"".join(struct.pack("<Q", h) for h in handles))
+
+
+def rw(op, h, off, length, data=b""):
+    return frame(op, struct.pack("<QII", h, off, length) + data)
+
+
+def main(out):
+    # cd_fuzz is built with CD_FUZZ_HANDLES: a session's handles are 2,
+    # 3, ... in ALLOC order (random in the daemon), so seeds name them.
+    seeds = {
+        "handshake": b"\x00" + hello() + frame(8, b"ping") + frame(7),
+        "alloc_free": b"\x00" + hello() + alloc(16, 8192, 1) +
+        rw(5, 3, 0, 8192, bytes(8192)) + free(2, 3) + frame(7),
+        "rw": b"\x02" + hello() + alloc(4096) + rw(5, 2, 0, 4, b"abcd") +
+        rw(6, 2, 0, 4) + rw(6, 0, 0, 4) + rw(5, 2, 0xffffffff, 2, b"xy") +
+        rw(5, 2, 4000, 96, bytes(96)) + rw(6, 2, 4000, 97) + rw(6, 9, 0, 1) +
+        free(2, 2, 3),
+        "errors": b"\x04" + frame(3) + hello(2, 3) + hello() + hello() +
+        frame(2, bytes(32)) + frame(8, flags=1) + alloc(0) + alloc(9000) +
+        free() + frame(8, bytes(65)),
+        "keyed": b"\x01" + frame(8) + hello() + frame(8) +
+        frame(2, bytes(32)),
+        "pipeline": b"\x06" + hello() + b"".join(
+            frame(8, bytes([i]) * (i % 64), tag=i) for i in range(200)),
+        "bigread": b"\x08" + hello() + alloc(*([8192] * 64)) + b"".join(
+            rw(6, 2 + i % 64, 0, 8192) for i in range(100)),
+        "badhdr": b"\x00" + hello() + b"VRGO\x02\x08" + bytes(18),
+    }
+    os.makedirs(out, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else
+         os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus"))
