@@ -15,7 +15,6 @@
 #include <linux/sched/task.h>
 #include <linux/signal.h>
 #include <linux/slab.h>
-#include <linux/workqueue.h>
 #include <net/net_namespace.h>
 
 #include "virgo_test_net.h"
@@ -694,36 +693,41 @@ static void reconnect(struct kunit *test, struct virgo_peer *peer)
  * and written there (its handles may equal those the request carries).
  */
 static int hook_other_ret;
+static DECLARE_COMPLETION(hook_other_done);
 
 /* The other allocation, made and written by another task. */
-static void hook_allocate_fn(struct work_struct *work)
+static int hook_allocate_fn(void *data)
 {
-	struct kunit *test = hook_test;
+	struct kunit *test = data;
 
 	hook_other_ret = vc_malloc(vc_of(test), hook_other_len, NULL,
 				   &hook_other);
 	if (!hook_other_ret)
 		hook_other_ret = vc_set(vc_of(test), hook_other, NULL,
 					hook_other_data, hook_other_len);
+	complete(&hook_other_done);
+	return 0;
 }
 
 static void hook_reconnect_and_allocate(struct virgo_peer *peer)
 {
 	struct kunit *test = hook_test;
-	struct work_struct work;
+	struct task_struct *t;
 
 	if (!atomic_xchg(&hook_armed, 0))
 		return;
 	reconnect(test, peer);
 	/*
-	 * In a work item: this task holds the first allocation's io_lock
-	 * (shared), and taking another entry's here would look like a
-	 * recursive lock to lockdep; no real caller nests calls.
+	 * In another thread: this task holds the first allocation's io_lock
+	 * (shared), and taking another entry's here, or waiting for a work
+	 * item that does, looks like a lock cycle to lockdep; no real
+	 * caller nests calls.
 	 */
-	INIT_WORK_ONSTACK(&work, hook_allocate_fn);
-	schedule_work(&work);
-	flush_work(&work);
-	destroy_work_on_stack(&work);
+	reinit_completion(&hook_other_done);
+	hook_other_ret = -ECHILD;
+	t = kthread_run(hook_allocate_fn, test, "vc-hook-other");
+	if (!IS_ERR(t))
+		wait_for_completion(&hook_other_done);
 	KUNIT_EXPECT_EQ(test, hook_other_ret, 0);
 	hook_requests = requests_served(test);
 }
@@ -1210,6 +1214,25 @@ static struct kunit_suite virgo_client_fault_suite = {
 
 /* ---- replicas ------------------------------------------------------- */
 
+/* Every peer connected (in the background) before placement counts on it. */
+static void wait_peers_up(struct kunit *test)
+{
+	struct virgo_peer **peers;
+	unsigned int nr, i, up = 0;
+	int t;
+
+	peers = virgo_peers_snapshot(&vc_of(test)->peers, &nr);
+	KUNIT_ASSERT_NOT_NULL(test, peers);
+	for (t = 0; t < 500 && up < nr; t++) {
+		for (i = 0, up = 0; i < nr; i++)
+			up += READ_ONCE(peers[i]->state) == VIRGO_PEER_UP;
+		if (up < nr)
+			msleep(20);
+	}
+	virgo_peers_snapshot_put(peers, nr);
+	KUNIT_ASSERT_EQ(test, up, nr);
+}
+
 /* The peer (id) of replica @r of chunk @i of the allocation at @va. */
 static u32 replica_peer(struct kunit *test, virgo_addr_t va, u32 i, u32 r)
 {
@@ -1243,6 +1266,7 @@ static void vcr_replicas_go_to_distinct_peers_and_domains(struct kunit *test)
 	vctx(test)->replicas = 2;
 	vctx(test)->domains = domains;
 	start_cluster(test, NR_SERVERS, NULL, NULL);
+	wait_peers_up(test);
 	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), 20 * CHUNK, NULL, &va), 0);
 	e = virgo_xlat_get(&vc_of(test)->table, va);
 	KUNIT_ASSERT_NOT_NULL(test, e);
@@ -1277,6 +1301,7 @@ static void vcr_read_fails_over_when_a_replica_dies(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, buf);
 	ctx->replicas = 2;
 	start_cluster(test, 3, NULL, NULL);
+	wait_peers_up(test);
 	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
 	get_random_bytes(ref, size);
 	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), va, NULL, ref, size), 0);
@@ -1305,6 +1330,7 @@ static void vcr_write_with_a_replica_down_marks_it_stale(struct kunit *test)
 
 	ctx->replicas = 2;
 	start_cluster(test, 3, NULL, NULL);
+	wait_peers_up(test);
 	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
 	expect_round_trip(test, va, size);
 	clouddrec_server_stop(ctx->srv[dead_id - 1]);
@@ -1346,6 +1372,7 @@ static void vcr_stale_replica_is_never_read(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, buf);
 	vctx(test)->replicas = 2;
 	start_cluster(test, 2, NULL, NULL);
+	wait_peers_up(test);
 	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), CHUNK, NULL, &va), 0);
 	get_random_bytes(old, CHUNK);
 	get_random_bytes(new, CHUNK);
@@ -1426,6 +1453,7 @@ static void start_repairing(struct kunit *test, int n)
 	vctx(test)->peer_dead_ms = 300;
 	vctx(test)->repair_period_ms = 100;
 	start_cluster(test, n, NULL, NULL);
+	wait_peers_up(test);
 }
 
 static void vcrep_lost_node_replicas_are_recreated(struct kunit *test)
@@ -1442,6 +1470,7 @@ static void vcrep_lost_node_replicas_are_recreated(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
 	get_random_bytes(ref, size);
 	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), va, NULL, ref, size), 0);
+	KUNIT_ASSERT_GT(test, clouddrec_server_lent_bytes(ctx->srv[1]), 0ULL);
 	clouddrec_server_stop(ctx->srv[1]);
 	ctx->srv[1] = NULL;
 
