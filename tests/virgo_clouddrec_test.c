@@ -309,7 +309,11 @@ static int tc_read(struct kunit *test, struct socket *sock, u64 handle,
 	return ret;
 }
 
-/* Wait up to 5 s for the server to have no session and nothing lent. */
+/*
+ * Wait up to 5 s for the server to have no session and nothing lent,
+ * charged or buffered (a session's release frees after it leaves the
+ * session count).
+ */
 static bool server_idle(struct clouddrec_server *srv)
 {
 	int i;
@@ -317,11 +321,27 @@ static bool server_idle(struct clouddrec_server *srv)
 	for (i = 0; i < 250; i++) {
 		if (!clouddrec_server_sessions(srv) &&
 		    !clouddrec_server_lent_bytes(srv) &&
-		    !clouddrec_server_lent_chunks(srv))
+		    !clouddrec_server_lent_chunks(srv) &&
+		    !clouddrec_server_charged_bytes(srv) &&
+		    !clouddrec_server_rx_buffered(srv))
 			return true;
 		msleep(20);
 	}
 	return false;
+}
+
+/*
+ * Wait up to 5 s for counter @stat to reach @want: a client sees the
+ * close before the session's release work has counted it.
+ */
+static u64 wait_stat(struct clouddrec_server *srv, enum clouddrec_stat stat,
+		     u64 want)
+{
+	int i;
+
+	for (i = 0; i < 250 && clouddrec_server_stat(srv, stat) < want; i++)
+		msleep(20);
+	return clouddrec_server_stat(srv, stat);
 }
 
 /* ---- fixtures -------------------------------------------------------- */
@@ -731,8 +751,7 @@ static void cd_test_disconnect_frees_everything(struct kunit *test)
 	tc_close(test, a);
 	tc_close(test, b);
 	KUNIT_EXPECT_TRUE(test, server_idle(ctx->srv));
-	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
-						    CD_STAT_CHUNKS_FREED),
+	KUNIT_EXPECT_EQ(test, wait_stat(ctx->srv, CD_STAT_CHUNKS_FREED, 12),
 			12ULL);
 }
 
@@ -863,8 +882,8 @@ static void cd_test_idle_session_is_closed(struct kunit *test)
 	sock = tc_session(test);
 	KUNIT_EXPECT_TRUE(test, tc_closed(sock));
 	KUNIT_EXPECT_TRUE(test, server_idle(ctx->srv));
-	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
-						    CD_STAT_ERR_TIMEOUT), 1ULL);
+	KUNIT_EXPECT_EQ(test, wait_stat(ctx->srv, CD_STAT_ERR_TIMEOUT, 1),
+			1ULL);
 }
 
 /* A quiet session holding chunks is not idle: its memory is in use. */
@@ -1030,8 +1049,8 @@ static void cd_test_handshake_deadline(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, tc_closed(silent));
 	KUNIT_EXPECT_TRUE(test, tc_closed(no_auth));
 	KUNIT_EXPECT_LT(test, jiffies - start, 3UL * HZ);
-	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
-						    CD_STAT_ERR_TIMEOUT), 2ULL);
+	KUNIT_EXPECT_EQ(test, wait_stat(ctx->srv, CD_STAT_ERR_TIMEOUT, 2),
+			2ULL);
 	/* The authenticated session is past its handshake: it stays. */
 	msleep(500);
 	KUNIT_EXPECT_EQ(test, tc_call(test, good, VIRGO_OP_PING, "ok", 2,
@@ -1186,8 +1205,7 @@ static void cd_test_deaf_sessions_do_not_stall_others(struct kunit *test)
 	for (i = 0; i < 600 && clouddrec_server_sessions(ctx->srv) > 1; i++)
 		msleep(20);
 	KUNIT_EXPECT_EQ(test, clouddrec_server_sessions(ctx->srv), 1U);
-	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
-						    CD_STAT_SESSIONS_CLOSED),
+	KUNIT_EXPECT_EQ(test, wait_stat(ctx->srv, CD_STAT_SESSIONS_CLOSED, 8),
 			8ULL);
 	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(ctx->srv), 1ULL);
 	KUNIT_EXPECT_EQ(test, clouddrec_server_charged_bytes(ctx->srv),
