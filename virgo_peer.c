@@ -1147,6 +1147,26 @@ static void vp_remove(struct virgo_peer_set *set, struct virgo_peer *peer)
 	virgo_peer_put(peer);
 }
 
+/*
+ * The listed peer "a.b.c.d:port" names, with the set's lock held (also
+ * when NULL is returned, with *@ret -EINVAL or -ENOENT; else *@ret is 0).
+ */
+static struct virgo_peer *vp_find_spec_locked(struct virgo_peer_set *set,
+					      const char *spec, int *ret)
+{
+	struct virgo_peer *peer = NULL;
+	struct sockaddr_in sin;
+
+	spec = skip_spaces(spec);
+	*ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin, NULL);
+	mutex_lock(&set->lock);
+	if (!*ret) {
+		peer = vp_find(set, &sin);
+		*ret = peer ? 0 : -ENOENT;
+	}
+	return peer;
+}
+
 /**
  * virgo_peer_del() - remove a peer that holds none of our chunks
  * @set: the peer set
@@ -1157,20 +1177,12 @@ static void vp_remove(struct virgo_peer_set *set, struct virgo_peer *peer)
 int virgo_peer_del(struct virgo_peer_set *set, const char *spec)
 {
 	struct virgo_peer *peer;
-	struct sockaddr_in sin;
 	int ret;
 
-	spec = skip_spaces(spec);
-	ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin, NULL);
-	if (ret)
-		return ret;
-	mutex_lock(&set->lock);
-	peer = vp_find(set, &sin);
-	if (!peer)
-		ret = -ENOENT;
-	else if (atomic64_read(&peer->placed))
+	peer = vp_find_spec_locked(set, spec, &ret);
+	if (peer && atomic64_read(&peer->placed))
 		ret = -EBUSY;
-	else
+	else if (peer)
 		vp_remove(set, peer);
 	mutex_unlock(&set->lock);
 	return ret;
@@ -1189,19 +1201,13 @@ int virgo_peer_del(struct virgo_peer_set *set, const char *spec)
 int virgo_peer_drain(struct virgo_peer_set *set, const char *spec)
 {
 	struct virgo_peer *peer;
-	struct sockaddr_in sin;
 	int ret;
 
-	spec = skip_spaces(spec);
-	ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin, NULL);
-	if (ret)
-		return ret;
-	mutex_lock(&set->lock);
-	peer = vp_find(set, &sin);
+	peer = vp_find_spec_locked(set, spec, &ret);
 	if (peer)
 		WRITE_ONCE(peer->draining, true);
 	mutex_unlock(&set->lock);
-	return peer ? 0 : -ENOENT;
+	return ret;
 }
 
 /**
