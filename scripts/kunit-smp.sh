@@ -1,0 +1,160 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run virgo's KUnit suites on x86_64 under qemu (TCG, 2 vCPUs) with the
+# kernel's race detectors, over Debian's linux-source-6.1 (make kunit-smp).
+# UML in 6.1 has one CPU; this is where virgo runs on several at once.
+#
+# Two kernels, because 6.1's KCSAN excludes KASAN (lib/Kconfig.kcsan:
+# "depends on DEBUG_KERNEL && !KASAN"):
+#
+#   kasan   KASAN (+vmalloc), PROVE_LOCKING (lockdep), atomic-sleep checks
+#   kcsan   KCSAN (data races)
+#
+# both SMP with PREEMPT, the hung-task and soft-lockup detectors
+# (tests/.kunitconfig.smp + tests/.kunitconfig.smp-<name>).  Only the KUnit
+# suites run: the user-space tests (tests/user) need UML's hostfs and stay
+# in scripts/kunit.sh.
+#
+# Fails on a failed or crashed test, on any BUG, WARNING, KASAN or lockdep
+# report in the kernel log, and on any KCSAN report with a virgo function
+# (a symbol of drivers/virgo) among its frames.  KCSAN reports wholly in
+# the rest of the kernel are listed but do not fail the run.
+#
+#   scripts/kunit-smp.sh                 both kernels, every suite
+#   scripts/kunit-smp.sh 'virgo_xlat*'   a subset of the suites
+#   VIRGO_SMP_CONFIGS=kcsan scripts/kunit-smp.sh
+#
+# VIRGO_SMP_CPUS (2), VIRGO_SMP_MEM (4096 MiB: the million-entry cases
+# under KASAN), VIRGO_SMP_TIMEOUT (1800 s per boot).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${VIRGO_CACHE:-$HOME/.cache/virgo}
+configs=${VIRGO_SMP_CONFIGS:-kasan kcsan}
+cpus=${VIRGO_SMP_CPUS:-2}
+mem=${VIRGO_SMP_MEM:-4096}
+tmo=${VIRGO_SMP_TIMEOUT:-1800}
+
+tree=$("$repo/scripts/kunit-prep.sh")
+ver=${tree##*/linux-source-}
+cd "$tree"
+
+# Every splat but KCSAN's (judged by where it is, below).
+splats='BUG:|WARNING:|KASAN|Kernel panic|general protection fault|'
+splats+='possible circular locking|possible recursive locking|'
+splats+='inconsistent lock state|lock held when returning|'
+splats+='suspicious RCU usage|INFO: task .* blocked|'
+splats+='soft lockup|hard LOCKUP|rcu_.* detected stall|'
+splats+='scheduling while atomic|sleeping function called from invalid context'
+
+# kcsan_reports LOG SYMS: print each KCSAN report of LOG, prefixed with
+# "virgo" when one of its frames is a function named in SYMS, else "other".
+kcsan_reports() {
+	awk -v syms="$2" '
+	BEGIN { while ((getline s <syms) > 0) virgo[s] = 1 }
+	/BUG: KCSAN: / { inrep = 1; rep = ""; ours = 0 }
+	inrep {
+		rep = rep "\n" $0
+		for (i = 1; i <= NF; i++) {
+			f = $i
+			sub(/\+0x.*/, "", f)
+			sub(/\.(constprop|isra|part|cold)\..*/, "", f)
+			if (f in virgo)
+				ours = 1
+		}
+		if (/Reported by Kernel Concurrency Sanitizer/) {
+			print (ours ? "virgo" : "other") rep "\n"
+			inrep = 0
+		}
+	}' "$1"
+}
+
+fail=0
+for cfg in $configs; do
+	kc="$repo/tests/.kunitconfig.smp-$cfg"
+	if [ ! -f "$kc" ]; then
+		echo "kunit-smp.sh: no $kc" >&2
+		exit 2
+	fi
+	build="$cache/kunit-$ver-x86_64-$cfg"
+	log="$build/test.log"
+	mkdir -p "$build"
+	echo "kunit-smp.sh: [$cfg] building ($build)"
+	t0=$(date +%s)
+	# kunit.py's x86_64 qemu config only adds the serial console; it is
+	# used for the build, qemu is run below (TCG, SMP, enough memory).
+	python3 tools/testing/kunit/kunit.py build --arch=x86_64 \
+		--build_dir="$build" \
+		--kunitconfig="$repo/tests/.kunitconfig.smp" \
+		--kunitconfig="$kc" \
+		--jobs="${VIRGO_JOBS:-2}" >"$build/build.log" 2>&1 || {
+		tail -n 40 "$build/build.log" >&2
+		echo "kunit-smp.sh: [$cfg] build failed" >&2
+		exit 1
+	}
+	if grep -E '(drivers/virgo/|kernel/virgo_syscall).*(warning|error):' \
+		"$build/build.log"; then
+		echo "kunit-smp.sh: [$cfg] compiler warnings in virgo sources" >&2
+		exit 1
+	fi
+	t1=$(date +%s)
+
+	filter=()
+	[ $# -gt 0 ] && filter=("kunit.filter_glob=$1")
+	echo "kunit-smp.sh: [$cfg] running qemu, $cpus vCPUs, TCG (log: $log)"
+	set +e
+	timeout -k 10 "$tmo" qemu-system-x86_64 -nodefaults -no-reboot \
+		-nographic -serial stdio -accel tcg,thread=multi \
+		-smp "$cpus" -m "$mem" -bios qboot.rom \
+		-kernel "$build/arch/x86/boot/bzImage" \
+		-append "console=ttyS0 kunit_shutdown=reboot kunit.enable=1 ${filter[*]}" \
+		</dev/null >"$log" 2>&1
+	qrc=$?
+	python3 tools/testing/kunit/kunit.py parse "$log" >"$build/summary.txt"
+	rc=$?
+	set -e
+	t2=$(date +%s)
+	cat "$build/summary.txt"
+	echo "kunit-smp.sh: [$cfg] build $((t1 - t0)) s, run $((t2 - t1)) s"
+
+	if [ "$qrc" -eq 124 ]; then
+		echo "kunit-smp.sh: [$cfg] qemu timed out after $tmo s" >&2
+		fail=1
+	fi
+	if [ "$rc" -ne 0 ] || ! grep -q 'Testing complete' "$build/summary.txt"
+	then
+		echo "kunit-smp.sh: [$cfg] kunit.py: tests failed or missing" >&2
+		fail=1
+	fi
+	if grep -v 'BUG: KCSAN: ' "$log" | grep -E -n "$splats" \
+		>"$build/splats.txt"; then
+		echo "kunit-smp.sh: [$cfg] the kernel log has reports ($log):" >&2
+		head -n 40 "$build/splats.txt" >&2
+		fail=1
+	fi
+	nm --defined-only "$build/drivers/virgo/built-in.a" 2>/dev/null |
+		awk 'NF == 3 && $2 ~ /^[tTwW]$/ { print $3 }' |
+		sed 's/\.\(constprop\|isra\|part\|cold\)\..*//' |
+		sort -u >"$build/virgo-syms.txt"
+	kcsan_reports "$log" "$build/virgo-syms.txt" >"$build/kcsan.txt"
+	nv=$(grep -c '^virgo$' "$build/kcsan.txt" || true)
+	no=$(grep -c '^other$' "$build/kcsan.txt" || true)
+	if [ "$cfg" = kcsan ] || [ "$nv" -gt 0 ] || [ "$no" -gt 0 ]; then
+		echo "kunit-smp.sh: [$cfg] KCSAN reports: $nv in virgo, $no elsewhere ($build/kcsan.txt)"
+	fi
+	if [ "$nv" -gt 0 ]; then
+		awk '/^virgo$/ { p = 1 } /^other$/ { p = 0 } p' \
+			"$build/kcsan.txt" | head -n 80 >&2
+		fail=1
+	fi
+	if [ "$cfg" = kcsan ] && ! grep -q 'kcsan: enabled early' "$log"; then
+		echo "kunit-smp.sh: [$cfg] KCSAN did not start" >&2
+		fail=1
+	fi
+done
+if [ "$fail" -ne 0 ]; then
+	echo "kunit-smp.sh: FAILED" >&2
+	exit 1
+fi
+echo "kunit-smp.sh: all suites passed on $cpus CPUs ($configs), kernel logs clean"
