@@ -36,6 +36,11 @@ cpus=${VIRGO_SMP_CPUS:-2}
 mem=${VIRGO_SMP_MEM:-4096}
 tmo=${VIRGO_SMP_TIMEOUT:-1800}
 
+# One run at a time per cache: the tree and the copy of the sources are
+# shared with scripts/kunit.sh.
+mkdir -p "$cache"
+exec 9>"$cache/kunit.lock"
+flock 9
 tree=$("$repo/scripts/kunit-prep.sh")
 ver=${tree##*/linux-source-}
 cd "$tree"
