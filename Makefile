@@ -4,8 +4,11 @@
 #
 #   make            build virgo.ko and virgo_clouddrec.ko against the
 #                   installed kernel headers (KDIR=/path for another tree)
-#   make check      build + lint + KUnit (the CI entry point)
+#   make check      build + lint + KUnit + e2e + pkg-check
+#   make check-full make check, then kunit-smp (the CI entry point)
 #   make kunit      KUnit suites in UML over Debian's linux-source-6.1
+#   make kunit-smp  the KUnit suites on x86_64 qemu, 2 vCPUs, under
+#                   KASAN + lockdep and under KCSAN (scripts/kunit-smp.sh)
 #   make lint       checkpatch --strict, sparse (C=2) and W=1, zero warnings
 #   make fuzz       libFuzzer over the wire decoder for FUZZ_TIME s (300)
 #   make demo       a 4-node qemu cluster at work: 64 MiB allocated, written,
@@ -26,6 +29,7 @@ KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 
 .PHONY: all modules deps check kunit lint fuzz fuzz-check e2e clean
 .PHONY: tools tools-static demo examples
+.PHONY: check-full kunit-smp
 
 all: modules
 
@@ -42,7 +46,11 @@ deps:
 	$(CURDIR)/scripts/deps.sh
 
 kunit:
+	$(CURDIR)/tests/scripts/kunit_sync_test.sh
 	$(CURDIR)/scripts/kunit.sh
+
+kunit-smp:
+	$(CURDIR)/scripts/kunit-smp.sh
 
 lint:
 	KDIR=$(KDIR) $(CURDIR)/scripts/lint.sh
@@ -83,6 +91,9 @@ check:
 	$(MAKE) kunit
 	$(MAKE) e2e
 	$(MAKE) pkg-check
+
+check-full: check
+	$(MAKE) kunit-smp
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
