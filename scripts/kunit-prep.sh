@@ -89,7 +89,13 @@ if ! diff -rq "$applied" "$want" >/dev/null 2>&1; then
 	for p in "$want"/*.patch; do
 		[ -e "$p" ] || continue
 		echo "kunit-prep.sh: applying ${p##*/}" >&2
-		patch -d "$tree" -p1 -s -N --no-backup-if-mismatch <"$p" >&2
+		if ! patch -d "$tree" -p1 -s -N --no-backup-if-mismatch <"$p" >&2
+		then
+			# A tree patched by hand or by an old kunit.sh.
+			echo "kunit-prep.sh: ${p##*/} does not apply to $tree;" \
+				"remove $cache to start afresh" >&2
+			exit 1
+		fi
 		cp "$p" "$applied/"
 	done
 fi
