@@ -21,8 +21,16 @@
 # (a symbol of drivers/virgo) among its frames.  KCSAN reports wholly in
 # the rest of the kernel are listed but do not fail the run.
 #
-#   scripts/kunit-smp.sh                 both kernels, every suite
+#   scripts/kunit-smp.sh                 both kernels, the suites below
 #   scripts/kunit-smp.sh 'virgo_xlat*'   a subset of the suites
+#
+# virgo_xlat_million is left to UML (scripts/kunit.sh): it fills and walks
+# a million entries on one CPU, which exercises nothing SMP and did not
+# finish filling its table in 15 min under TCG with KASAN and lockdep.
+# 6.1's kunit.filter_glob takes one glob and no exclusions: the default
+# 'virgo_*[!n]' matches every suite whose name does not end in "n"; every
+# suite of tests/*.c except virgo_xlat_million must have run, so a new
+# suite the glob misses fails the run instead of going unnoticed.
 #   VIRGO_SMP_CONFIGS=kcsan scripts/kunit-smp.sh
 #
 # VIRGO_SMP_CPUS (2), VIRGO_SMP_MEM (4096 MiB: the million-entry cases
@@ -75,6 +83,11 @@ kcsan_reports() {
 	}' "$1"
 }
 
+# The suites a full run must show.
+suites=$(grep -h -A6 '^static struct kunit_suite ' "$repo"/tests/*.c |
+	sed -n 's/^[[:space:]]*\.name = "\([a-z0-9_]*\)",/\1/p' |
+	grep -vx 'virgo_xlat_million')
+
 fail=0
 for cfg in $configs; do
 	kc="$repo/tests/.kunitconfig.smp-$cfg"
@@ -105,15 +118,14 @@ for cfg in $configs; do
 	fi
 	t1=$(date +%s)
 
-	filter=()
-	[ $# -gt 0 ] && filter=("kunit.filter_glob=$1")
+	glob=${1:-'virgo_*[!n]'}
 	echo "kunit-smp.sh: [$cfg] running qemu, $cpus vCPUs, TCG (log: $log)"
 	set +e
 	timeout -k 10 "$tmo" qemu-system-x86_64 -nodefaults -no-reboot \
 		-nographic -serial stdio -accel tcg,thread=multi \
 		-smp "$cpus" -m "$mem" -bios qboot.rom \
 		-kernel "$build/arch/x86/boot/bzImage" \
-		-append "console=ttyS0 kunit_shutdown=reboot kunit.enable=1 ${filter[*]}" \
+		-append "console=ttyS0 kunit_shutdown=reboot kunit.enable=1 kunit.filter_glob=$glob" \
 		</dev/null >"$log" 2>&1
 	qrc=$?
 	python3 tools/testing/kunit/kunit.py parse "$log" >"$build/summary.txt"
@@ -131,6 +143,14 @@ for cfg in $configs; do
 	then
 		echo "kunit-smp.sh: [$cfg] kunit.py: tests failed or missing" >&2
 		fail=1
+	fi
+	if [ $# -eq 0 ]; then
+		for suite in $suites; do
+			if ! grep -Eq "^(not )?ok [0-9]+ $suite\$" "$log"; then
+				echo "kunit-smp.sh: [$cfg] suite $suite did not run" >&2
+				fail=1
+			fi
+		done
 	fi
 	if grep -v 'BUG: KCSAN: ' "$log" | grep -E -n "$splats" \
 		>"$build/splats.txt"; then
