@@ -81,7 +81,10 @@ if [ ! -d "$applied" ]; then
 	done
 fi
 if ! diff -rq "$applied" "$want" >/dev/null 2>&1; then
-	for p in $(ls -r "$applied"/*.patch 2>/dev/null); do
+	old=("$applied"/*.patch)
+	for ((i = ${#old[@]} - 1; i >= 0; i--)); do
+		p=${old[i]}
+		[ -e "$p" ] || continue
 		echo "kunit-prep.sh: reversing ${p##*/}" >&2
 		patch -d "$tree" -p1 -R -s -f --no-backup-if-mismatch <"$p" >&2
 		rm -f "$p"
