@@ -8,16 +8,15 @@
 #  - a clean copy of the sources in $VIRGO_CACHE/kunit-src, linked into
 #    the tree as drivers/virgo (with O= make would otherwise find the
 #    host's out-of-tree virgo_*.o through VPATH);
-#  - patches/*.patch (the syscalls) and tests/uml/*.patch applied.
+#  - patches/*.patch (the syscalls) and tests/uml/*.patch applied
+#    (scripts/ktree-patch.sh).
 #
 # Both are kept by content, not by mtime: kbuild rebuilds what is newer
 # than its object, so a copy that kept the work tree's mtimes would test
 # an edited file whose mtime is older than the cached object (a checkout,
 # a tar, touch -d) with code it never compiled.  rsync --checksum without
 # -t leaves unchanged files alone (incremental builds stay incremental)
-# and writes every changed one with the current time.  Patches: the ones
-# applied are kept in the tree; when the set changes they are reversed and
-# the new ones applied, so every file they touch is written anew.
+# and writes every changed one with the current time.
 #
 #   scripts/kunit-prep.sh              prepare, print the tree
 #   scripts/kunit-prep.sh --sync A B   only the copy step, A/ to B/
@@ -46,6 +45,14 @@ src="$cache/kunit-src"
 
 sync_sources "$repo" "$src"
 
+# The project's kernel patch (the virgo syscalls; UML x86_64 uses the
+# x86_64 syscall table), then test-environment fixes to the UML kernel
+# itself (not to virgo): the tree becomes exactly pristine + these
+# (scripts/ktree-patch.sh; patch(1) gives what it touches a new mtime).
+"$repo/scripts/ktree-patch.sh" "$tree" "$repo"/patches/*.patch \
+	"$repo"/tests/uml/*.patch >&2
+
+# Then link the sources in (after: restoring a pristine tree drops them).
 ln -sfn "$src" "$tree/drivers/virgo"
 if ! grep -q '^source "drivers/virgo/Kconfig"' "$tree/drivers/Kconfig"; then
 	sed -i '/^menu "Device Drivers"/a source "drivers/virgo/Kconfig"' \
@@ -53,53 +60,5 @@ if ! grep -q '^source "drivers/virgo/Kconfig"' "$tree/drivers/Kconfig"; then
 fi
 if ! grep -q '^obj-y += virgo/' "$tree/drivers/Makefile"; then
 	echo 'obj-y += virgo/' >>"$tree/drivers/Makefile"
-fi
-
-# The project's kernel patch (the virgo syscalls; UML x86_64 uses the
-# x86_64 syscall table), then test-environment fixes to the UML kernel
-# itself (not to virgo).  $applied holds copies of what is applied now,
-# numbered in order.
-applied="$tree/.virgo-patches"
-want=$(mktemp -d)
-trap 'rm -rf "$want"' EXIT
-n=0
-for p in "$repo"/patches/*.patch "$repo"/tests/uml/*.patch; do
-	[ -e "$p" ] || continue
-	n=$((n + 1))
-	cp "$p" "$want/$(printf %02d "$n")-${p##*/}"
-done
-if [ ! -d "$applied" ]; then
-	# A tree from before this bookkeeping: what applies in reverse is in.
-	mkdir -p "$applied"
-	for p in "$want"/*.patch; do
-		if patch -d "$tree" -p1 -R -s -f --dry-run <"$p" >/dev/null 2>&1
-		then
-			cp "$p" "$applied/"
-		else
-			break
-		fi
-	done
-fi
-if ! diff -rq "$applied" "$want" >/dev/null 2>&1; then
-	old=("$applied"/*.patch)
-	for ((i = ${#old[@]} - 1; i >= 0; i--)); do
-		p=${old[i]}
-		[ -e "$p" ] || continue
-		echo "kunit-prep.sh: reversing ${p##*/}" >&2
-		patch -d "$tree" -p1 -R -s -f --no-backup-if-mismatch <"$p" >&2
-		rm -f "$p"
-	done
-	for p in "$want"/*.patch; do
-		[ -e "$p" ] || continue
-		echo "kunit-prep.sh: applying ${p##*/}" >&2
-		if ! patch -d "$tree" -p1 -s -N --no-backup-if-mismatch <"$p" >&2
-		then
-			# A tree patched by hand or by an old kunit.sh.
-			echo "kunit-prep.sh: ${p##*/} does not apply to $tree;" \
-				"remove $cache to start afresh" >&2
-			exit 1
-		fi
-		cp "$p" "$applied/"
-	done
 fi
 echo "$tree"
