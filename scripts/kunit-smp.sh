@@ -142,8 +142,10 @@ for cfg in $configs; do
 		-monitor "unix:$build/monitor.sock,server=on,wait=off" \
 		-kernel "$build/arch/x86/boot/bzImage" \
 		-append "console=ttyS0 kunit_shutdown=reboot kunit.enable=1 kunit.filter_glob=$glob" \
-		</dev/null >"$log" 2>&1
+		</dev/null >"$log.raw" 2>&1
 	qrc=$?
+	# The serial console ends its lines with CR LF.
+	tr -d '\r' <"$log.raw" >"$log"
 	python3 tools/testing/kunit/kunit.py parse "$log" >"$build/summary.txt"
 	rc=$?
 	set -e
