@@ -4,8 +4,12 @@
 #
 #   make            build virgo.ko and virgo_clouddrec.ko against the
 #                   installed kernel headers (KDIR=/path for another tree)
-#   make check      build + lint + KUnit (the CI entry point)
+#   make check      build + lint + KUnit + e2e + pkg-check
+#   make check-full make check, then the e2e scenario durability and
+#                   kunit-smp (the CI entry point)
 #   make kunit      KUnit suites in UML over Debian's linux-source-6.1
+#   make kunit-smp  the KUnit suites on x86_64 qemu, 2 vCPUs, under
+#                   KASAN + lockdep and under KCSAN (scripts/kunit-smp.sh)
 #   make lint       checkpatch --strict, sparse (C=2) and W=1, zero warnings
 #   make fuzz       libFuzzer over the wire decoder for FUZZ_TIME s (300)
 #   make demo       a 4-node qemu cluster at work: 64 MiB allocated, written,
@@ -30,6 +34,7 @@ KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 
 .PHONY: all modules deps check kunit lint fuzz fuzz-check e2e clean
 .PHONY: tools tools-static demo examples clouddrecd clouddrecd-check
+.PHONY: check-full kunit-smp
 
 all: modules
 
@@ -46,7 +51,11 @@ deps:
 	$(CURDIR)/scripts/deps.sh
 
 kunit:
+	$(CURDIR)/tests/scripts/kunit_sync_test.sh
 	$(CURDIR)/scripts/kunit.sh
+
+kunit-smp:
+	$(CURDIR)/scripts/kunit-smp.sh
 
 lint:
 	KDIR=$(KDIR) $(CURDIR)/scripts/lint.sh
@@ -86,6 +95,10 @@ demo:
 e2e:
 	$(CURDIR)/tests/e2e/run.sh $(E2E)
 
+# The e2e scenarios of make check (about 10 min); check-full adds the rest.
+E2E_CHECK ?= data deaf faults mixed tools
+E2E_FULL ?= durability
+
 check:
 	$(CURDIR)/scripts/deps.sh
 	$(MAKE) modules
@@ -93,8 +106,12 @@ check:
 	$(MAKE) fuzz-check
 	$(MAKE) clouddrecd-check
 	$(MAKE) kunit
-	$(MAKE) e2e
+	$(MAKE) e2e E2E="$(E2E_CHECK)"
 	$(MAKE) pkg-check
+
+check-full: check
+	$(MAKE) e2e E2E="$(E2E_FULL)"
+	$(MAKE) kunit-smp
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean

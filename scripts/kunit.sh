@@ -9,8 +9,7 @@
 # config or source change touches.
 #
 # The project is linked into the tree as drivers/virgo, a symlink to a
-# clean copy of the sources (no out-of-tree build products: with O= make
-# would otherwise find the host's virgo_*.o through VPATH).
+# clean copy of the sources made by content (scripts/kunit-prep.sh).
 #
 # Fails on a failed or crashed test and on any BUG, WARNING, KASAN,
 # lockdep or kmemleak report in the kernel log.  An optional argument
@@ -19,34 +18,22 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${VIRGO_CACHE:-$HOME/.cache/virgo}
-tree=$("$repo/scripts/ktree.sh")
+
+# 1. A clean copy of the sources linked into the tree as drivers/virgo,
+#    and the kernel patches applied, both kept by content so that kbuild
+#    rebuilds every file that changed whatever its mtime
+#    (scripts/kunit-prep.sh).  One run at a time per cache: the copy and
+#    the tree are shared with scripts/kunit-smp.sh.
+mkdir -p "$cache"
+exec 9>"$cache/kunit.lock"
+flock 9
+tree=$("$repo/scripts/kunit-prep.sh")
 ver=${tree##*/linux-source-}
 build="$cache/kunit-$ver-um"
-src="$cache/kunit-src"
 log="$cache/kunit-$ver-um.out"
+mkdir -p "$build"
 
-# 1. A clean copy of the sources, mtimes kept so rebuilds stay incremental.
-mkdir -p "$src" "$build"
-rsync -a --delete --exclude=.git --exclude-from="$repo/.gitignore" \
-	"$repo/" "$src/"
-
-# 2. The project's kernel patch (the virgo syscalls; UML x86_64 uses the
-#    x86_64 syscall table), then test-environment fixes to the UML kernel
-#    itself (not to virgo): the tree becomes exactly pristine + these,
-#    whatever an earlier version of them left there.  Then link the
-#    sources into the tree.
-"$repo/scripts/ktree-patch.sh" "$tree" "$repo"/patches/*.patch \
-	"$repo"/tests/uml/*.patch
-ln -sfn "$src" "$tree/drivers/virgo"
-if ! grep -q '^source "drivers/virgo/Kconfig"' "$tree/drivers/Kconfig"; then
-	sed -i '/^menu "Device Drivers"/a source "drivers/virgo/Kconfig"' \
-		"$tree/drivers/Kconfig"
-fi
-if ! grep -q '^obj-y += virgo/' "$tree/drivers/Makefile"; then
-	echo 'obj-y += virgo/' >>"$tree/drivers/Makefile"
-fi
-
-# 3. Configure and build with kunit.py; run UML ourselves, because
+# 2. Configure and build with kunit.py; run UML ourselves, because
 #    kunit.py pins mem=1G and the million-entry cases under KASAN and
 #    kmemleak need more; then let kunit.py parse the log.
 cd "$tree"
@@ -122,7 +109,7 @@ if [ "$urc" -eq 124 ]; then
 	rc=1
 fi
 
-# 4. Any splat in the kernel log fails the run, whatever the tests said.
+# 3. Any splat in the kernel log fails the run, whatever the tests said.
 splats='BUG:|WARNING:|KASAN|kmemleak: .*new suspected|unreferenced object|'
 splats+='possible circular locking|possible recursive locking|'
 splats+='inconsistent lock state|lock held when returning|'
