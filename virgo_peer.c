@@ -49,6 +49,9 @@
 /* Least time unacknowledged data may wait before TCP gives a peer up. */
 #define VP_DEAD_MS		30000U
 
+/* Connects in flight at once, per peer set. */
+#define VP_CONNECTS_MAX		16
+
 #define VIRGO_BACKOFF_MIN_MS	100
 #define VIRGO_BACKOFF_MAX_MS	30000
 
@@ -748,7 +751,8 @@ void virgo_peer_kick(struct virgo_peer *peer)
 		delay = next - jiffies;
 	/* The queued work's reference; never the last one here. */
 	kref_get(&peer->ref);
-	if (!queue_delayed_work(peer->set->wq, &peer->connect_work, delay))
+	if (!queue_delayed_work(peer->set->connecting, &peer->connect_work,
+				delay))
 		kref_put(&peer->ref, vp_release);
 }
 
@@ -1320,6 +1324,16 @@ int virgo_peers_init(struct virgo_peer_set *set, const u8 *psk, size_t psk_len,
 	set->wq = alloc_workqueue("virgo_peers", WQ_UNBOUND, 0);
 	if (!set->wq)
 		return -ENOMEM;
+	/*
+	 * A bounded number of connects at once: a thousand peers added
+	 * together must not overflow their servers' listen backlogs.
+	 */
+	set->connecting = alloc_workqueue("virgo_connect", WQ_UNBOUND,
+					  VP_CONNECTS_MAX);
+	if (!set->connecting) {
+		destroy_workqueue(set->wq);
+		return -ENOMEM;
+	}
 	if (psk_len) {
 		memcpy(set->psk, psk, psk_len);
 		set->psk_len = psk_len;
@@ -1337,6 +1351,7 @@ int virgo_peers_init(struct virgo_peer_set *set, const u8 *psk, size_t psk_len,
 
 fail:
 	crypto_free_shash(set->hmac);
+	destroy_workqueue(set->connecting);
 	destroy_workqueue(set->wq);
 	memzero_explicit(set->psk, sizeof(set->psk));
 	return ret;
@@ -1356,6 +1371,7 @@ void virgo_peers_destroy(struct virgo_peer_set *set)
 	list_for_each_entry_safe(peer, tmp, &set->list, node)
 		vp_remove(set, peer);
 	mutex_unlock(&set->lock);
+	destroy_workqueue(set->connecting);
 	destroy_workqueue(set->wq);
 	xa_destroy(&set->ids);
 	crypto_free_shash(set->hmac);

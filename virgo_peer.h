@@ -137,7 +137,8 @@ struct virgo_peer {
  *	field-by-field minimum of these and the server's
  * @connect_timeout_ms: bound on connect + HELLO + AUTH
  * @rpc_timeout_ms: bound on one request's round trip
- * @wq: runs orphan FREEs and background connects
+ * @wq: runs orphan FREEs
+ * @connecting: runs background connects, a bounded number at once
  * @connect_wq: woken after every connection attempt
  */
 struct virgo_peer_set {
@@ -154,6 +155,7 @@ struct virgo_peer_set {
 	unsigned int connect_timeout_ms;
 	unsigned int rpc_timeout_ms;
 	struct workqueue_struct *wq;
+	struct workqueue_struct *connecting;
 	wait_queue_head_t connect_wq;
 };
 
