@@ -5,8 +5,8 @@
 #   make            build virgo.ko and virgo_clouddrec.ko against the
 #                   installed kernel headers (KDIR=/path for another tree)
 #   make check      build + lint + KUnit + e2e + pkg-check
-#   make check-full make check, then the e2e scenario durability and
-#                   kunit-smp (the CI entry point)
+#   make check-full make check, then the e2e scenario durability (the CI
+#                   entry point; kunit-smp is run by hand: too long for CI)
 #   make kunit      KUnit suites in UML over Debian's linux-source-6.1
 #   make kunit-smp  the KUnit suites on x86_64 qemu, 2 vCPUs, under
 #                   KASAN + lockdep and under KCSAN (scripts/kunit-smp.sh)
@@ -109,9 +109,10 @@ check:
 	$(MAKE) e2e E2E="$(E2E_CHECK)"
 	$(MAKE) pkg-check
 
+# What CI runs.  kunit-smp is not in it: two cold x86_64 debug kernels take
+# 30-60 min on 2 cores, beyond the 45 min CI budget (docs/design.md).
 check-full: check
 	$(MAKE) e2e E2E="$(E2E_FULL)"
-	$(MAKE) kunit-smp
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
