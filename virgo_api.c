@@ -222,6 +222,44 @@ u32 virgo_chunk_size(void)
 }
 EXPORT_SYMBOL_GPL(virgo_chunk_size);
 
+/* Serialises api_memalloc_users and the sockets' switch with it. */
+static DEFINE_MUTEX(api_memalloc_lock);
+static unsigned int api_memalloc_users;
+
+/**
+ * virgo_memalloc_get() - let the peer connections use the memory reserves
+ *
+ * For a caller that writes pages out to free memory through virgo (a swap
+ * device on virgo_blk): while at least one caller holds this, every peer
+ * socket, and each one connected later, has SOCK_MEMALLOC
+ * (sk_set_memalloc()), so its sends may allocate from the emergency
+ * reserves and the replies it receives are accepted even when the network
+ * driver had to allocate them from the reserves.  Pair each call with
+ * virgo_memalloc_put().  May sleep.
+ */
+void virgo_memalloc_get(void)
+{
+	mutex_lock(&api_memalloc_lock);
+	if (!api_memalloc_users++)
+		virgo_peers_set_memalloc(&api_client->peers, true);
+	mutex_unlock(&api_memalloc_lock);
+}
+EXPORT_SYMBOL_GPL(virgo_memalloc_get);
+
+/**
+ * virgo_memalloc_put() - drop what virgo_memalloc_get() took
+ *
+ * The last one clears SOCK_MEMALLOC from the peer sockets.  May sleep.
+ */
+void virgo_memalloc_put(void)
+{
+	mutex_lock(&api_memalloc_lock);
+	if (!WARN_ON(!api_memalloc_users) && !--api_memalloc_users)
+		virgo_peers_set_memalloc(&api_client->peers, false);
+	mutex_unlock(&api_memalloc_lock);
+}
+EXPORT_SYMBOL_GPL(virgo_memalloc_put);
+
 /**
  * virgo_malloc_owned() - virgo_malloc() on behalf of an owner cookie
  * @size: bytes

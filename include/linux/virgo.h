@@ -73,6 +73,8 @@ int __virgo_stat(struct module *owner, virgo_addr_t addr,
 int __virgo_size(struct module *owner, virgo_addr_t addr, u64 *size);
 unsigned int __virgo_free_all(struct module *owner);
 u32 virgo_chunk_size(void);
+void virgo_memalloc_get(void);
+void virgo_memalloc_put(void);
 
 /* The calling module's allocations; see the functions above. */
 #define virgo_malloc(size, addr)	__virgo_malloc(THIS_MODULE, size, addr)
