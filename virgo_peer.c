@@ -101,7 +101,7 @@ static int vp_sendv(struct socket *sock, struct kvec *iov, int nr, size_t len)
 }
 
 /* Receive exactly @len bytes (@buf NULL: discard them). */
-static int vp_recv(struct socket *sock, void *buf, size_t len)
+static int __vp_recv(struct socket *sock, void *buf, size_t len)
 {
 	u8 scratch[256];
 
@@ -123,6 +123,20 @@ static int vp_recv(struct socket *sock, void *buf, size_t len)
 		len -= ret;
 	}
 	return 0;
+}
+
+/*
+ * __vp_recv() as PF_MEMALLOC, as nbd's sock_xmit(): what the receive path
+ * allocates may come from the reserves, and never waits for reclaim (a
+ * reply may be what a swap write-out is waiting for).
+ */
+static int vp_recv(struct socket *sock, void *buf, size_t len)
+{
+	unsigned int noreclaim = memalloc_noreclaim_save();
+	int ret = __vp_recv(sock, buf, len);
+
+	memalloc_noreclaim_restore(noreclaim);
+	return ret;
 }
 
 /* ---- rpcs ------------------------------------------------------------ */
@@ -600,6 +614,64 @@ static int vp_greet(struct virgo_peer *peer)
 	return 0;
 }
 
+/* ---- swap safety ---------------------------------------------------- */
+
+/*
+ * Give @peer's socket SOCK_MEMALLOC, or take it away, as its set wants
+ * (virgo_peers_set_memalloc()).  Called with @conn_lock.  The socket never
+ * uses the task's page fragment: the task may be in the middle of using
+ * it when reclaim makes it write to swap (as nbd and nvme-tcp do).
+ */
+static void vp_sync_memalloc(struct virgo_peer *peer)
+{
+	bool want = READ_ONCE(peer->set->memalloc);
+	struct sock *sk;
+
+	if (!peer->sock)
+		return;
+	sk = peer->sock->sk;
+	sk->sk_use_task_frag = false;
+	if (want == sock_flag(sk, SOCK_MEMALLOC))
+		return;
+	if (want)
+		sk_set_memalloc(sk);
+	else
+		sk_clear_memalloc(sk);
+}
+
+/* Before releasing @sock: balance the reserves' static key. */
+static void vp_drop_memalloc(struct socket *sock)
+{
+	if (sock_flag(sock->sk, SOCK_MEMALLOC))
+		sk_clear_memalloc(sock->sk);
+}
+
+/**
+ * virgo_peers_set_memalloc() - the peers' sockets may use the reserves
+ * @set: the set
+ * @on: set SOCK_MEMALLOC on every peer socket, now and on each new
+ *	connection; false: clear it
+ *
+ * With SOCK_MEMALLOC a socket's allocations may dip into the emergency
+ * reserves (sk_allocation gets __GFP_MEMALLOC) and it accepts packets
+ * the driver allocated from them (sk_filter_trim_cap() drops those for
+ * other sockets): what swap over the network needs.  May sleep (waits
+ * for a connect in progress).
+ */
+void virgo_peers_set_memalloc(struct virgo_peer_set *set, bool on)
+{
+	struct virgo_peer *peer;
+
+	mutex_lock(&set->lock);
+	WRITE_ONCE(set->memalloc, on);
+	list_for_each_entry(peer, &set->list, node) {
+		mutex_lock(&peer->conn_lock);
+		vp_sync_memalloc(peer);
+		mutex_unlock(&peer->conn_lock);
+	}
+	mutex_unlock(&set->lock);
+}
+
 /* Drop the connection, if any.  Called with @conn_lock. */
 static void vp_disconnect(struct virgo_peer *peer, int state)
 {
@@ -614,6 +686,7 @@ static void vp_disconnect(struct virgo_peer *peer, int state)
 	}
 	vp_fail_all(peer, -EIO);
 	if (peer->sock) {
+		vp_drop_memalloc(peer->sock);
 		sock_release(peer->sock);
 		peer->sock = NULL;
 	}
@@ -678,6 +751,7 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	tcp_sock_set_user_timeout(sock->sk, max(3 * set->rpc_timeout_ms,
 						VP_DEAD_MS));
 	peer->sock = sock;
+	vp_sync_memalloc(peer);
 
 	ret = kernel_connect(sock, (struct sockaddr *)&peer->addr,
 			     sizeof(peer->addr), 0);

@@ -140,6 +140,8 @@ struct virgo_peer {
  * @wq: runs orphan FREEs
  * @connecting: runs background connects, a bounded number at once
  * @connect_wq: woken after every connection attempt
+ * @memalloc: the peers' sockets have SOCK_MEMALLOC (a swap device writes
+ *	through them); written under @lock, read under a peer's @conn_lock
  */
 struct virgo_peer_set {
 	/* Protects list, nr and next_id. */
@@ -157,6 +159,7 @@ struct virgo_peer_set {
 	struct workqueue_struct *wq;
 	struct workqueue_struct *connecting;
 	wait_queue_head_t connect_wq;
+	bool memalloc;
 };
 
 /**
@@ -212,6 +215,7 @@ bool virgo_peer_usable(struct virgo_peer *peer);
 int virgo_peers_wait_tried(struct virgo_peer_set *set,
 			   struct virgo_peer **peers, unsigned int nr);
 const char *virgo_peer_state_name(int state);
+void virgo_peers_set_memalloc(struct virgo_peer_set *set, bool on);
 
 struct virgo_rpc *virgo_rpc_alloc(u8 op, void *rbuf, u32 rlen,
 				  u32 inline_len, gfp_t gfp);
