@@ -162,6 +162,54 @@ int __virgo_get_deadline(struct module *owner, virgo_addr_t addr, void *buf,
 EXPORT_SYMBOL_GPL(__virgo_get_deadline);
 
 /**
+ * __virgo_setv_deadline() - write a vector of buffers into an allocation
+ * @owner: the calling module (virgo_setv_deadline() passes THIS_MODULE)
+ * @addr: any VIRGO address inside an allocation
+ * @vec: the buffers; their bytes, one after the other, go to @addr on
+ * @nvec: how many buffers (at most UIO_MAXIOV)
+ * @deadline: jiffies; no request is sent and no reply awaited after it
+ *	(0: none)
+ *
+ * One call moves what would take @nvec virgo_set() calls, with all the
+ * requests in flight together: for a caller whose data is scattered over
+ * pages (a block device's request).
+ *
+ * Return: as __virgo_set_deadline(); -EINVAL for a NULL buffer of
+ * non-zero length or too many buffers.
+ */
+int __virgo_setv_deadline(struct module *owner, virgo_addr_t addr,
+			  const struct kvec *vec, unsigned int nvec,
+			  unsigned long deadline)
+{
+	return vc_rwv_deadline(api_client, addr, owner, vec, nvec, true,
+			       deadline);
+}
+EXPORT_SYMBOL_GPL(__virgo_setv_deadline);
+
+/**
+ * __virgo_getv_deadline() - read from an allocation into a vector of buffers
+ * @owner: the calling module (virgo_getv_deadline() passes THIS_MODULE)
+ * @addr: any VIRGO address inside an allocation
+ * @vec: the buffers, filled one after the other from @addr on
+ * @nvec: how many buffers (at most UIO_MAXIOV)
+ * @deadline: jiffies; no request is sent and no reply awaited after it
+ *	(0: none)
+ *
+ * The receive threads write the bytes into the buffers: they must be
+ * addressable from any thread (not kmap_local()/kmap_atomic() mappings).
+ *
+ * Return: as __virgo_setv_deadline().
+ */
+int __virgo_getv_deadline(struct module *owner, virgo_addr_t addr,
+			  const struct kvec *vec, unsigned int nvec,
+			  unsigned long deadline)
+{
+	return vc_rwv_deadline(api_client, addr, owner, vec, nvec, false,
+			       deadline);
+}
+EXPORT_SYMBOL_GPL(__virgo_getv_deadline);
+
+/**
  * __virgo_stat() - describe the allocation containing an address
  * @owner: the calling module
  * @addr: any VIRGO address inside an allocation

@@ -6,6 +6,7 @@
 #ifndef _VIRGO_CLIENT_H
 #define _VIRGO_CLIENT_H
 
+#include <linux/uio.h>
 #include <linux/virgo.h>
 
 #include "virgo_peer.h"
@@ -102,6 +103,9 @@ int vc_get(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 int vc_rw_deadline(struct virgo_client *vc, virgo_addr_t addr,
 		   const void *owner, void *buf, size_t len, bool write,
 		   unsigned long deadline);
+int vc_rwv_deadline(struct virgo_client *vc, virgo_addr_t addr,
+		    const void *owner, const struct kvec *vec,
+		    unsigned int nvec, bool write, unsigned long deadline);
 int vc_stat(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	    struct virgo_alloc_info *info, bool peers);
 unsigned int vc_free_all(struct virgo_client *vc, const void *owner,

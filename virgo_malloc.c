@@ -768,6 +768,7 @@ struct vc_io_req {
 	u32 chunk_off;
 	u32 len;
 	u64 buf_off;
+	u8 *data;
 	int err;
 	u8 replica;
 	u8 tried;
@@ -785,6 +786,10 @@ struct vc_io {
 	struct virgo_xlat_entry *e;
 	bool write;
 	u8 *buf;
+	const struct kvec *vec;
+	unsigned int nvec;
+	unsigned int seg;
+	u64 seg_start;
 	unsigned long deadline;
 	struct vc_io_req reqs[VC_IO_WINDOW];
 	unsigned int nr;
@@ -821,7 +826,7 @@ static int vc_io_send(struct vc_io *io, struct vc_io_req *q)
 		.length = q->len,
 	};
 	u8 payload[VIRGO_WIRE_RW_REQ_LEN];
-	u8 *data = io->buf + q->buf_off;
+	u8 *data = q->data;
 	struct virgo_peer *peer;
 	int ret = -ENOMEM;
 
@@ -988,11 +993,54 @@ static void vc_io_drain(struct vc_io *io)
 	io->nr = 0;
 }
 
+/* Where byte @buf_off of the call's data is, @n bytes of it contiguous. */
+static u8 *vc_io_data(struct vc_io *io, u64 buf_off, u32 *n)
+{
+	const struct kvec *v;
+
+	if (!io->vec)
+		return io->buf + buf_off;
+	/* Pieces come in order: the cursor only moves forward. */
+	while (buf_off >= io->seg_start + io->vec[io->seg].iov_len) {
+		io->seg_start += io->vec[io->seg].iov_len;
+		io->seg++;
+	}
+	v = &io->vec[io->seg];
+	*n = min_t(u64, *n, io->seg_start + v->iov_len - buf_off);
+	return (u8 *)v->iov_base + (buf_off - io->seg_start);
+}
+
+static int vc_io_one(struct vc_io *io, const struct virgo_chunk *c, u32 idx,
+		     u32 chunk_off, u32 len, u64 buf_off, u8 *data);
+
+/*
+ * A chunk piece: one request (per replica) for each run of it that is
+ * contiguous in the caller's memory (all of it, but for a vector).
+ */
 static int vc_io_piece(struct virgo_xlat_entry *e, u32 idx, u32 chunk_off,
 		       u32 len, u64 buf_off, void *arg)
 {
 	const struct virgo_chunk *c = &e->chunks[idx];
 	struct vc_io *io = arg;
+	int ret;
+
+	while (len) {
+		u32 n = len;
+		u8 *data = vc_io_data(io, buf_off, &n);
+
+		ret = vc_io_one(io, c, idx, chunk_off, n, buf_off, data);
+		if (ret)
+			return ret;
+		chunk_off += n;
+		buf_off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int vc_io_one(struct vc_io *io, const struct virgo_chunk *c, u32 idx,
+		     u32 chunk_off, u32 len, u64 buf_off, u8 *data)
+{
 	unsigned int need = io->write ? c->nr_replicas : 1, r, sent = 0;
 	u16 stale;
 	int ret;
@@ -1008,7 +1056,8 @@ static int vc_io_piece(struct virgo_xlat_entry *e, u32 idx, u32 chunk_off,
 		struct vc_io_req *q = &io->reqs[io->nr];
 
 		*q = (struct vc_io_req){ .idx = idx, .chunk_off = chunk_off,
-					 .len = len, .buf_off = buf_off };
+					 .len = len, .buf_off = buf_off,
+					 .data = data };
 		ret = vc_pick_replica(io, c, 0);
 		if (ret < 0)
 			return -EIO;
@@ -1029,7 +1078,7 @@ static int vc_io_piece(struct virgo_xlat_entry *e, u32 idx, u32 chunk_off,
 			continue;
 		*q = (struct vc_io_req){ .idx = idx, .chunk_off = chunk_off,
 					 .len = len, .buf_off = buf_off,
-					 .replica = r };
+					 .data = data, .replica = r };
 		q->err = vc_io_send(io, q);
 		io->nr++;
 		sent++;
@@ -1040,8 +1089,10 @@ static int vc_io_piece(struct virgo_xlat_entry *e, u32 idx, u32 chunk_off,
 	return 0;
 }
 
+/* @buf, or the @nvec segments of @vec when @vec is set: @len bytes. */
 static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
-		 const void *owner, void *buf, size_t len, bool write,
+		 const void *owner, void *buf, const struct kvec *vec,
+		 unsigned int nvec, size_t len, bool write,
 		 unsigned long deadline)
 {
 	struct virgo_xlat_entry *e;
@@ -1049,7 +1100,7 @@ static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
 	int ret;
 
 	might_sleep();
-	if (!buf && len)
+	if (!buf && !vec && len)
 		return -EINVAL;
 	e = virgo_xlat_get(&vc->table, addr);
 	if (!e)
@@ -1069,6 +1120,8 @@ static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
 	io->e = e;
 	io->write = write;
 	io->buf = buf;
+	io->vec = vec;
+	io->nvec = nvec;
 	io->deadline = deadline;
 	/* Replicas stay put while we use them (a repair waits). */
 	ret = down_read_killable(&e->io_lock);
@@ -1103,7 +1156,7 @@ put:
 int vc_set(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	   const void *buf, size_t len)
 {
-	return vc_io(vc, addr, owner, (void *)buf, len, true, 0);
+	return vc_io(vc, addr, owner, (void *)buf, NULL, 0, len, true, 0);
 }
 
 /**
@@ -1119,7 +1172,7 @@ int vc_set(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 int vc_get(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	   void *buf, size_t len)
 {
-	return vc_io(vc, addr, owner, buf, len, false, 0);
+	return vc_io(vc, addr, owner, buf, NULL, 0, len, false, 0);
 }
 
 /**
@@ -1139,7 +1192,42 @@ int vc_rw_deadline(struct virgo_client *vc, virgo_addr_t addr,
 		   const void *owner, void *buf, size_t len, bool write,
 		   unsigned long deadline)
 {
-	return vc_io(vc, addr, owner, buf, len, write, deadline ? deadline : 1);
+	return vc_io(vc, addr, owner, buf, NULL, 0, len, write,
+		     deadline ? deadline : 1);
+}
+
+/**
+ * vc_rwv_deadline() - vc_rw_deadline() on a vector of buffers
+ * @vc: the client
+ * @addr: any VIRGO address inside the allocation
+ * @owner: its owner cookie
+ * @vec: the buffers, in order: their bytes are the range from @addr on
+ * @nvec: how many (at most UIO_MAXIOV)
+ * @write: write them, else read into them
+ * @deadline: as for vc_rw_deadline() (0: none)
+ *
+ * Each run of a chunk piece that lies in one buffer is its own request;
+ * all of them go out before any reply is awaited, up to the window.
+ *
+ * Return: as vc_set(); -EINVAL for a NULL buffer of non-zero length or
+ * too many buffers.
+ */
+int vc_rwv_deadline(struct virgo_client *vc, virgo_addr_t addr,
+		    const void *owner, const struct kvec *vec,
+		    unsigned int nvec, bool write, unsigned long deadline)
+{
+	size_t len = 0;
+	unsigned int i;
+
+	if (nvec > UIO_MAXIOV || (nvec && !vec))
+		return -EINVAL;
+	for (i = 0; i < nvec; i++) {
+		if ((!vec[i].iov_base && vec[i].iov_len) ||
+		    check_add_overflow(len, vec[i].iov_len, &len))
+			return -EINVAL;
+	}
+	return vc_io(vc, addr, owner, NULL, vec, nvec, len, write,
+		     deadline ? deadline : 1);
 }
 
 static int vc_cmp_u32(const void *a, const void *b)

@@ -15,7 +15,9 @@
 #include <linux/sched/task.h>
 #include <linux/signal.h>
 #include <linux/slab.h>
+#include <linux/uio.h>
 #include <net/net_namespace.h>
+#include <net/sock.h>
 
 #include "virgo_test_net.h"
 #include "../virgo_api.h"
@@ -1737,11 +1739,135 @@ static void vca_deadline_bounds_a_call(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vc_free(vc, va, NULL), 0);
 }
 
+/* Split @len bytes at @buf into @n kvecs of the sizes @sizes (cycled). */
+static unsigned int vca_split(struct kvec *vec, u8 *buf, size_t len,
+			      const size_t *sizes, unsigned int nsizes)
+{
+	unsigned int n = 0;
+	size_t off = 0;
+
+	while (off < len) {
+		size_t k = min(sizes[n % nsizes], len - off);
+
+		vec[n].iov_base = buf + off;
+		vec[n].iov_len = k;
+		off += k;
+		n++;
+	}
+	return n;
+}
+
+static void vca_vectors_round_trip(struct kunit *test)
+{
+	/* Odd sizes, an empty one, runs across chunk boundaries. */
+	static const size_t wsizes[] = { 1, 4095, 0, 4097, 512, 3 * CHUNK + 5 };
+	static const size_t rsizes[] = { 7000, 1, 4096, 0, 2 * CHUNK - 1 };
+	const size_t size = 9 * CHUNK + 7, len = size - 3;
+	struct kvec *vec = kunit_kcalloc(test, len, sizeof(*vec), GFP_KERNEL);
+	u8 *src = kunit_kmalloc(test, len, GFP_KERNEL);
+	u8 *dst = kunit_kzalloc(test, len, GFP_KERNEL);
+	struct virgo_client *vc;
+	struct kvec bad[2];
+	unsigned int n;
+	virgo_addr_t va;
+
+	KUNIT_ASSERT_NOT_NULL(test, vec);
+	KUNIT_ASSERT_NOT_NULL(test, src);
+	KUNIT_ASSERT_NOT_NULL(test, dst);
+	get_random_bytes(src, len);
+	start_cluster(test, 2, NULL, NULL);
+	vc = vc_of(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc, size, vca_mod_a, &va), 0);
+
+	n = vca_split(vec, src, len, wsizes, ARRAY_SIZE(wsizes));
+	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va + 3, vca_mod_a, vec, n,
+					      true, jiffies + 5 * HZ), 0);
+	/* Read back through another split, and as one buffer. */
+	n = vca_split(vec, dst, len, rsizes, ARRAY_SIZE(rsizes));
+	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va + 3, vca_mod_a, vec, n,
+					      false, 0), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(dst, src, len), 0);
+	memset(dst, 0, len);
+	KUNIT_EXPECT_EQ(test, vc_get(vc, va + 3, vca_mod_a, dst, len), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(dst, src, len), 0);
+
+	/* Bad vectors: nothing moves. */
+	bad[0] = (struct kvec){ .iov_base = dst, .iov_len = 8 };
+	bad[1] = (struct kvec){ .iov_base = NULL, .iov_len = 8 };
+	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_a, bad, 2, true,
+					      0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_a, NULL, 1,
+					      false, 0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_a, vec,
+					      UIO_MAXIOV + 1, false, 0),
+			-EINVAL);
+	bad[1] = (struct kvec){ .iov_base = dst, .iov_len = size };
+	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_a, bad, 2, true,
+					      0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_b, vec, 1, true,
+					      0), -EPERM);
+	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_a, NULL, 0,
+					      false, 0), 0);
+	memset(dst, 0, len);
+	KUNIT_EXPECT_EQ(test, vc_get(vc, va + 3, vca_mod_a, dst, len), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(dst, src, len), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc, va, vca_mod_a), 0);
+}
+
+/*
+ * Connected peer sockets, if every one of them has SOCK_MEMALLOC exactly
+ * when @on; else -1.
+ */
+static int vca_memalloc_socks(struct virgo_client *vc, bool on)
+{
+	struct virgo_peer *peer;
+	int n = 0;
+
+	mutex_lock(&vc->peers.lock);
+	list_for_each_entry(peer, &vc->peers.list, node) {
+		mutex_lock(&peer->conn_lock);
+		if (peer->sock && n >= 0)
+			n = sock_flag(peer->sock->sk, SOCK_MEMALLOC) == on ?
+				n + 1 : -1;
+		mutex_unlock(&peer->conn_lock);
+	}
+	mutex_unlock(&vc->peers.lock);
+	return n;
+}
+
+static void vca_memalloc_marks_every_peer_socket(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	struct virgo_client *vc;
+	char spec[32];
+	virgo_addr_t va;
+
+	start_cluster(test, 2, NULL, NULL);
+	vc = vc_of(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc, 4 * CHUNK, NULL, &va), 0);
+	KUNIT_EXPECT_EQ(test, vca_memalloc_socks(vc, false), 2);
+	virgo_peers_set_memalloc(&vc->peers, true);
+	KUNIT_EXPECT_EQ(test, vca_memalloc_socks(vc, true), 2);
+	/* A peer connected afterwards gets it too. */
+	ctx->srv[2] = start_one(test, SERVER_MEMORY, NULL);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%u",
+		 clouddrec_server_port(ctx->srv[2]));
+	KUNIT_ASSERT_EQ(test, virgo_peer_add(&vc->peers, spec), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc, va, NULL), 0);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc, 12 * CHUNK, NULL, &va), 0);
+	KUNIT_EXPECT_EQ(test, vca_memalloc_socks(vc, true), 3);
+	virgo_peers_set_memalloc(&vc->peers, false);
+	KUNIT_EXPECT_EQ(test, vca_memalloc_socks(vc, false), 3);
+	KUNIT_EXPECT_EQ(test, vc_free(vc, va, NULL), 0);
+}
+
 static struct kunit_case virgo_api_cases[] = {
 	KUNIT_CASE(vca_modules_cannot_touch_each_others_memory),
 	KUNIT_CASE(vca_len_zero_checks_the_address_only),
 	KUNIT_CASE(vca_stat_tells_size_chunks_and_peers),
 	KUNIT_CASE(vca_deadline_bounds_a_call),
+	KUNIT_CASE(vca_vectors_round_trip),
+	KUNIT_CASE(vca_memalloc_marks_every_peer_socket),
 	{}
 };
 

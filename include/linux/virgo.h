@@ -31,6 +31,7 @@
 #include <linux/export.h>
 #include <linux/types.h>
 
+struct kvec;
 struct module;
 
 /*
@@ -68,6 +69,12 @@ int __virgo_set_deadline(struct module *owner, virgo_addr_t addr,
 			 const void *buf, size_t len, unsigned long deadline);
 int __virgo_get_deadline(struct module *owner, virgo_addr_t addr, void *buf,
 			 size_t len, unsigned long deadline);
+int __virgo_setv_deadline(struct module *owner, virgo_addr_t addr,
+			  const struct kvec *vec, unsigned int nvec,
+			  unsigned long deadline);
+int __virgo_getv_deadline(struct module *owner, virgo_addr_t addr,
+			  const struct kvec *vec, unsigned int nvec,
+			  unsigned long deadline);
 int __virgo_stat(struct module *owner, virgo_addr_t addr,
 		 struct virgo_alloc_info *info);
 int __virgo_size(struct module *owner, virgo_addr_t addr, u64 *size);
@@ -87,6 +94,10 @@ void virgo_memalloc_put(void);
 	__virgo_set_deadline(THIS_MODULE, addr, buf, len, deadline)
 #define virgo_get_deadline(addr, buf, len, deadline) \
 	__virgo_get_deadline(THIS_MODULE, addr, buf, len, deadline)
+#define virgo_setv_deadline(addr, vec, nvec, deadline) \
+	__virgo_setv_deadline(THIS_MODULE, addr, vec, nvec, deadline)
+#define virgo_getv_deadline(addr, vec, nvec, deadline) \
+	__virgo_getv_deadline(THIS_MODULE, addr, vec, nvec, deadline)
 #define virgo_stat(addr, info)		__virgo_stat(THIS_MODULE, addr, info)
 #define virgo_size(addr, size)		__virgo_size(THIS_MODULE, addr, size)
 #define virgo_free_all()		__virgo_free_all(THIS_MODULE)
