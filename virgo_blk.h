@@ -5,6 +5,7 @@
 #ifndef _VIRGO_BLK_H
 #define _VIRGO_BLK_H
 
+#include <linux/bits.h>
 #include <linux/blk-mq.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -18,7 +19,7 @@
 
 /* Bounds of a device's size, bytes: one page .. what virgo allows. */
 #define VBLK_MIN_SIZE		4096ULL
-#define VBLK_MAX_SIZE		(1ULL << 46)
+#define VBLK_MAX_SIZE		BIT_ULL(46)
 
 /**
  * struct vblk_dev - one virgo block device

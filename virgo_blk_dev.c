@@ -41,12 +41,18 @@ static struct workqueue_struct *vblk_wq;
 /* VBLK_ZERO_LEN zero bytes, never written. */
 static void *vblk_zeroes;
 
+/* Runs of a request moved by one virgo call (a 1 MiB request of pages). */
+#define VBLK_MAX_RUNS		256
+
 /**
- * struct vblk_cmd - the PDU of a request: its work item
+ * struct vblk_cmd - the PDU of a request, preallocated per tag: the data
+ * path allocates nothing of its own
  * @work: runs the request (vblk_work())
+ * @runs: the request's data as runs of contiguous memory
  */
 struct vblk_cmd {
 	struct work_struct work;
+	struct kvec runs[VBLK_MAX_RUNS];
 };
 
 /**
@@ -75,50 +81,66 @@ blk_status_t vblk_errno_to_status(int err)
 	}
 }
 
-static int vblk_move(virgo_addr_t addr, void *buf, size_t len, bool write,
+/* Move @n runs at @pos; @pos is advanced past them. */
+static int vblk_move(struct vblk_dev *dev, struct vblk_cmd *cmd,
+		     unsigned int n, u64 *pos, bool write,
 		     unsigned long deadline)
 {
+	unsigned int i;
+	int err;
+
 	if (write)
-		return virgo_set_deadline(addr, buf, len, deadline);
-	return virgo_get_deadline(addr, buf, len, deadline);
+		err = virgo_setv_deadline(dev->addr + *pos, cmd->runs, n,
+					  deadline);
+	else
+		err = virgo_getv_deadline(dev->addr + *pos, cmd->runs, n,
+					  deadline);
+	for (i = 0; i < n; i++)
+		*pos += cmd->runs[i].iov_len;
+	return err;
 }
 
 /*
- * Move the request's data: one virgo call per run of virtually contiguous
- * bytes.  The receive thread of the peer connection writes a READ's bytes
- * into the pages, not this task, so they are addressed through the linear
- * map (bvec_virt()), which every thread shares: Kconfig excludes HIGHMEM.
+ * Move the request's data straight from or into its pages, as runs of
+ * virtually contiguous bytes, all of a request in one virgo call (more
+ * only past VBLK_MAX_RUNS runs), so all its requests to the peers are in
+ * flight together.  The receive thread of a peer connection writes a
+ * READ's bytes into the pages, not this task, so they are addressed
+ * through the linear map (bvec_virt()), which every thread shares:
+ * Kconfig excludes HIGHMEM (a kmap_local_page() address would be this
+ * task's only).
  */
 static int vblk_rw(struct vblk_dev *dev, struct request *rq, bool write,
 		   unsigned long deadline)
 {
+	struct vblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
 	struct req_iterator iter;
+	unsigned int n = 0;
 	struct bio_vec bv;
-	u8 *run = NULL;
-	size_t len = 0;
 	int err;
 
 	rq_for_each_bvec(bv, rq, iter) {
 		u8 *p = bvec_virt(&bv);
 
-		if (run && run + len == p) {
-			len += bv.bv_len;
+		if (n && (u8 *)cmd->runs[n - 1].iov_base +
+		    cmd->runs[n - 1].iov_len == p) {
+			cmd->runs[n - 1].iov_len += bv.bv_len;
 			continue;
 		}
-		if (len) {
-			err = vblk_move(dev->addr + pos, run, len, write,
-					deadline);
+		if (n == VBLK_MAX_RUNS) {
+			err = vblk_move(dev, cmd, n, &pos, write, deadline);
 			if (err)
 				return err;
-			pos += len;
+			n = 0;
 		}
-		run = p;
-		len = bv.bv_len;
+		cmd->runs[n].iov_base = p;
+		cmd->runs[n].iov_len = bv.bv_len;
+		n++;
 	}
-	if (!len)
+	if (!n)
 		return 0;
-	return vblk_move(dev->addr + pos, run, len, write, deadline);
+	return vblk_move(dev, cmd, n, &pos, write, deadline);
 }
 
 static int vblk_write_zeroes(struct vblk_dev *dev, struct request *rq,

@@ -36,9 +36,9 @@ unsigned int vblk_queue_depth = 128;
 module_param_named(queue_depth, vblk_queue_depth, uint, 0444);
 MODULE_PARM_DESC(queue_depth, "requests in flight per hardware queue (default 128)");
 
-unsigned int vblk_hw_queues;
+unsigned int vblk_hw_queues = 1;
 module_param_named(hw_queues, vblk_hw_queues, uint, 0444);
-MODULE_PARM_DESC(hw_queues, "hardware queues per device (default 0: one per CPU)");
+MODULE_PARM_DESC(hw_queues, "hardware queues per device (default 1; 0: one per CPU)");
 
 /* The devices made at load, in order; only init and exit touch it. */
 static LIST_HEAD(vblk_load_devs);
