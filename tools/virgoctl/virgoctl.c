@@ -6,7 +6,9 @@
  *   virgoctl [--json] status | table [--chunks] | alloc SIZE | free ADDR |
  *	      read ADDR LEN [-o FILE] | write ADDR [-i FILE] |
  *	      peers list | peers add ADDR:PORT[@DOMAIN] | peers del ADDR:PORT |
- *	      peers drain ADDR:PORT
+ *	      peers drain ADDR:PORT |
+ *	      blk create SIZE [--replicas N] [--name NAME] | blk list |
+ *	      blk remove NAME
  *
  * Allocations go through libvirgo (system calls or /dev/virgo), so they
  * belong to the user and outlive the command.  Everything else comes from
@@ -15,6 +17,7 @@
  *   /sys/kernel/virgo/peers			peers (read), add/del (write)
  *   /sys/kernel/debug/virgo/{peers,table}	peers, translation table
  *   /sys/kernel/debug/virgo_clouddrec/{stats,sessions}  the local server
+ *   /sys/kernel/config/virgo_blk/NAME/{size,replicas,power,disk}  blk devices
  *
  * They are parsed defensively: columns are found by the names in a header
  * line, unknown keys and columns are skipped, a value that is not a number
@@ -29,6 +32,7 @@
 #endif
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -74,6 +78,8 @@ typedef long long s64;
 #define DBG_CD_STATS	DEBUGFS "/virgo_clouddrec/stats"
 #define DBG_CD_SESSIONS	DEBUGFS "/virgo_clouddrec/sessions"
 #define MOD_CLOUDDREC	"/sys/module/virgo_clouddrec"
+#define CFS_ROOT	"/sys/kernel/config"
+#define CFS_BLK		CFS_ROOT "/virgo_blk"
 
 static const char *prog = "virgoctl";
 static const char *sysroot = "";
@@ -1853,6 +1859,323 @@ static int cmd_peers(int argc, char **argv)
 	return usage_error("peers", "unknown peers command '%s'", argv[1]);
 }
 
+/* ---- blk: virgo_blk devices through configfs ---------------------------- */
+
+/* Longest device name virgo_blk takes (its VBLK_NAME_LEN, less the NUL). */
+#define BLK_NAME_MAX	31
+
+static const char *blk_path(char *buf, size_t size, const char *name,
+			    const char *attr)
+{
+	char rel[PATH_MAX];
+
+	snprintf(rel, sizeof(rel), "%s%s%s%s%s", CFS_BLK, name ? "/" : "",
+		 name ? name : "", attr ? "/" : "", attr ? attr : "");
+	return kpath(buf, size, rel);
+}
+
+/* Is virgo_blk's configfs directory there?  Else say why not. */
+static bool blk_available(void)
+{
+	if (kexists(CFS_BLK))
+		return true;
+	error("%s: no such directory", CFS_BLK);
+	if (!kexists(CFS_ROOT "/"))
+		note("mount configfs: mount -t configfs none " CFS_ROOT);
+	else
+		note("virgo_blk.ko is not loaded: modprobe virgo_blk");
+	return false;
+}
+
+/* Write @val to attribute @attr of device @name; 0 or an errno. */
+static int blk_write_attr(const char *name, const char *attr,
+			  const char *val)
+{
+	char p[PATH_MAX];
+	size_t len = strlen(val);
+	int fd, err = 0;
+
+	fd = open(blk_path(p, sizeof(p), name, attr), O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (write(fd, val, len) != (ssize_t)len)
+		err = errno ? errno : EIO;
+	if (close(fd) && !err)
+		err = errno;
+	return err;
+}
+
+/* Read attribute @attr of device @name into @buf, without the newline. */
+static int blk_read_attr(const char *name, const char *attr, char *buf,
+			 size_t size)
+{
+	char p[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	buf[0] = '\0';
+	fd = open(blk_path(p, sizeof(p), name, attr), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return errno;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static bool blk_valid_name(const char *name)
+{
+	size_t i, len = strlen(name);
+
+	if (!len || len > BLK_NAME_MAX || name[0] == '.')
+		return false;
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("_-.",
+								name[i]))
+			return false;
+	return true;
+}
+
+/* The first blkN that does not exist yet. */
+static void blk_free_name(char *buf, size_t size)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	unsigned int i;
+
+	for (i = 0;; i++) {
+		snprintf(buf, size, "blk%u", i);
+		if (stat(blk_path(p, sizeof(p), buf, NULL), &st))
+			return;
+	}
+}
+
+static void blk_errno_hint(int err)
+{
+	if (err == EBUSY)
+		note("the device is in use: unmount it, swapoff it, close it");
+	else if (err == ENOSPC || err == ENOMEM)
+		note("the peers lack that much free memory (virgoctl status)");
+	else if (err == ENODEV)
+		note(HINT_NO_PEERS);
+}
+
+static int blk_name_error(const char *name)
+{
+	return usage_error("blk",
+			   "not a device name: '%s' (1-%d of A-Z a-z 0-9 _ - .)",
+			   name, BLK_NAME_MAX);
+}
+
+static int blk_create(int argc, char **argv)
+{
+	char name[BLK_NAME_MAX + 1] = "", p[PATH_MAX], num[32], disk[64];
+	const char *size_arg = NULL;
+	u64 size, replicas = 0;
+	int i, err;
+
+	for (i = 2; i < argc; i++) {
+		const char *opt = argv[i];
+
+		if (!strcmp(opt, "--replicas") || !strcmp(opt, "--name")) {
+			if (i + 1 >= argc)
+				return usage_error("blk", "%s needs a value",
+						   opt);
+			if (!strcmp(opt, "--name")) {
+				if (!blk_valid_name(argv[i + 1]))
+					return blk_name_error(argv[i + 1]);
+				strcpy(name, argv[i + 1]);
+			} else if (parse_u64(argv[i + 1], &replicas) ||
+				   replicas > 3) {
+				return usage_error("blk",
+						   "not a replica count: '%s' (0..3)",
+						   argv[i + 1]);
+			}
+			i++;
+		} else if (!size_arg && argv[i][0] != '-') {
+			size_arg = argv[i];
+		} else {
+			return usage_error("blk", "unexpected argument '%s'",
+					   argv[i]);
+		}
+	}
+	if (!size_arg)
+		return usage_error("blk", "missing SIZE");
+	if (parse_size(size_arg, &size) || size < 4096 || size % 4096)
+		return usage_error("blk",
+				   "not a device size: '%s' (a multiple of 4K, e.g. 64M, 1G)",
+				   size_arg);
+	if (!blk_available())
+		return EXIT_FAIL;
+	if (!name[0])
+		blk_free_name(name, sizeof(name));
+	if (mkdir(blk_path(p, sizeof(p), name, NULL), 0755)) {
+		err = errno;
+		error("create %s: %s", p, strerror(err));
+		if (err == EEXIST)
+			note("%s exists already (virgoctl blk list)", name);
+		return EXIT_FAIL;
+	}
+	snprintf(num, sizeof(num), "%llu", size);
+	err = blk_write_attr(name, "size", num);
+	if (!err) {
+		snprintf(num, sizeof(num), "%llu", replicas);
+		err = blk_write_attr(name, "replicas", num);
+	}
+	if (!err)
+		err = blk_write_attr(name, "power", "1");
+	if (err) {
+		error("create %s (%llu bytes, replicas %llu): %s", name, size,
+		      replicas, strerror(err));
+		blk_errno_hint(err);
+		rmdir(blk_path(p, sizeof(p), name, NULL));
+		return EXIT_FAIL;
+	}
+	blk_read_attr(name, "disk", disk, sizeof(disk));
+	if (json) {
+		j_open(NULL, '{');
+		j_str("name", name);
+		j_str("disk", disk);
+		j_u64("size", size);
+		j_u64("replicas", replicas);
+		j_close('}');
+	} else {
+		printf("%s /dev/%s\n", name, disk);
+	}
+	return EXIT_OK;
+}
+
+static int blk_cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The device names under configfs, sorted; NULL on error. */
+static char **blk_names(size_t *n)
+{
+	char p[PATH_MAX], **names = NULL;
+	struct dirent *d;
+	DIR *dir;
+
+	*n = 0;
+	dir = opendir(blk_path(p, sizeof(p), NULL, NULL));
+	if (!dir) {
+		error("cannot read %s: %s", p, strerror(errno));
+		return NULL;
+	}
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] == '.' || d->d_type != DT_DIR)
+			continue;
+		names = xrealloc(names, (*n + 1) * sizeof(*names));
+		names[(*n)++] = xstrdup(d->d_name);
+	}
+	closedir(dir);
+	if (*n)
+		qsort(names, *n, sizeof(*names), blk_cmp_names);
+	return names ? names : xrealloc(NULL, sizeof(*names));
+}
+
+static int blk_list(void)
+{
+	struct tab t = { .ncol = 5, .align = "llrrl" };
+	char size[32], replicas[16], power[8], disk[64];
+	size_t n, i;
+	char **names;
+
+	if (!blk_available())
+		return EXIT_FAIL;
+	names = blk_names(&n);
+	if (!names)
+		return EXIT_FAIL;
+	if (json) {
+		j_open(NULL, '[');
+	} else {
+		tab_add(&t, "NAME");
+		tab_add(&t, "DISK");
+		tab_add(&t, "SIZE");
+		tab_add(&t, "REPLICAS");
+		tab_add(&t, "POWER");
+	}
+	for (i = 0; i < n; i++) {
+		blk_read_attr(names[i], "size", size, sizeof(size));
+		blk_read_attr(names[i], "replicas", replicas, sizeof(replicas));
+		blk_read_attr(names[i], "power", power, sizeof(power));
+		blk_read_attr(names[i], "disk", disk, sizeof(disk));
+		if (json) {
+			j_open(NULL, '{');
+			j_str("name", names[i]);
+			j_str("disk", disk);
+			j_num("size", size, false);
+			j_num("replicas", replicas, false);
+			j_bool("power", !strcmp(power, "1"));
+			j_close('}');
+		} else {
+			tab_add(&t, "%s", names[i]);
+			tab_add(&t, "%s", disk[0] ? disk : "-");
+			tab_add(&t, "%s", size);
+			tab_add(&t, "%s", replicas);
+			tab_add(&t, "%s", !strcmp(power, "1") ? "on" : "off");
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (json) {
+		j_close(']');
+	} else {
+		tab_print(&t, "");
+		tab_free(&t);
+	}
+	return EXIT_OK;
+}
+
+static int blk_remove(const char *name)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	int err;
+
+	if (!blk_valid_name(name))
+		return blk_name_error(name);
+	if (!blk_available())
+		return EXIT_FAIL;
+	if (stat(blk_path(p, sizeof(p), name, NULL), &st)) {
+		error("remove %s: no such device (virgoctl blk list)", name);
+		return EXIT_FAIL;
+	}
+	err = blk_write_attr(name, "power", "0");
+	if (!err && rmdir(blk_path(p, sizeof(p), name, NULL)))
+		err = errno;
+	if (err) {
+		error("remove %s: %s", name, strerror(err));
+		blk_errno_hint(err);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static int cmd_blk(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("blk", "missing create, list or remove");
+	if (!strcmp(argv[1], "create"))
+		return blk_create(argc, argv);
+	if (!strcmp(argv[1], "list")) {
+		if (argc != 2)
+			return usage_error("blk", "unexpected argument '%s'",
+					   argv[2]);
+		return blk_list();
+	}
+	if (!strcmp(argv[1], "remove")) {
+		if (argc != 3)
+			return nargs_error("blk", argc, argv, 3, "NAME");
+		return blk_remove(argv[2]);
+	}
+	return usage_error("blk", "unknown blk command '%s'", argv[1]);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static const struct cmd cmds[] = {
@@ -1896,6 +2219,15 @@ static const struct cmd cmds[] = {
 	  "chunks live there).  ADDR:PORT is an IPv4 address and a port,\n"
 	  "e.g. 10.0.0.2:7707.  add and del need root.\n",
 	  cmd_peers },
+	{ "blk",
+	  "create SIZE [--replicas N] [--name NAME] | list | remove NAME",
+	  "Block devices of virgo_blk.ko (/dev/virgobN) through configfs\n"
+	  "(" CFS_BLK "): create one of SIZE bytes (a multiple\n"
+	  "of 4K; suffixes as for alloc) with N copies of every chunk (0..3,\n"
+	  "0: virgo.ko's replicas) and print its name and disk; list them;\n"
+	  "remove one (refused while it is open, mounted or swapped on).\n"
+	  "NAME defaults to the first free blkN.  Needs root.\n",
+	  cmd_blk },
 };
 
 static const struct cmd *find_cmd(const char *name)
@@ -1924,6 +2256,9 @@ static void print_usage(FILE *f)
 		"  peers add|del ADDR:PORT  add or remove a peer (add: ADDR:PORT@DOMAIN\n"
 		"                         gives its failure domain)\n"
 		"  peers drain ADDR:PORT    move its chunks elsewhere (replicas >= 2)\n"
+		"  blk create SIZE [--replicas N] [--name NAME]\n"
+		"                           a block device over remote memory\n"
+		"  blk list | remove NAME   list or remove them\n"
 		"\n"
 		"Options:\n"
 		"  --json      JSON output (status, table, peers list, alloc)\n"

@@ -1,0 +1,210 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# blk: virgo_blk.ko, block devices over virgo allocations, on a 4-node
+# cluster (node0 client, node1..3 cloud nodes).
+#
+#   load        insmod configfs.ko, virgo.ko, virgo_blk.ko nr_devices=1
+#               size=16M: /dev/virgob0 exists, 16 MiB, logical block 512,
+#               physical 4096, no write cache, no discard
+#   configfs    mkdir/size/replicas/power make /dev/virgobN; bad sizes and
+#               replicas are refused (EINVAL), size is fixed while powered
+#               (EBUSY), rmdir of a powered device is refused (EBUSY)
+#   rw          virgo_blk_e2e rw: random O_DIRECT writes (512 B .. 1 MiB) at
+#               random offsets of a 64 MiB device, each followed by a random
+#               read compared with a shadow copy; the whole device read back
+#               and compared at the end; the cloud nodes lend 64 MiB
+#   zeroes      BLKZEROOUT reads back as zeroes, its neighbours unchanged;
+#               BLKDISCARD refused (not advertised)
+#   busy        power=0 while a process holds the disk open: EBUSY, the
+#               device stays and still reads; once closed, power=0 and
+#               rmdir work and the cloud nodes lend nothing
+#   virgoctl    tests/user/virgoctl_blk_test.sh: virgoctl blk create, list,
+#               remove (refused while open), usage errors, data read back
+#   swap        mkswap + swapon on a 256 MiB device; a process in a memory
+#               cgroup of 48 MiB touches 128 MiB (a pattern per page),
+#               swap in use shows in /proc/swaps, every page verified
+#               twice; power=0 refused while swapped on; swapoff; removed
+#   kill        a 24 MiB replicas=1 device fully written, node3 killed: a
+#               read of the whole device fails with EIO within
+#               rpc_timeout_ms (2 s) + 8 s, never hangs; the device is
+#               removed
+#   unload      rmmod virgo_blk (its load-time device goes too), rmmod
+#               virgo: the live cloud nodes lend nothing, have no session
+#
+# Environment: VIRGO_E2E_SEED (random by default), VIRGO_E2E_PORT (4646).
+# shellcheck source-path=SCRIPTDIR
+# shellcheck disable=SC2119 # helpers with optional arguments
+set -uo pipefail
+
+# shellcheck source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=../helpers.sh
+. "$E2E_LIB_DIR/helpers.sh"
+
+seed=${VIRGO_E2E_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+export VIRGO_E2E_CMD_TIMEOUT=${VIRGO_E2E_CMD_TIMEOUT:-60}
+cfs=/sys/kernel/config/virgo_blk
+
+e2e_begin blk
+kver=$(e2e_kver) || e2e_abort "no kernel to boot"
+gcc -static -O2 -Wall -Wextra -Werror -o "$E2E_RESULTS/virgo_blk_e2e" \
+	"$E2E_LIB_DIR/progs/virgo_blk_e2e.c" ||
+	e2e_abort "cannot build tests/e2e/progs/virgo_blk_e2e.c"
+cluster_add_file "$E2E_RESULTS/virgo_blk_e2e" /virgo/virgo_blk_e2e
+cluster_add_file "$E2E_REPO/virgo_blk.ko" /virgo/virgo_blk.ko
+# Debian builds configfs as a module; busybox insmod resolves no
+# dependency, so it goes in by hand.
+cluster_add_file "/lib/modules/$kver/kernel/fs/configfs/configfs.ko" \
+	/virgo/configfs.ko
+# Static, built here (not in the tree: nothing shared with other builds).
+gcc -static -O2 -Wall -Wextra -Werror -I"$E2E_REPO/include/uapi" \
+	-I"$E2E_REPO/tools/libvirgo" -o "$E2E_RESULTS/virgoctl" \
+	"$E2E_REPO/tools/virgoctl/virgoctl.c" \
+	"$E2E_REPO/tools/libvirgo/libvirgo.c" ||
+	e2e_abort "cannot build tools/virgoctl"
+cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
+cluster_add_file "$E2E_REPO/tests/user/virgoctl_blk_test.sh" \
+	/virgo/virgoctl_blk_test.sh
+cluster_up_timed 4 || e2e_abort "cluster did not come up"
+e2e_log "seed $seed (VIRGO_E2E_SEED=$seed replays this run)"
+
+# cfs_dev NAME: the disk of configfs device NAME ("" when powered off).
+cfs_dev() { node_run 0 "cat $cfs/$1/disk"; }
+
+# make_dev NAME SIZE [REPLICAS]: a powered configfs device; prints its disk.
+make_dev() {
+	node_run 0 "mkdir $cfs/$1 && echo $2 > $cfs/$1/size &&
+		echo ${3:-0} > $cfs/$1/replicas && echo 1 > $cfs/$1/power &&
+		cat $cfs/$1/disk"
+}
+
+e2e_phase "load: configfs, virgo, virgo_blk nr_devices=1"
+servers_load max_memory_mb=400
+client_load rpc_timeout_ms=2000 connect_timeout_ms=1000
+expect "node0: insmod configfs.ko, mount it" node_run 0 \
+	"insmod /virgo/configfs.ko && mount -t configfs configfs /sys/kernel/config"
+# The first connects may still be under way (a malloc then finds no
+# reachable peer: ENOSPC, and the load-time device fails its insmod).
+peer_up() { [ "$(peer_state "$(peer_of "$1")")" = up ]; }
+for i in 1 2 3; do
+	wait_for 20 peer_up "$i" || e2e_fail "peer node$i is not up"
+done
+expect "node0: insmod virgo_blk.ko nr_devices=1 size=16M" node_run 0 \
+	"insmod /virgo/virgo_blk.ko nr_devices=1 size=16M"
+expect "/dev/virgob0: 16 MiB, logical 512, physical 4096, write-through, no discard" \
+	node_run 0 "q=/sys/block/virgob0/queue; test -b /dev/virgob0 &&
+		test \$(cat /sys/block/virgob0/size) = 32768 &&
+		test \$(cat \$q/logical_block_size) = 512 &&
+		test \$(cat \$q/physical_block_size) = 4096 &&
+		test \"\$(cat \$q/write_cache)\" = 'write through' &&
+		test \$(cat \$q/discard_max_bytes) = 0 &&
+		test \$(cat \$q/write_zeroes_max_bytes) -gt 0"
+expect "a load-time device reads and writes (rw, 20 operations)" \
+	node_run -t 120 0 "/virgo/virgo_blk_e2e rw /dev/virgob0 $seed 20"
+
+e2e_phase "configfs: create, bad input, busy"
+expect "features listed" node_run 0 "grep -q power $cfs/features"
+expect "mkdir a; bad sizes and replicas refused (EINVAL)" node_run 0 "
+	mkdir $cfs/a || exit 1
+	for s in 0 100 4097 1x 128T; do
+		echo \$s > $cfs/a/size 2>/dev/null && { echo size \$s taken; exit 1; }
+	done
+	echo 4 > $cfs/a/replicas 2>/dev/null && { echo replicas 4 taken; exit 1; }
+	test \"\$(cat $cfs/a/power)\" = 0 && test -z \"\$(cat $cfs/a/disk)\""
+expect "size 64M, replicas 1, power 1: a disk appears" node_run 0 "
+	echo 64M > $cfs/a/size && echo 1 > $cfs/a/replicas &&
+	echo 1 > $cfs/a/power && d=\$(cat $cfs/a/disk) && test -b /dev/\$d &&
+	test \$(cat /sys/block/\$d/size) = 131072"
+dev_a=$(cfs_dev a)
+e2e_log "device a is /dev/$dev_a"
+expect "size fixed while powered (EBUSY); rmdir refused while powered" \
+	node_run 0 "! echo 1M > $cfs/a/size 2>/tmp/e && grep -qi busy /tmp/e &&
+		! rmdir $cfs/a 2>/tmp/e && grep -qi busy /tmp/e &&
+		test -d $cfs/a"
+
+e2e_phase "rw: random O_DIRECT I/O compared with a shadow copy"
+expect "virgo_blk_e2e rw /dev/$dev_a $seed 150" \
+	node_run -t 300 0 "/virgo/virgo_blk_e2e rw /dev/$dev_a $seed 150"
+lent=0
+for i in 1 2 3; do
+	lent=$((lent + $(cd_stat "$i" lent_bytes)))
+done
+# The load-time device (16 MiB) and this one (64 MiB).
+if [ "$lent" -eq $(((16 + 64) << 20)) ]; then
+	e2e_ok "the cloud nodes lend 80 MiB for the two devices"
+else
+	e2e_fail "the cloud nodes lend $lent bytes, not 80 MiB"
+fi
+
+e2e_phase "zeroes: WRITE_ZEROES, no discard"
+expect "BLKZEROOUT of 1 MiB + 512 at 3 MiB - 512" \
+	node_run 0 "/virgo/virgo_blk_e2e zeroes /dev/$dev_a 3145216 1049088"
+
+e2e_phase "busy: remove while open"
+expect "hold /dev/$dev_a open" node_spawn 0 hold \
+	"/virgo/virgo_blk_e2e hold /dev/$dev_a 6"
+sleep 1
+expect "power=0 while open: EBUSY, the disk stays" node_run 0 "
+	! echo 0 > $cfs/a/power 2>/tmp/e && grep -qi busy /tmp/e &&
+	test -b /dev/$dev_a && test \"\$(cat $cfs/a/power)\" = 1"
+expect "the holder ends" node_wait -t 20 0 hold
+expect "closed: power=0 and rmdir work" node_run 0 "
+	echo 0 > $cfs/a/power && ! test -e /dev/$dev_a && rmdir $cfs/a"
+
+e2e_phase "virgoctl blk"
+expect "node0: virgoctl_blk_test.sh" node_run -t 300 0 \
+	"VIRGOCTL=/virgo/bin/virgoctl sh /virgo/virgoctl_blk_test.sh"
+e2e_phase "swap: swapon a device, memory pressure, every page verified"
+dev_s=$(make_dev s 256M 1)
+e2e_log "swap device is /dev/$dev_s"
+expect "mkswap + swapon /dev/$dev_s" node_run 0 \
+	"mkswap /dev/$dev_s >/dev/null && swapon /dev/$dev_s &&
+		grep -q '^/dev/$dev_s ' /proc/swaps"
+expect "power=0 while swapped on: EBUSY" node_run 0 \
+	"! echo 0 > $cfs/s/power 2>/tmp/e && grep -qi busy /tmp/e"
+expect "cgroup of 48 MiB" node_run 0 "
+	mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup &&
+	echo +memory > /sys/fs/cgroup/cgroup.subtree_control &&
+	mkdir /sys/fs/cgroup/p && echo 48M > /sys/fs/cgroup/p/memory.max"
+t0=$SECONDS
+out=$(node_run -t 600 0 "echo \$\$ > /sys/fs/cgroup/p/cgroup.procs &&
+	exec /virgo/virgo_blk_e2e pressure 128 $seed")
+rc=$?
+printf '%s\n' "$out" | sed 's/^/        | /'
+used=$(awk '/written in/ { print $(NF - 1) }' <<<"$out")
+if [ "$rc" = 0 ] && [ "${used:-0}" -gt 0 ]; then
+	e2e_ok "128 MiB through a 48 MiB cgroup: every page right, ${used} kB swapped out ($((SECONDS - t0)) s)"
+else
+	e2e_fail "pressure: exit $rc, swap in use '${used:-}' kB"
+fi
+expect "no OOM kill" node_run 0 "! dmesg | grep -qi 'out of memory\|oom-kill'"
+expect "swapoff; power=0; rmdir" node_run -t 120 0 \
+	"swapoff /dev/$dev_s && echo 0 > $cfs/s/power && rmdir $cfs/s"
+
+e2e_phase "kill: a cloud node dies under a replicas=1 device"
+dev_k=$(make_dev k 24M 1)
+expect "write all of /dev/$dev_k" node_run -t 120 0 \
+	"dd if=/dev/urandom of=/dev/$dev_k bs=1M count=24 conv=fsync 2>/dev/null"
+node_kill 3
+out=$(node_run -t 120 0 "/virgo/virgo_blk_e2e readall /dev/$dev_k")
+rc=$?
+printf '%s\n' "$out" | sed 's/^/        | /'
+secs=$(awk '/readall:/ { print $(NF - 1) }' <<<"$out")
+if [ "$rc" = 1 ] && grep -q 'Input/output error' <<<"$out" &&
+	awk -v s="${secs:-99}" 'BEGIN { exit !(s < 10) }'; then
+	e2e_ok "reading it fails with EIO after ${secs} s (< 10 s)"
+else
+	e2e_fail "reading with node3 dead: exit $rc, '$out'"
+fi
+expect "the device is removed" node_run -t 60 0 \
+	"echo 0 > $cfs/k/power && rmdir $cfs/k"
+
+e2e_phase "unload"
+expect "rmmod virgo_blk" node_run -t 60 0 "rmmod virgo_blk && ! test -e /dev/virgob0"
+expect "rmmod virgo" node_run -t 60 0 "rmmod virgo"
+servers_idle
+expect_all "rmmod virgo_clouddrec" "$(servers)" "rmmod virgo_clouddrec"
+
+phases_report
+e2e_end
