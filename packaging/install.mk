@@ -7,7 +7,7 @@
 #   make deb            Debian packages into build/deb/
 #   make pkg-check      tests/pkg/install_test.sh
 #
-# Parts: install-modules (virgo.ko and virgo_clouddrec.ko into
+# Parts: install-modules (virgo.ko, virgo_clouddrec.ko, virgo_blk.ko into
 # /lib/modules/<kver>/$(INSTALL_MOD_DIR), then depmod unless DESTDIR),
 # install-header (<linux/virgo.h> for kernel modules using virgo, in
 # $(KINCLUDEDIR)), install-symvers (virgo's Module.symvers for them, in
@@ -83,7 +83,8 @@ install-modules: modules
 
 uninstall-modules:
 	@test -n "$(KVER)" || { echo "no kernel release in $(KDIR)" >&2; exit 1; }
-	rm -f $(DEST)$(MODDIR)/virgo.ko $(DEST)$(MODDIR)/virgo_clouddrec.ko
+	rm -f $(DEST)$(MODDIR)/virgo.ko $(DEST)$(MODDIR)/virgo_clouddrec.ko \
+		$(DEST)$(MODDIR)/virgo_blk.ko
 	$(DEPMOD)
 
 install-header:

@@ -87,6 +87,7 @@ cat >"$tmp/expected" <<EOF
 etc/modprobe.d/virgo.conf
 etc/udev/rules.d/60-virgo.rules
 lib/modules/$kver/updates/virgo.ko
+lib/modules/$kver/updates/virgo_blk.ko
 lib/modules/$kver/updates/virgo_clouddrec.ko
 usr/local/include/libvirgo.h
 usr/local/include/linux/virgo.h
@@ -110,7 +111,7 @@ check "install: exactly the expected $(wc -l <"$tmp/expected") files" \
 # Debian's headers have CONFIG_MODULE_SIG_ALL and no key, and no System.map.
 check "install: no sign-file, OpenSSL or depmod noise" \
 	bash -c "! grep -Ei 'sign-file|ssl error|System\.map|depmod:|warning:|error:' '$tmp/install.log'"
-for m in virgo virgo_clouddrec; do
+for m in virgo virgo_clouddrec virgo_blk; do
 	vm=$(modinfo -F vermagic "$root/lib/modules/$kver/updates/$m.ko" 2>/dev/null)
 	check "install: $m.ko built for $kver" test "${vm%% *}" = "$kver"
 done
@@ -276,6 +277,8 @@ ma=usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 check "deb: virgo-dkms holds the DKMS tree, header, udev, modprobe.d, examples" \
 	contents virgo-dkms all "$src/dkms.conf" "$src/VERSION" "$src/Kbuild" \
 	"$src/virgo_main.c" "$src/virgo_clouddrec.c" \
+	"$src/virgo_blk_main.c" "$src/virgo_blk_dev.c" \
+	"$src/virgo_blk_configfs.c" "$src/virgo_blk.h" \
 	"$src/include/linux/virgo.h" "$src/include/uapi/linux/virgo.h" \
 	"$src/packaging/dkms-post-build.sh" \
 	usr/include/virgo/linux/virgo.h lib/udev/rules.d/60-virgo.rules \
@@ -327,7 +330,7 @@ else
 	find "$tmp/dkms" -name make.log -exec tail -n 20 {} \;
 	bad "dkms: add + install (build) for $kver"
 fi
-for m in virgo virgo_clouddrec; do
+for m in virgo virgo_clouddrec virgo_blk; do
 	ko=$tmp/inst/$kver/updates/dkms/$m.ko
 	vm=$(modinfo -F vermagic "$ko" 2>/dev/null)
 	check "dkms: $m.ko built for $kver in updates/dkms" \
