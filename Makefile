@@ -5,8 +5,9 @@
 #   make            build virgo.ko and virgo_clouddrec.ko against the
 #                   installed kernel headers (KDIR=/path for another tree)
 #   make check      build + lint + KUnit + e2e + pkg-check
-#   make check-full make check, then the e2e scenario durability (the CI
-#                   entry point; kunit-smp is run by hand: too long for CI)
+#   make check-full make check, then the e2e scenarios durability and blk
+#                   (the CI entry point; kunit-smp is run by hand: too long
+#                   for CI)
 #   make kunit      KUnit suites in UML over Debian's linux-source-6.1
 #   make kunit-smp  the KUnit suites on x86_64 qemu, 2 vCPUs, under
 #                   KASAN + lockdep and under KCSAN (scripts/kunit-smp.sh)
@@ -97,7 +98,7 @@ e2e:
 
 # The e2e scenarios of make check (about 10 min); check-full adds the rest.
 E2E_CHECK ?= data deaf faults mixed tools
-E2E_FULL ?= durability
+E2E_FULL ?= durability blk
 
 check:
 	$(CURDIR)/scripts/deps.sh
