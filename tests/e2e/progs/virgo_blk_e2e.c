@@ -315,6 +315,8 @@ static int cmd_hold(const char *dev, unsigned int secs)
 
 int main(int argc, char **argv)
 {
+	/* Progress lines reach a file at once (the scenario watches it). */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 5 && !strcmp(argv[1], "rw"))
 		return cmd_rw(argv[2], strtoull(argv[3], NULL, 0),
 			      strtoul(argv[4], NULL, 0));

@@ -25,12 +25,18 @@
 #               cgroup of 48 MiB touches 128 MiB (a pattern per page),
 #               swap in use shows in /proc/swaps, every page verified
 #               twice; power=0 refused while swapped on; swapoff; removed
-#   kill        a 24 MiB replicas=1 device fully written, node3 killed: a
+#   swap2       the same with a 192 MiB replicas=2 device and 96 MiB of
+#               pressure; node3 killed while pages are swapped out and
+#               read back: every page verified twice all the same, no OOM
+#               kill, no hung task
+#   kill        a 24 MiB replicas=1 device fully written, node2 killed: a
 #               read of the whole device fails with EIO within
 #               rpc_timeout_ms (2 s) + 8 s, never hangs; the device is
 #               removed
-#   unload      rmmod virgo_blk (its load-time device goes too), rmmod
-#               virgo: the live cloud nodes lend nothing, have no session
+#   unload      rmmod virgo_blk refused while a configfs device exists;
+#               rmmod virgo_blk (its load-time device goes too), rmmod
+#               virgo: node1, the cloud node left, lends nothing and has
+#               no session
 #
 # Environment: VIRGO_E2E_SEED (random by default), VIRGO_E2E_PORT (4646).
 # shellcheck source-path=SCRIPTDIR
@@ -182,11 +188,36 @@ expect "no OOM kill" node_run 0 "! dmesg | grep -qi 'out of memory\|oom-kill'"
 expect "swapoff; power=0; rmdir" node_run -t 120 0 \
 	"swapoff /dev/$dev_s && echo 0 > $cfs/s/power && rmdir $cfs/s"
 
+e2e_phase "swap2: replicas=2, a cloud node killed under the swap load"
+dev_r=$(make_dev r 192M 2)
+e2e_log "swap device is /dev/$dev_r (replicas 2)"
+expect "mkswap + swapon /dev/$dev_r" node_run 0 \
+	"mkswap /dev/$dev_r >/dev/null && swapon /dev/$dev_r"
+t0=$SECONDS
+expect "start 96 MiB of pressure in the 48 MiB cgroup" node_spawn 0 press \
+	"sh -c 'echo \$\$ > /sys/fs/cgroup/p/cgroup.procs && exec /virgo/virgo_blk_e2e pressure 96 $seed'"
+# Kill while pages are out on the device and being read back.
+wait_for 120 node_run 0 "grep -q 'swap in use [1-9]' /tmp/job.press.out"
+sleep 5
+node_kill 3
+out=$(node_wait -t 900 0 press)
+rc=$?
+printf '%s\n' "$out" | sed 's/^/        | /'
+if [ "$rc" = 0 ] && [ "$(grep -c ' 0 wrong' <<<"$out")" = 2 ]; then
+	e2e_ok "node3 killed under swap with replicas=2: every page right, twice ($((SECONDS - t0)) s)"
+else
+	e2e_fail "swap with node3 killed: exit $rc"
+fi
+expect "no OOM kill, no hung task" node_run 0 \
+	"! dmesg | grep -qi 'out of memory\|oom-kill\|blocked for more than'"
+expect "swapoff; power=0; rmdir" node_run -t 300 0 \
+	"swapoff /dev/$dev_r && echo 0 > $cfs/r/power && rmdir $cfs/r"
+
 e2e_phase "kill: a cloud node dies under a replicas=1 device"
 dev_k=$(make_dev k 24M 1)
 expect "write all of /dev/$dev_k" node_run -t 120 0 \
 	"dd if=/dev/urandom of=/dev/$dev_k bs=1M count=24 conv=fsync 2>/dev/null"
-node_kill 3
+node_kill 2
 out=$(node_run -t 120 0 "/virgo/virgo_blk_e2e readall /dev/$dev_k")
 rc=$?
 printf '%s\n' "$out" | sed 's/^/        | /'
@@ -195,12 +226,14 @@ if [ "$rc" = 1 ] && grep -q 'Input/output error' <<<"$out" &&
 	awk -v s="${secs:-99}" 'BEGIN { exit !(s < 10) }'; then
 	e2e_ok "reading it fails with EIO after ${secs} s (< 10 s)"
 else
-	e2e_fail "reading with node3 dead: exit $rc, '$out'"
+	e2e_fail "reading with node2 dead: exit $rc, '$out'"
 fi
 expect "the device is removed" node_run -t 60 0 \
 	"echo 0 > $cfs/k/power && rmdir $cfs/k"
 
 e2e_phase "unload"
+expect "rmmod virgo_blk refused while a configfs device exists" node_run 0 \
+	"mkdir $cfs/x && ! rmmod virgo_blk 2>/dev/null && rmdir $cfs/x"
 expect "rmmod virgo_blk" node_run -t 60 0 "rmmod virgo_blk && ! test -e /dev/virgob0"
 expect "rmmod virgo" node_run -t 60 0 "rmmod virgo"
 servers_idle
