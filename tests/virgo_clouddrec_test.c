@@ -1612,7 +1612,7 @@ static void cd_test_random_frames(struct kunit *test)
 		len = tc_random_frame(p, &op, &flags, handles, nr);
 		/* Now and then an unknown opcode: a header error. */
 		if (!get_random_u32_below(30))
-			op = VIRGO_OP_PING + 1;
+			op = VIRGO_OP_MAX + 1;
 		ret = tc_send_frame_flags(sock, op, flags, tag, p, len);
 		if (!ret)
 			ret = tc_read_reply(test, sock, op, tag, &rlen);

@@ -1451,7 +1451,7 @@ static void t_bad_headers(struct ctx *c)
 		{ "version 0", 1, 0 },
 		{ "version 2", 1, 2 },
 		{ "opcode 0", 2, 0 },
-		{ "opcode 9", 2, 9 },
+		{ "opcode 10", 2, 10 },
 		{ "opcode 255", 2, 255 },
 		{ "flag bit 1", 3, 0x0002 },
 		{ "flag bit 15", 3, 0x8000 },
