@@ -2081,9 +2081,9 @@ out:
 }
 
 /*
- * RESUME where the capability was not agreed: PROTO, first row of the
- * table of 6.1, whatever the state (before HELLO too), and the stream
- * goes on.  Also runs against a server that does not grant it.
+ * RESUME where the capability was not agreed, in the order of 6.1: PERM
+ * before the handshake, INVAL when malformed, then PROTO; the stream goes
+ * on.  Also runs against a server that does not grant it.
  */
 static void t_resume_not_agreed(struct ctx *c)
 {
@@ -2093,7 +2093,7 @@ static void t_resume_not_agreed(struct ctx *c)
 	if (CHECK(c, !conn_open(c, &k), "connect"))
 		goto out;
 	if (CHECK_ST(c, resume_raw(c, &k, 1, proof, NULL, NULL),
-		     VIRGO_ST_PROTO, "RESUME before HELLO"))
+		     VIRGO_ST_PERM, "RESUME before HELLO"))
 		goto out;
 	if (CHECK_ST(c, hello_with(c, &k, 1, 1, 0), VIRGO_ST_OK,
 		     "HELLO without RESUME"))
@@ -2103,12 +2103,15 @@ static void t_resume_not_agreed(struct ctx *c)
 		goto out;
 	if (c->have_key) {
 		if (CHECK_ST(c, resume_raw(c, &k, 1, proof, NULL, NULL),
-			     VIRGO_ST_PROTO, "RESUME before AUTH, not agreed"))
+			     VIRGO_ST_PERM, "RESUME before AUTH, not agreed"))
 			goto out;
 		if (CHECK_ST(c, auth_with(c, &k, c->key, c->key_len),
 			     VIRGO_ST_OK, "AUTH"))
 			goto out;
 	}
+	if (CHECK_ST(c, resume_raw(c, &k, 0, proof, NULL, NULL),
+		     VIRGO_ST_INVAL, "RESUME of id 0, not agreed"))
+		goto out;
 	if (CHECK_ST(c, resume_raw(c, &k, 1, proof, NULL, NULL),
 		     VIRGO_ST_PROTO, "RESUME, not agreed"))
 		goto out;
@@ -2620,7 +2623,7 @@ static const struct tcase cases[] = {
 	{ "resume_vector", t_resume_vector, 0, false,
 	  "RESUME proof test vector of docs/protocol.md 6.1 (local)", 0 },
 	{ "resume_not_agreed", t_resume_not_agreed, 0, false,
-	  "RESUME without the capability: PROTO (before HELLO too)", 0 },
+	  "RESUME without the capability: PERM, INVAL, then PROTO", 0 },
 	{ "resume_hello", t_resume_hello, 0, false,
 	  "RESUME offered: 112-byte HELLO reply, fresh id and token", 1 },
 	{ "resume_perm", t_resume_perm, 1, false,

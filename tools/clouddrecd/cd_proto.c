@@ -861,31 +861,37 @@ static void cd_session_adopt(struct cd_session *s, struct cd_session *o)
 }
 
 /*
- * RESUME (docs/protocol.md 6.1), once agreed, handshake done and the
- * payload checked: INVAL if this session allocated or resumed already (or
- * names itself), NOENT for an unknown id or a wrong proof (not told
- * apart), BUSY if that session still has its connection (which is told to
- * close), else this session becomes the orphan: its handles, its id, this
- * connection's token.
+ * RESUME (docs/protocol.md 6.1), handshake done and payload checked:
+ * PROTO unless the capability was agreed, INVAL if this session allocated
+ * or resumed already, NOENT for an unknown id (this session's own
+ * included) or a wrong proof (not told apart), BUSY if that session still
+ * has its connection (which is told to close), else this session becomes
+ * the orphan: its handles, its id, this connection's token.
  */
 static int cd_do_resume(struct cd_session *s, const struct virgo_wire_msg *m,
 			const u8 *p)
 {
 	static const u8 no_token[VIRGO_WIRE_TOKEN_LEN];
 	struct cd_server *srv = s->srv;
-	u8 proof[VIRGO_WIRE_MAC_LEN], want[VIRGO_WIRE_MAC_LEN];
+	u8 proof[VIRGO_WIRE_MAC_LEN], want[VIRGO_WIRE_MAC_LEN] = { 0 };
 	u8 rep[VIRGO_WIRE_RESUME_REP_LEN];
 	struct cd_session *o;
 	int err = 0, ret;
 	u64 id;
 
-	id = virgo_wire_get_resume_req(p, proof);
-	if (s->allocated || s->resumed || id == s->resume_id) {
+	if (!s->resume) {
+		err = -EPROTONOSUPPORT;
+		goto refuse;
+	}
+	if (s->allocated || s->resumed) {
 		err = -EINVAL;
 		goto refuse;
 	}
+	id = virgo_wire_get_resume_req(p, proof);
 	pthread_mutex_lock(&srv->reg_lock);
 	o = cd_reg_find(srv, id);
+	if (o == s)
+		o = NULL;	/* not another session */
 	/* The same work whether the id is known or not. */
 	ret = cd_resume_proof(s, o ? o->token : no_token, want);
 	if (ret) {
@@ -918,10 +924,12 @@ static int cd_do_resume(struct cd_session *s, const struct virgo_wire_msg *m,
 	s->resumed = true;
 	cd_count(srv, CD_STAT_SESSIONS_RESUMED);
 	OPENSSL_cleanse(want, sizeof(want));
+	OPENSSL_cleanse(proof, sizeof(proof));
 	virgo_wire_put_resume_rep(rep, sizeof(rep), s->nr_chunks, s->bytes);
 	return cd_reply(s, m, 0, rep, sizeof(rep));
 refuse:
 	OPENSSL_cleanse(want, sizeof(want));
+	OPENSSL_cleanse(proof, sizeof(proof));
 	cd_count(srv, CD_STAT_ERR_RESUME);
 	return cd_reply_err(s, m, err);
 }
@@ -1090,15 +1098,6 @@ static int cd_execute(struct cd_session *s, const struct virgo_wire_msg *m,
 	if (virgo_wire_is_reply(m)) {
 		cd_count(srv, CD_STAT_ERR_PAYLOAD);
 		return cd_reply_err(s, m, -EINVAL);
-	}
-	/*
-	 * RESUME is an opcode of capability RESUME only: PROTO on a
-	 * connection that did not agree on it (before HELLO, nothing is
-	 * agreed), whatever the state (docs/protocol.md 6.1, first row).
-	 */
-	if (m->opcode == VIRGO_OP_RESUME && !s->resume) {
-		cd_count(srv, CD_STAT_ERR_RESUME);
-		return cd_reply_err(s, m, -EPROTONOSUPPORT);
 	}
 	/* HELLO first, then AUTH if there is a key, then the rest. */
 	if ((m->opcode != VIRGO_OP_HELLO && !s->hello_done) ||

@@ -88,8 +88,8 @@ def main(out):
         hello_r() + resume(1) + alloc(8) + cut() + hello_r() + alloc(8) +
         cut() + hello_r() + alloc(8) + cut() + hello_r() + alloc(8) +
         b"VRGO\x02\x08" + bytes(18) + cut() + hello_r() + resume(2),
-        # PROTO before HELLO and without the capability, INVAL malformed,
-        # after an ALLOC, own id; NOENT wrong proof.
+        # PERM before HELLO, PROTO without the capability, INVAL malformed
+        # and after an ALLOC; NOENT own id, unknown id, wrong proof.
         "resume_errors": b"\x04" + resume(1) + hello() + resume(1) + cut() +
         hello_r() + resume(0) + frame(9, bytes(39)) + frame(9, bytes(41)) +
         resume(2) + resume(7) + resume(1, b"\x01" * 32) + alloc(8) +
