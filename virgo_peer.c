@@ -738,7 +738,8 @@ static void vp_disconnect(struct virgo_peer *peer, int state)
 		/* The receive thread's reference (virgo_peer_connect()). */
 		kref_put(&peer->ref, vp_release);
 	}
-	vp_fail_all(peer, state == VIRGO_PEER_IDLE ? -EIO : VIRGO_ERR_CONN_LOST);
+	vp_fail_all(peer, state == VIRGO_PEER_IDLE ? -EIO :
+						 VIRGO_ERR_CONN_LOST);
 	if (peer->sock) {
 		sock_release(peer->sock);
 		peer->sock = NULL;
