@@ -168,7 +168,6 @@ EXPORT_SYMBOL_GPL(__virgo_get_deadline);
  * @vec: the buffers; their bytes, one after the other, go to @addr on
  * @nvec: how many buffers (at most UIO_MAXIOV)
  * @deadline: jiffies; no request is sent and no reply awaited after it
- *	(0: none)
  *
  * One call moves what would take @nvec virgo_set() calls, with all the
  * requests in flight together: for a caller whose data is scattered over
@@ -193,7 +192,6 @@ EXPORT_SYMBOL_GPL(__virgo_setv_deadline);
  * @vec: the buffers, filled one after the other from @addr on
  * @nvec: how many buffers (at most UIO_MAXIOV)
  * @deadline: jiffies; no request is sent and no reply awaited after it
- *	(0: none)
  *
  * The receive threads write the bytes into the buffers: they must be
  * addressable from any thread (not kmap_local()/kmap_atomic() mappings).

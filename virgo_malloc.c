@@ -1243,7 +1243,7 @@ int vc_rw_deadline(struct virgo_client *vc, virgo_addr_t addr,
  * @vec: the buffers, in order: their bytes are the range from @addr on
  * @nvec: how many (at most UIO_MAXIOV)
  * @write: write them, else read into them
- * @deadline: as for vc_rw_deadline() (0: none)
+ * @deadline: as for vc_rw_deadline()
  *
  * Each run of a chunk piece that lies in one buffer is its own request;
  * all of them go out before any reply is awaited, up to the window.

@@ -1906,6 +1906,7 @@ static void vca_vectors_round_trip(struct kunit *test)
 	struct kvec *vec = kunit_kcalloc(test, len, sizeof(*vec), GFP_KERNEL);
 	u8 *src = kunit_kmalloc(test, len, GFP_KERNEL);
 	u8 *dst = kunit_kzalloc(test, len, GFP_KERNEL);
+	unsigned long in_time = jiffies + 10 * HZ;
 	struct virgo_client *vc;
 	struct kvec bad[2];
 	unsigned int n;
@@ -1921,33 +1922,37 @@ static void vca_vectors_round_trip(struct kunit *test)
 
 	n = vca_split(vec, src, len, wsizes, ARRAY_SIZE(wsizes));
 	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va + 3, vca_mod_a, vec, n,
-					      true, jiffies + 5 * HZ), 0);
+					      true, in_time), 0);
 	/* Read back through another split, and as one buffer. */
 	n = vca_split(vec, dst, len, rsizes, ARRAY_SIZE(rsizes));
 	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va + 3, vca_mod_a, vec, n,
-					      false, 0), 0);
+					      false, in_time), 0);
 	KUNIT_EXPECT_EQ(test, memcmp(dst, src, len), 0);
 	memset(dst, 0, len);
 	KUNIT_EXPECT_EQ(test, vc_get(vc, va + 3, vca_mod_a, dst, len), 0);
 	KUNIT_EXPECT_EQ(test, memcmp(dst, src, len), 0);
 
+	/* A deadline already past: nothing is sent. */
+	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va + 3, vca_mod_a, vec, n,
+					      true, jiffies - 1), -ETIMEDOUT);
+
 	/* Bad vectors: nothing moves. */
 	bad[0] = (struct kvec){ .iov_base = dst, .iov_len = 8 };
 	bad[1] = (struct kvec){ .iov_base = NULL, .iov_len = 8 };
 	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_a, bad, 2, true,
-					      0), -EINVAL);
+					      in_time), -EINVAL);
 	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_a, NULL, 1,
-					      false, 0), -EINVAL);
+					      false, in_time), -EINVAL);
 	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_a, vec,
-					      UIO_MAXIOV + 1, false, 0),
+					      UIO_MAXIOV + 1, false, in_time),
 			-EINVAL);
 	bad[1] = (struct kvec){ .iov_base = dst, .iov_len = size };
 	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_a, bad, 2, true,
-					      0), -EINVAL);
+					      in_time), -EINVAL);
 	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_b, vec, 1, true,
-					      0), -EPERM);
+					      in_time), -EPERM);
 	KUNIT_EXPECT_EQ(test, vc_rwv_deadline(vc, va, vca_mod_a, NULL, 0,
-					      false, 0), 0);
+					      false, in_time), 0);
 	memset(dst, 0, len);
 	KUNIT_EXPECT_EQ(test, vc_get(vc, va + 3, vca_mod_a, dst, len), 0);
 	KUNIT_EXPECT_EQ(test, memcmp(dst, src, len), 0);

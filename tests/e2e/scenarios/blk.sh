@@ -19,7 +19,7 @@
 #   busy        power=0 while a process holds the disk open: EBUSY, the
 #               device stays and still reads; once closed, power=0 and
 #               rmdir work and the cloud nodes lend nothing
-#   virgoctl    tests/user/virgoctl_blk_test.sh: virgoctl blk create, list,
+#   virgoctl    tests/e2e/progs/virgoctl_blk_test.sh: virgoctl blk create, list,
 #               remove (refused while open), usage errors, data read back
 #   swap        mkswap + swapon on a 256 MiB device; a process in a memory
 #               cgroup of 48 MiB touches 128 MiB (a pattern per page),
@@ -70,7 +70,7 @@ gcc -static -O2 -Wall -Wextra -Werror -I"$E2E_REPO/include/uapi" \
 	"$E2E_REPO/tools/libvirgo/libvirgo.c" ||
 	e2e_abort "cannot build tools/virgoctl"
 cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
-cluster_add_file "$E2E_REPO/tests/user/virgoctl_blk_test.sh" \
+cluster_add_file "$E2E_REPO/tests/e2e/progs/virgoctl_blk_test.sh" \
 	/virgo/virgoctl_blk_test.sh
 cluster_up_timed 4 || e2e_abort "cluster did not come up"
 e2e_log "seed $seed (VIRGO_E2E_SEED=$seed replays this run)"
