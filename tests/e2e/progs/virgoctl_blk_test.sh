@@ -106,6 +106,7 @@ else
 fi
 
 # Open: remove refused, the device stays.
+# shellcheck disable=SC2217 # the redirection is what holds it open
 sleep 5 <"$disk" &
 holder=$!
 sleep 1

@@ -92,6 +92,7 @@ expect "node0: insmod configfs.ko, mount it" node_run 0 \
 	"insmod /virgo/configfs.ko && mount -t configfs configfs /sys/kernel/config"
 # The first connects may still be under way (a malloc then finds no
 # reachable peer: ENOSPC, and the load-time device fails its insmod).
+# shellcheck disable=SC2317 # called through wait_for
 peer_up() { [ "$(peer_state "$(peer_of "$1")")" = up ]; }
 for i in 1 2 3; do
 	wait_for 20 peer_up "$i" || e2e_fail "peer node$i is not up"
