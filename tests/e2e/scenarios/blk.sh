@@ -25,6 +25,9 @@
 #               cgroup of 48 MiB touches 128 MiB (a pattern per page),
 #               swap in use shows in /proc/swaps, every page verified
 #               twice; power=0 refused while swapped on; swapoff; removed
+#   lowmem      the same without a cgroup: hugepages leave the node ~64
+#               MiB, a program touches twice what is left; every page
+#               right, no OOM kill, no hung task, no allocation failure
 #   swap2       the same with a 192 MiB replicas=2 device and 96 MiB of
 #               pressure; node3 killed while pages are swapped out and
 #               read back: every page verified twice all the same, no OOM
@@ -192,6 +195,44 @@ fi
 expect "no OOM kill" node_run 0 "! dmesg | grep -qi 'out of memory\|oom-kill'"
 expect "swapoff; power=0; rmdir" node_run -t 120 0 \
 	"swapoff /dev/$dev_s && echo 0 > $cfs/s/power && rmdir $cfs/s"
+
+e2e_phase "lowmem: swap while the whole node is short of memory"
+# Not a cgroup this time: hugepages take memory away from everything else,
+# so the program's pages are reclaimed by kswapd and direct reclaim while
+# the node itself runs low, and the write-out has to work from what is
+# left (min_free_kbytes as docs/blk.md advises).
+dev_l=$(make_dev l 320M 1)
+e2e_log "swap device is /dev/$dev_l"
+lowmem=$(node_run 0 "
+	mkswap /dev/$dev_l >/dev/null && swapon /dev/$dev_l || exit 1
+	sysctl -qw vm.min_free_kbytes=16384
+	echo 3 > /proc/sys/vm/drop_caches
+	avail=\$(awk '/^MemAvailable:/ { print int(\$2 / 1024) }' /proc/meminfo)
+	echo \$(((avail - 64) / 2)) > /proc/sys/vm/nr_hugepages
+	awk '/^MemAvailable:/ { print int(\$2 / 1024) }' /proc/meminfo")
+rc=$?
+if [ "$rc" = 0 ] && [ "${lowmem:-0}" -gt 32 ] && [ "$lowmem" -lt 128 ]; then
+	e2e_ok "swap on /dev/$dev_l; hugepages leave $lowmem MiB available"
+else
+	e2e_fail "lowmem setup: exit $rc, '$lowmem' MiB available"
+fi
+t0=$SECONDS
+want=$((2 * ${lowmem:-64}))
+out=$(node_run -t 900 0 "/virgo/virgo_blk_e2e pressure $want $seed")
+rc=$?
+printf '%s\n' "$out" | sed 's/^/        | /'
+used=$(awk '/written in/ { print $(NF - 1) }' <<<"$out")
+if [ "$rc" = 0 ] && [ "$(grep -c ' 0 wrong' <<<"$out")" = 2 ] &&
+	[ "${used:-0}" -gt 0 ]; then
+	e2e_ok "$want MiB with $lowmem MiB available: every page right, twice, ${used} kB swapped out ($((SECONDS - t0)) s)"
+else
+	e2e_fail "lowmem pressure: exit $rc, swap in use '${used:-}' kB"
+fi
+expect "no OOM kill, no hung task, no allocation failure" node_run 0 \
+	"! dmesg | grep -qi 'out of memory\|oom-kill\|blocked for more than\|page allocation failure'"
+expect "hugepages back; swapoff; power=0; rmdir" node_run -t 300 0 \
+	"echo 0 > /proc/sys/vm/nr_hugepages && swapoff /dev/$dev_l &&
+		echo 0 > $cfs/l/power && rmdir $cfs/l"
 
 e2e_phase "swap2: replicas=2, a cloud node killed under the swap load"
 dev_r=$(make_dev r 192M 2)
