@@ -782,7 +782,9 @@ struct vc_io_req {
  * One virgo_set()/virgo_get() in progress.  A write sends a piece to every
  * replica that is not stale, the requests of one piece next to each other
  * in @reqs, the last one marked; a read sends it to one replica and fails
- * over to the others, one at a time, if that one fails.
+ * over to the others, one at a time, if that one fails.  @round, set at
+ * the first send of a window, bounds the whole round: the waits for
+ * in-flight slots while it fills and the wait for its replies.
  */
 struct vc_io {
 	struct virgo_client *vc;
@@ -794,6 +796,7 @@ struct vc_io {
 	unsigned int seg;
 	u64 seg_start;
 	unsigned long deadline;
+	unsigned long round;
 	struct vc_io_req reqs[VC_IO_WINDOW];
 	unsigned int nr;
 	int err;
@@ -821,8 +824,12 @@ static unsigned long vc_io_round(struct vc_io *io)
 	return deadline;
 }
 
-/* Send @q's piece to its replica; on error nothing was sent. */
-static int vc_io_send(struct vc_io *io, struct vc_io_req *q)
+/*
+ * Send @q's piece to its replica, waiting for an in-flight slot until
+ * @deadline at most; on error nothing was sent.
+ */
+static int vc_io_send(struct vc_io *io, struct vc_io_req *q,
+		      unsigned long deadline)
 {
 	const struct virgo_replica *rep =
 		&io->e->chunks[q->idx].replicas[q->replica];
@@ -844,7 +851,7 @@ static int vc_io_send(struct vc_io *io, struct vc_io_req *q)
 				 io->write ? 0 : q->len, 0, GFP_KERNEL);
 	if (!q->rpc)
 		goto put;
-	q->rpc->deadline = io->deadline;
+	q->rpc->deadline = deadline;
 	virgo_wire_put_rw_req(payload, sizeof(payload), &rw);
 	/* Only into the session that gave the handle: else -EIO, unsent. */
 	ret = virgo_rpc_send(peer, rep->epoch, q->rpc, payload,
@@ -898,7 +905,7 @@ static int vc_io_resend(struct vc_io *io, struct vc_io_req *q, int err,
 		virgo_peer_put(peer);
 		if (err)
 			break;
-		q->err = vc_io_send(io, q);
+		q->err = vc_io_send(io, q, deadline);
 		err = vc_io_wait(q, deadline);
 	}
 	return err;
@@ -943,6 +950,7 @@ static int vc_pick_replica(struct vc_io *io, const struct virgo_chunk *c,
 static int vc_read_failover(struct vc_io *io, struct vc_io_req *q, int err)
 {
 	const struct virgo_chunk *c = &io->e->chunks[q->idx];
+	unsigned long round;
 	int r;
 
 	while (err != -EINTR) {
@@ -951,8 +959,9 @@ static int vc_read_failover(struct vc_io *io, struct vc_io_req *q, int err)
 			break;
 		q->tried |= BIT(r);
 		q->replica = r;
-		q->err = vc_io_send(io, q);
-		err = vc_io_wait(q, vc_io_round(io));
+		round = vc_io_round(io);
+		q->err = vc_io_send(io, q, round);
+		err = vc_io_wait(q, round);
 		if (!err)
 			return 0;
 	}
@@ -1009,7 +1018,7 @@ static void vc_write_drain_piece(struct vc_io *io, unsigned int first,
 /* Wait for every request of the window; keep the first error. */
 static void vc_io_drain(struct vc_io *io)
 {
-	unsigned long deadline = vc_io_round(io);
+	unsigned long deadline = io->round;
 	unsigned int i, first = 0;
 
 	for (i = 0; i < io->nr; i++) {
@@ -1090,6 +1099,8 @@ static int vc_io_one(struct vc_io *io, const struct virgo_chunk *c, u32 idx,
 		return io->err;
 	if (io->deadline && time_after_eq(jiffies, io->deadline))
 		return -ETIMEDOUT;
+	if (!io->nr)
+		io->round = vc_io_round(io);
 
 	if (!io->write) {
 		struct vc_io_req *q = &io->reqs[io->nr];
@@ -1102,7 +1113,7 @@ static int vc_io_one(struct vc_io *io, const struct virgo_chunk *c, u32 idx,
 			return -EIO;
 		q->replica = ret;
 		q->tried = BIT(ret);
-		ret = vc_io_send(io, q);
+		ret = vc_io_send(io, q, io->round);
 		if (ret)
 			return vc_read_failover(io, q, ret);
 		io->nr++;
@@ -1118,7 +1129,7 @@ static int vc_io_one(struct vc_io *io, const struct virgo_chunk *c, u32 idx,
 		*q = (struct vc_io_req){ .idx = idx, .chunk_off = chunk_off,
 					 .len = len, .buf_off = buf_off,
 					 .data = data, .replica = r };
-		q->err = vc_io_send(io, q);
+		q->err = vc_io_send(io, q, io->round);
 		io->nr++;
 		sent++;
 	}

@@ -916,6 +916,43 @@ static void vcf_io_wider_than_window_waits_for_slots(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
 }
 
+/*
+ * A round is bounded by rpc_timeout_ms as a whole: with more pieces for
+ * one peer than it has in-flight slots, and a peer that stops answering,
+ * the waits for slots and the wait for the replies share one deadline.
+ * (They used to add up: the round's deadline was taken after the sends,
+ * and the call took the 5 s stall here instead of the 3 s timeout.)
+ */
+static void vcf_round_bounded_with_slots_full(struct kunit *test)
+{
+	struct clouddrec_config scfg;
+	const size_t size = 16 * CHUNK;
+	u8 *buf = kunit_kzalloc(test, size, GFP_KERNEL);
+	unsigned long start, took, bound;
+	virgo_addr_t va;
+	int ret;
+
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	test_server_config(&scfg, SERVER_MEMORY);
+	scfg.max_inflight = 2;
+	start_custom(test, &scfg);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	/* The first READ reply is held back well past the round. */
+	hook_opcode = VIRGO_OP_READ;
+	hook_stall_ms = 5000;
+	atomic_set(&hook_armed, 1);
+	virgo_peer_test_rx = hook_stall_reply;
+	start = jiffies;
+	ret = vc_get(vc_of(test), va, NULL, buf, size);
+	took = jiffies - start;
+	bound = msecs_to_jiffies(vc_of(test)->rpc_timeout_ms + 1000);
+	KUNIT_EXPECT_EQ(test, ret, -ETIMEDOUT);
+	KUNIT_EXPECT_LT(test, took, bound);
+	/* Let the held reply go before the teardown. */
+	msleep(hook_stall_ms);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+}
+
 static void vcf_unwritten_bytes_of_a_chunk_read_as_zeros(struct kunit *test)
 {
 	u8 *buf = kunit_kmalloc(test, 2 * CHUNK, GFP_KERNEL);
@@ -1339,6 +1376,7 @@ static struct kunit_case virgo_client_fault_cases[] = {
 	KUNIT_CASE(vcf_late_alloc_reply_freed_peer_usable_again),
 	KUNIT_CASE(vcf_more_chunks_than_max_batch_on_one_peer),
 	KUNIT_CASE(vcf_io_wider_than_window_waits_for_slots),
+	KUNIT_CASE(vcf_round_bounded_with_slots_full),
 	KUNIT_CASE(vcf_unwritten_bytes_of_a_chunk_read_as_zeros),
 	KUNIT_CASE(vcf_limits_are_the_minimum_of_both_sides),
 	KUNIT_CASE(vcf_reconnect_backs_off_then_succeeds),
