@@ -1748,11 +1748,24 @@ static int cd_listen(struct clouddrec_server *srv)
 	ret = cd_listen_on(srv, &addr);
 	if (ret == -EAFNOSUPPORT && addr.sa.sa_family == AF_INET6 &&
 	    virgo_addr_is_any(&addr)) {
-		pr_info("no IPv6 in this kernel: listening on IPv4 only\n");
+		pr_info("no IPv6 sockets (EAFNOSUPPORT): listening on IPv4 only\n");
 		virgo_addr_set_v4(&addr, htonl(INADDR_ANY), srv->cfg.port);
 		ret = cd_listen_on(srv, &addr);
 	}
 	return ret;
+}
+
+/* Where @srv listens, as text ("[::]:7707", "0.0.0.0:7707"). */
+static void cd_listen_addr(struct clouddrec_server *srv, char *buf,
+			   size_t size)
+{
+	struct sockaddr_storage ss;
+	union virgo_addr addr;
+
+	memset(&addr, 0, sizeof(addr));
+	if (kernel_getsockname(srv->listener, (struct sockaddr *)&ss) >= 0)
+		virgo_addr_from_sockaddr(&addr, &ss);
+	virgo_addr_format(&addr, buf, size);
 }
 
 /**
@@ -2124,13 +2137,14 @@ static int __init clouddrec_init(void)
 		pr_warn("no psk set: any host that reaches port %u can use this node's memory\n",
 			port);
 
-	virgo_addr_format(&cfg.addr, where, sizeof(where));
 	srv = clouddrec_server_start(&cfg);
 	if (IS_ERR(srv)) {
+		virgo_addr_format(&cfg.addr, where, sizeof(where));
 		pr_err("cannot start on %s: %ld\n", where, PTR_ERR(srv));
 		return PTR_ERR(srv);
 	}
 	clouddrec = srv;
+	cd_listen_addr(srv, where, sizeof(where));
 	pr_info("lending up to %llu MiB on %s%s\n", cfg.max_memory >> 20,
 		where, cfg.psk_len ? ", key required" : "");
 	return 0;
