@@ -146,7 +146,8 @@ static inline int virgo_addr_from_sockaddr(union virgo_addr *a,
 		return 0;
 	}
 	if (ss->ss_family == AF_INET) {
-		virgo_addr_set_v4(a, sin->sin_addr.s_addr, ntohs(sin->sin_port));
+		virgo_addr_set_v4(a, sin->sin_addr.s_addr,
+				  ntohs(sin->sin_port));
 		return 0;
 	}
 	memset(a, 0, sizeof(*a));

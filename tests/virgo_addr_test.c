@@ -285,6 +285,7 @@ static struct kunit_suite addr_test_suite = {
 	.name = "virgo_addr",
 	.test_cases = addr_test_cases,
 };
+
 kunit_test_suite(addr_test_suite);
 
 MODULE_LICENSE("GPL");
