@@ -17,7 +17,9 @@
 #               two with their own) x 15 iterations of malloc (up to 640
 #               KiB), write, read back, rewrite part, read back, free, plus
 #               a long-lived allocation per thread; every byte compared
-#   ipv6        the client reloaded with IPv6 peers only ([fd00:...]:port;
+#   ipv6        the IPv4 client's sessions on the servers (default listen
+#               address ::, dual-stack) show its IPv4 address; the client
+#               reloaded with IPv6 peers only ([fd00:...]:port;
 #               node1 and node2 listen on the default ::, dual-stack,
 #               node3 reloaded with listen_addr=<its IPv6 address>): the
 #               peers file lists them so, every server's sessions come
@@ -86,6 +88,10 @@ expect "virgo_e2e threads -s $seed -t 4 -n 15 -m 640K" \
 servers_lent_zero
 
 e2e_phase "ipv6: the client over IPv6 only"
+# The servers listen on the default :: (dual-stack); the IPv4 client's
+# sessions show its IPv4 address, not ::ffff:a.b.c.d.
+expect_all "the IPv4 client's sessions show as $(node_ip 0)" "$(servers)" \
+	"f=/sys/kernel/debug/virgo_clouddrec/sessions; cat \$f; grep -q '^$(node_ip 0):' \$f && ! grep -q '^\[' \$f"
 for i in 1 2 3; do
 	expect "node0 -> node$i over IPv6" node_ping 0 "$(node_ip6 "$i")" 3
 done
