@@ -78,6 +78,11 @@ peer_epoch() {
 	node_run 0 "awk '\$2 == \"$1\" { print \$4 }' /sys/kernel/virgo/peers"
 }
 
+# peer_is STATE ADDR: the client's peer ADDR is in STATE (up, down, ...)
+peer_is() {
+	test "$(peer_state "$2")" = "$1"
+}
+
 # resumed IDX: sessions node IDX let a client resume
 resumed() {
 	node_run "$1" "awk '\$1 == \"sessions_resumed\" { print \$2 }' /sys/kernel/debug/virgo_clouddrec/stats"
@@ -182,13 +187,13 @@ link_down 1
 out=$(node_run -t 60 0 "virgoctl read $c 8M -o /tmp/o8 2>&1; echo exit=\$?")
 e2e_log "a read during the cut: ${out//$'\n'/ }"
 expect "the client gives the connection up (within 60 s of the cut)" \
-	wait_for 60 test "$(peer_state "$n1")" = down
+	wait_for 60 peer_is down "$n1"
 sleep $((40 - ($(date +%s) - t0) > 0 ? 40 - ($(date +%s) - t0) : 0))
 link_up 1
 e2e_log "link cut for $(($(date +%s) - t0)) s"
 t1=$(date +%s)
 expect "the client is back on node1 (within 90 s)" \
-	wait_for 90 test "$(peer_state "$n1")" = up
+	wait_for 90 peer_is up "$n1"
 expect "... in the same session: epoch $epoch0 kept" \
 	test "$(peer_epoch "$n1")" = "$epoch0"
 expect "... node1 resumed it" test "$(resumed 1)" -gt "${resumed0:-0}"
