@@ -26,6 +26,7 @@
 #   node_wait [-t SECS] IDX NAME   wait for it: prints its output, returns
 #                             its status (124 if still running at timeout)
 #   node_ip IDX               the node's address (10.99.0.(10+IDX))
+#   node_ip6 IDX              its IPv6 address (fd00:7669:7267::(10+IDX))
 #   node_ping IDX IP [COUNT]  ping from node IDX; ok if any reply comes back
 #   node_count                number of nodes of the cluster
 #   node_alive IDX            true while the node's qemu runs
@@ -75,13 +76,15 @@
 # cluster_up in the same scenario go to cluster2/, and so on.
 #
 # Network: the netns "virgo-e2e-<pid>" holds a bridge br0 without any address
-# and one tap per node; the guests use 10.99.0.0/24 among themselves.  There
-# is no route and no link out of the namespace, so no guest packet can leave.
+# and one tap per node; the guests use 10.99.0.0/24 and the unique-local
+# fd00:7669:7267::/64 among themselves.  There is no route and no link out
+# of the namespace, so no guest packet can leave.
 
 E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_REPO=$(cd "$E2E_LIB_DIR/../.." && pwd)
 E2E_NODECTL=$E2E_LIB_DIR/nodectl.py
 E2E_SUBNET=10.99.0
+E2E_SUBNET6=fd00:7669:7267:
 # shellcheck disable=SC2034 # for scenarios: where modules and -f files land
 E2E_GUEST_DIR=/virgo
 
@@ -462,8 +465,9 @@ _e2e_netns_up() {
 	# address, no route.
 	ip netns exec "$E2E_NETNS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
 		net.ipv6.conf.default.disable_ipv6=1 2>/dev/null
-	ip -n "$E2E_NETNS" link add br0 type bridge stp_state 0 forward_delay 0 ||
-		return 1
+	# No multicast snooping: IPv6 neighbour discovery needs no querier.
+	ip -n "$E2E_NETNS" link add br0 type bridge stp_state 0 forward_delay 0 \
+		mcast_snooping 0 || return 1
 	ip -n "$E2E_NETNS" link set br0 up || return 1
 	for ((i = 0; i < n; i++)); do
 		ip -n "$E2E_NETNS" tuntap add dev "tap$i" mode tap &&
@@ -487,7 +491,7 @@ _e2e_qemu_start() {
 		-accel tcg -cpu max -smp "$E2E_SMP" -m "$E2E_MEM" \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$E2E_WORK/initramfs.cpio" \
-		-append "console=ttyS0,115200 ignore_loglevel panic=1 init_on_alloc=0 e2e.node=$i e2e.ip=$(node_ip "$i")/24 e2e.debug=${VIRGO_E2E_DEBUG:-0}" \
+		-append "console=ttyS0,115200 ignore_loglevel panic=1 init_on_alloc=0 e2e.node=$i e2e.ip=$(node_ip "$i")/24 e2e.ip6=$(node_ip6 "$i")/64 e2e.debug=${VIRGO_E2E_DEBUG:-0}" \
 		-serial "file:$E2E_NODEDIR/node$i.console.log" \
 		-chardev "socket,id=ctl,path=$E2E_WORK/n$i.ctl,server=on,wait=off" \
 		-serial chardev:ctl \
@@ -615,6 +619,8 @@ _e2e_idx() {
 node_count() { echo "$E2E_N"; }
 
 node_ip() { echo "$E2E_SUBNET.$((10 + $1))"; }
+
+node_ip6() { echo "$E2E_SUBNET6:$((10 + $1))"; }
 
 node_log() { echo "$E2E_NODEDIR/node$1.console.log"; }
 

@@ -1754,13 +1754,18 @@ static int cmd_write(int argc, char **argv)
 
 /* ---- peers -------------------------------------------------------------- */
 
-/* a.b.c.d:port, port 1..65535 (what the kernel's parser accepts) */
-/* "a.b.c.d:port", optionally "@domain" (the module checks the label). */
+/*
+ * "a.b.c.d:port" or "[ipv6]:port", port 1..65535, optionally "@domain":
+ * what the kernel's parser accepts (it also checks the label, and
+ * refuses link-local and multicast IPv6 addresses; inet_pton() already
+ * refuses zone ids).
+ */
 static bool valid_peer(const char *spec)
 {
-	char s[64], host[INET_ADDRSTRLEN], *colon, *at;
-	struct in_addr in;
-	u64 port;
+	char s[96], *host, *port, *at, *end;
+	unsigned char ip[sizeof(struct in6_addr)];
+	int family = AF_INET;
+	u64 num;
 
 	if (strlen(spec) >= sizeof(s))
 		return false;
@@ -1768,27 +1773,36 @@ static bool valid_peer(const char *spec)
 	at = strchr(s, '@');
 	if (at)
 		*at = '\0';
-	colon = strrchr(s, ':');
-	if (!colon || colon - s >= (long)sizeof(host))
+	host = s;
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return false;
+		*end = '\0';
+		host = s + 1;
+		port = end + 2;
+		family = AF_INET6;
+	} else {
+		port = strchr(s, ':');
+		if (!port)
+			return false;
+		*port++ = '\0';
+	}
+	if (inet_pton(family, host, ip) != 1)
 		return false;
-	memcpy(host, s, colon - s);
-	host[colon - s] = '\0';
-	if (inet_pton(AF_INET, host, &in) != 1)
+	if (!isdigit((unsigned char)port[0]) || strlen(port) > 5)
 		return false;
-	if (!isdigit((unsigned char)colon[1]) || colon[1] == '0' ||
-	    strlen(colon + 1) > 5)
-		return false;
-	return !parse_u64(colon + 1, &port) && port && port <= 65535;
+	return !parse_u64(port, &num) && num && num <= 65535;
 }
 
 static int peers_change(const char *verb, const char *spec)
 {
-	char p[PATH_MAX], cmd[64];
+	char p[PATH_MAX], cmd[112];
 	int fd, len, err;
 
 	if (!valid_peer(spec))
 		return usage_error("peers",
-				   "not a peer address: '%s' (a.b.c.d:port)",
+				   "not a peer address: '%s' (a.b.c.d:port or [ipv6]:port)",
 				   spec);
 	len = snprintf(cmd, sizeof(cmd), "%s %s", verb, spec);
 	fd = open(kpath(p, sizeof(p), SYSFS_PEERS), O_WRONLY | O_CLOEXEC);
@@ -1921,8 +1935,9 @@ static void print_usage(FILE *f)
 		"  read ADDR LEN [-o FILE]  read bytes (to stdout by default)\n"
 		"  write ADDR [-i FILE]     write bytes (from stdin by default)\n"
 		"  peers list               the client's peers\n"
-		"  peers add|del ADDR:PORT  add or remove a peer (add: ADDR:PORT@DOMAIN\n"
-		"                         gives its failure domain)\n"
+		"  peers add|del ADDR:PORT  add or remove a peer: a.b.c.d:port or\n"
+		"                         [ipv6]:port (add: ADDR:PORT@DOMAIN gives its\n"
+		"                         failure domain)\n"
 		"  peers drain ADDR:PORT    move its chunks elsewhere (replicas >= 2)\n"
 		"\n"
 		"Options:\n"
