@@ -14,6 +14,7 @@
 # API (IDX is a node index 0..N-1):
 #   e2e_begin NAME            results dir, output log, traps, counters
 #   e2e_build_modules LOG     make the modules for the booted kernel
+#   e2e_build_virgoctl OUT    virgoctl, static, for the nodes
 #   cluster_add_file SRC [DEST]  put SRC into every node's initramfs (before
 #                             cluster_up); DEST defaults to /virgo/<name>
 #   cluster_up N              boot N nodes, wait until all answer (returns 1
@@ -165,6 +166,22 @@ e2e_build_modules() {
 	if ! make -C "$E2E_REPO" KDIR="$kdir" >"$log" 2>&1; then
 		tail -n 30 "$log" >&2
 		e2e_err "module build failed (full log: $log)"
+		return 1
+	fi
+}
+
+# e2e_build_virgoctl OUT: virgoctl (tools/virgoctl, with libvirgo and
+# libcrypto) linked fully static for the nodes' busybox root, built into
+# OUT, outside the tree.  The linker's notes about dlopen/getaddrinfo in
+# static libcrypto go to OUT.log (virgoctl resolves no host names).
+e2e_build_virgoctl() {
+	local out=$1 r=$E2E_REPO
+	if ! gcc -static -O2 -Wall -Wextra -Werror -I"$r/include/uapi" \
+		-I"$r/tools/libvirgo" -I"$r/include" -o "$out" \
+		"$r/tools/virgoctl/virgoctl.c" "$r/tools/virgoctl/vc_remote.c" \
+		"$r/tools/libvirgo/libvirgo.c" -lcrypto >"$out.log" 2>&1; then
+		cat "$out.log" >&2
+		e2e_err "cannot build tools/virgoctl (libssl-dev: scripts/deps.sh)"
 		return 1
 	fi
 }

@@ -3,7 +3,8 @@
  * virgoctl: the administration tool of virgo, kernel memory spread across
  * many machines.
  *
- *   virgoctl [--json] status | table [--chunks] | alloc SIZE | free ADDR |
+ *   virgoctl [--json] status [--peer ADDR:PORT [--psk-file FILE]] |
+ *	      table [--chunks] | alloc SIZE | free ADDR |
  *	      read ADDR LEN [-o FILE] | write ADDR [-i FILE] |
  *	      peers list | peers add ADDR:PORT[@DOMAIN] | peers del ADDR:PORT |
  *	      peers drain ADDR:PORT
@@ -20,7 +21,8 @@
  * line, unknown keys and columns are skipped, a value that is not a number
  * shows as "?" (null in JSON), and malformed lines are ignored.
  * VIRGOCTL_SYSROOT, if set, is put in front of every one of those paths
- * (tests point it at a fake tree).
+ * (tests point it at a fake tree).  status --peer asks a cloud node itself,
+ * over TCP (vc_remote.c).
  *
  * Exit status: 0 success, 1 the operation failed, 2 usage error.
  */
@@ -41,6 +43,7 @@
 #include <unistd.h>
 
 #include "libvirgo.h"
+#include "vc_remote.h"
 
 #define VIRGOCTL_VERSION	"1.0"
 
@@ -1303,16 +1306,142 @@ static void status_print_client(const struct status *s)
 	}
 }
 
+/* ---- status --peer: a cloud node over the wire ------------------------- */
+
+static void remote_json(const char *spec, const struct vc_remote *r)
+{
+	j_open(NULL, '{');
+	j_str("peer", spec);
+	j_u64("protocol", r->version);
+	j_bool("authenticated", r->auth_required);
+	j_u64("rtt_us", r->rtt_us);
+	j_open("limits", '{');
+	j_u64("max_payload", r->max_payload);
+	j_u64("max_chunk", r->max_chunk);
+	j_u64("max_batch", r->max_batch);
+	j_u64("max_inflight", r->max_inflight);
+	j_close('}');
+	j_open("stat", '{');
+	j_u64("capacity", r->capacity);
+	j_u64("free", r->free);
+	j_u64("lent_bytes", r->lent_bytes);
+	j_u64("lent_chunks", r->lent_chunks);
+	j_u64("sessions", r->sessions);
+	j_u64("session_bytes", r->session_bytes);
+	j_u64("session_chunks", r->session_chunks);
+	j_u64("requests", r->requests);
+	j_close('}');
+	j_close('}');
+}
+
+static void remote_print(const char *spec, const struct vc_remote *r)
+{
+	char b1[32], b2[32], b3[32], b4[32];
+
+	printf("server      %s, protocol %u, %s, STAT round trip %llu us\n",
+	       spec, r->version,
+	       r->auth_required ? "key verified" : "no key (unauthenticated)",
+	       (u64)r->rtt_us);
+	printf("capacity    %s (%llu bytes), %s free\n",
+	       human(b1, sizeof(b1), r->capacity), (u64)r->capacity,
+	       human(b2, sizeof(b2), r->free));
+	printf("lent        %s (%llu bytes) in %llu chunk%s\n",
+	       human(b3, sizeof(b3), r->lent_bytes), (u64)r->lent_bytes,
+	       (u64)r->lent_chunks, r->lent_chunks == 1 ? "" : "s");
+	printf("sessions    %llu (this one included)\n", (u64)r->sessions);
+	printf("requests    %llu served\n", (u64)r->requests);
+	printf("limits      max_chunk %s, max_batch %u, max_inflight %u, ",
+	       human(b4, sizeof(b4), r->max_chunk), r->max_batch,
+	       r->max_inflight);
+	printf("max_payload %u\n", r->max_payload);
+}
+
+/* status --peer ADDR:PORT [--psk-file FILE] [--timeout SECS] */
+static int status_peer(const char *spec, const char *psk_file,
+		       int timeout_s)
+{
+	struct vc_key key = { 0 };
+	struct vc_remote r;
+	char err[256];
+	int ret;
+
+	if (psk_file && vc_key_read(psk_file, &key, err, sizeof(err))) {
+		error("%s", err);
+		return EXIT_FAIL;
+	}
+	ret = vc_remote_stat(spec, &key, timeout_s * 1000, &r, err,
+			     sizeof(err));
+	vc_key_wipe(&key);
+	if (ret) {
+		error("status --peer %s", err);
+		return EXIT_FAIL;
+	}
+	if (json)
+		remote_json(spec, &r);
+	else
+		remote_print(spec, &r);
+	return EXIT_OK;
+}
+
+/* The value of option @name at argv[*i] ("--name V" or "--name=V"). */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n))
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] || *i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	struct status s = {
 		.sessions = { .ncol = 4, .align = "lrrl" },
 	};
-	int ret = EXIT_OK;
+	const char *peer = NULL, *psk_file = NULL, *v;
+	int ret = EXIT_OK, i, timeout_s = 5;
+	u64 t;
 
-	if (argc > 1)
-		return usage_error("status", "unexpected argument '%s'",
-				   argv[1]);
+	for (i = 1; i < argc; i++) {
+		const char *o = argv[i];
+
+		v = opt_value(argc, argv, &i, "--peer");
+		if (v) {
+			peer = v;
+			continue;
+		}
+		v = opt_value(argc, argv, &i, "--psk-file");
+		if (v) {
+			psk_file = v;
+			continue;
+		}
+		v = opt_value(argc, argv, &i, "--timeout");
+		if (v) {
+			if (parse_u64(v, &t) || !t || t > 3600)
+				return usage_error("status",
+						   "--timeout takes 1..3600 seconds, not '%s'",
+						   v);
+			timeout_s = (int)t;
+			continue;
+		}
+		if (!strncmp(o, "--peer", 6) || !strncmp(o, "--psk-file", 10) ||
+		    !strncmp(o, "--timeout", 9))
+			return usage_error("status", "%s needs a value", o);
+		return usage_error("status", "unexpected argument '%s'", o);
+	}
+	if (peer && !vc_remote_valid_spec(peer))
+		return usage_error("status",
+				   "not a peer address: '%s' (a.b.c.d:port or [v6]:port)",
+				   peer);
+	if (!peer && (psk_file || timeout_s != 5))
+		return usage_error("status",
+				   "--psk-file and --timeout go with --peer");
+	if (peer)
+		return status_peer(peer, psk_file, timeout_s);
 	tab_add(&s.sessions, "SESSION");
 	tab_add(&s.sessions, "BYTES");
 	tab_add(&s.sessions, "CHUNKS");
@@ -1856,14 +1985,25 @@ static int cmd_peers(int argc, char **argv)
 /* ---- main --------------------------------------------------------------- */
 
 static const struct cmd cmds[] = {
-	{ "status", "",
+	{ "status", "[--peer ADDR:PORT [--psk-file FILE] [--timeout SECS]]",
 	  "The client (virgo.ko): backend, peers configured and up, chunk size,\n"
 	  "live allocations (VIRGO_IOC_STAT), and every peer with its state,\n"
 	  "round trip, free memory and what is placed there (debugfs\n"
 	  "virgo/peers, else /sys/kernel/virgo/peers).  The local server\n"
 	  "(virgo_clouddrec.ko), if loaded: memory lent, sessions, requests\n"
 	  "(debugfs virgo_clouddrec/{stats,sessions}).\n"
-	  "Fails (1) if neither module is loaded or a file cannot be read.\n",
+	  "Fails (1) if neither module is loaded or a file cannot be read.\n"
+	  "\n"
+	  "With --peer: a cloud node's counters over the wire, from any host\n"
+	  "that reaches it (virgo_clouddrec.ko or virgo-clouddrecd): HELLO,\n"
+	  "AUTH with the key of --psk-file when the node asks for one (the\n"
+	  "file must be readable by its owner only, as for virgo-clouddrecd),\n"
+	  "then STAT: capacity, free, bytes and chunks lent, sessions,\n"
+	  "requests served, and the node's limits.  ADDR:PORT is a.b.c.d:port\n"
+	  "or [IPv6]:port.  With a key, a node that does not ask for it is\n"
+	  "refused.  --timeout (default 5 s) bounds the connect and each reply.\n"
+	  "Fails (1) if the node cannot be reached, wants a key that is not\n"
+	  "given, refuses the key, or answers anything but the protocol.\n",
 	  cmd_status },
 	{ "table", "[--chunks]",
 	  "The VIRGO address translation table (debugfs virgo/table): every\n"
@@ -1915,6 +2055,8 @@ static void print_usage(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  status                   the client, its peers, the local server\n"
+		"  status --peer ADDR:PORT [--psk-file FILE]\n"
+		"                           a cloud node's counters over the wire\n"
 		"  table [--chunks]         the VIRGO address translation table\n"
 		"  alloc SIZE               allocate SIZE bytes, print the address\n"
 		"  free ADDR                free an allocation\n"

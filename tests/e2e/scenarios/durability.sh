@@ -36,10 +36,7 @@ dead_ms=5000
 
 e2e_begin durability
 
-gcc -static -O2 -Wall -Wextra -Werror -I"$E2E_REPO/include/uapi" \
-	-I"$E2E_REPO/tools/libvirgo" -o "$E2E_RESULTS/virgoctl" \
-	"$E2E_REPO/tools/virgoctl/virgoctl.c" \
-	"$E2E_REPO/tools/libvirgo/libvirgo.c" ||
+e2e_build_virgoctl "$E2E_RESULTS/virgoctl" ||
 	e2e_abort "cannot build tools/virgoctl"
 cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
 cluster_up 4 || e2e_abort "cluster did not come up"

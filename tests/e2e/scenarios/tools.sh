@@ -40,13 +40,13 @@ gcc "${cflags[@]}" -o "$E2E_RESULTS/virgo_sys_test" \
 	"$E2E_REPO/tests/user/virgo_sys_test.c" \
 	"$E2E_REPO/tools/libvirgo/libvirgo.c" -lpthread ||
 	e2e_abort "cannot build tests/user/virgo_sys_test.c"
-gcc "${cflags[@]}" -o "$E2E_RESULTS/virgoctl" \
-	"$E2E_REPO/tools/virgoctl/virgoctl.c" \
-	"$E2E_REPO/tools/libvirgo/libvirgo.c" ||
+e2e_build_virgoctl "$E2E_RESULTS/virgoctl" ||
 	e2e_abort "cannot build tools/virgoctl"
 cluster_add_file "$E2E_RESULTS/virgo_sys_test" /virgo/virgo_sys_test
 cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
 cluster_add_file "$E2E_REPO/tests/user/virgoctl_test.sh" /virgo/virgoctl_test.sh
+cluster_add_file "$E2E_REPO/tests/user/virgoctl_peer_test.sh" \
+	/virgo/virgoctl_peer_test.sh
 # The example module, built as a user would: out of tree, against the
 # nodes' kernel headers, virgo's header and virgo's Module.symvers.
 make -s -C "$E2E_REPO" KDIR="/lib/modules/$(e2e_kver)/build" examples \
@@ -156,12 +156,52 @@ for ((i = 1; i < nodes; i++)); do
 	lent=$((lent + ${b:-0}))
 done
 expect "cloud nodes lend the 3 MiB ($lent bytes)" test "$lent" -ge 3145728
+
+e2e_step "virgoctl status --peer: the kernel server's counters over the wire"
+cdstats=/sys/kernel/debug/virgo_clouddrec/stats
+# On node1 itself, against its own address: the counters equal debugfs.
+expect "node1: virgoctl_peer_test.sh against itself (no key)" \
+	node_run -t 120 1 "sh /virgo/virgoctl_peer_test.sh $(node_ip 1):$port $cdstats"
+# From the client, while it holds the 3 MiB there.
+wire=$(node_run 0 "virgoctl --json status --peer $(node_ip 1):$port")
+expect "node0: status --peer node1 ($wire)" grep -q '"protocol":1' <<<"$wire"
+for f in capacity lent_bytes lent_chunks; do
+	w=$(sed -n "s/.*\"$f\":\([0-9]*\).*/\1/p" <<<"$wire")
+	d=$(node_run 1 "awk '\$1 == \"$f\" { print \$2 }' $cdstats")
+	expect "node0 sees node1's $f over the wire ($w = debugfs $d)" \
+		test -n "$w" -a "$w" = "$d"
+done
+expect "... and node1 lends part of the 3 MiB" test "${w:-0}" -gt 0
+
 expect "node0: rmmod virgo with the allocation live" \
 	node_run 0 "rmmod virgo"
 for ((i = 1; i < nodes; i++)); do
 	expect "node$i: lends nothing now" node_run "$i" \
 		"for n in 1 2 3 4 5 6 7 8 9 10; do grep -qx 'lent_bytes 0' /sys/kernel/debug/virgo_clouddrec/stats && exit 0; sleep 1; done; exit 1"
 done
+
+e2e_step "virgoctl status --peer against a kernel server with a key"
+# The key as the module takes it (psk=) and as virgoctl reads it (a file,
+# mode 0600, one trailing newline dropped).
+psk=e2e-tools-key-$RANDOM
+expect "node1: reload virgo_clouddrec with psk=" \
+	node_run 1 "rmmod virgo_clouddrec && insmod /virgo/virgo_clouddrec.ko port=$port psk=$psk"
+for i in 0 1; do
+	node_run "$i" "umask 077; echo $psk >/tmp/psk" >/dev/null
+done
+expect "node1: virgoctl_peer_test.sh against itself (key)" \
+	node_run -t 120 1 "sh /virgo/virgoctl_peer_test.sh $(node_ip 1):$port $cdstats /tmp/psk"
+expect "node0: status --peer node1 --psk-file: key verified" \
+	node_run 0 "virgoctl status --peer $(node_ip 1):$port --psk-file /tmp/psk | grep -q ', key verified,'"
+vc_fails 0 "node0: status --peer node1 without the key" "asks for the key" \
+	status --peer "$(node_ip 1):$port"
+err0=$(node_run 1 "awk '\$1 == \"err_auth\" { print \$2 }' $cdstats")
+node_run 0 "umask 077; echo wrong-$psk >/tmp/bad" >/dev/null
+vc_fails 0 "node0: status --peer node1 with a wrong key" "refused the key" \
+	status --peer "$(node_ip 1):$port" --psk-file /tmp/bad
+err1=$(node_run 1 "awk '\$1 == \"err_auth\" { print \$2 }' $cdstats")
+expect "node1 counted the wrong key (err_auth $err0 -> $err1)" \
+	test "${err1:-0}" -gt "${err0:-0}"
 
 e2e_step "unload"
 for ((i = 1; i < nodes; i++)); do
