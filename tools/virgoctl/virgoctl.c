@@ -4,7 +4,7 @@
  * many machines.
  *
  *   virgoctl [--json] status [--peer ADDR:PORT [--psk-file FILE]] |
- *	      table [--chunks] | alloc SIZE | free ADDR |
+ *	      table [--chunks] | alloc SIZE [--replicas N] | free ADDR |
  *	      read ADDR LEN [-o FILE] | write ADDR [-i FILE] |
  *	      peers list | peers add ADDR:PORT[@DOMAIN] | peers del ADDR:PORT |
  *	      peers drain ADDR:PORT
@@ -1630,12 +1630,47 @@ static int cmd_table(int argc, char **argv)
 
 /* ---- alloc, free -------------------------------------------------------- */
 
+/* alloc's "--replicas N" / "-r N" / "--replicas=N": moved out of argv. */
+static int take_replicas(int *argc, char **argv, unsigned int *replicas)
+{
+	int i, n = 1;
+	const char *v;
+	u64 r;
+
+	*replicas = 0;
+	for (i = 1; i < *argc; i++) {
+		v = opt_value(*argc, argv, &i, "--replicas");
+		if (!v)
+			v = opt_value(*argc, argv, &i, "-r");
+		if (!v && (!strcmp(argv[i], "--replicas") ||
+			   !strcmp(argv[i], "-r")))
+			return usage_error("alloc", "%s needs a number",
+					   argv[i]);
+		if (!v) {
+			argv[n++] = argv[i];
+			continue;
+		}
+		if (parse_u64(v, &r) || r < 1 || r > VIRGO_MAX_REPLICAS)
+			return usage_error("alloc",
+					   "--replicas takes 1..%d, not '%s'",
+					   VIRGO_MAX_REPLICAS, v);
+		*replicas = (unsigned int)r;
+	}
+	*argc = n;
+	return 0;
+}
+
 static int cmd_alloc(int argc, char **argv)
 {
+	unsigned int replicas;
 	char what[64];
 	u64 size;
 	virgo_addr_t addr;
+	int ret;
 
+	ret = take_replicas(&argc, argv, &replicas);
+	if (ret)
+		return ret;
 	if (argc != 2)
 		return nargs_error("alloc", argc, argv, 2, "SIZE");
 	if (parse_size(argv[1], &size))
@@ -1648,9 +1683,14 @@ static int cmd_alloc(int argc, char **argv)
 		virgo_error("alloc", ENOMEM);
 		return EXIT_FAIL;
 	}
-	if (virgo_malloc(size, &addr)) {
+	if (virgo_malloc_replicas(size, replicas, &addr)) {
+		int err = errno;
+
 		snprintf(what, sizeof(what), "alloc %llu", size);
-		virgo_error(what, errno);
+		virgo_error(what, err);
+		if (replicas > 1 && err == ENOSPC)
+			note("%u replicas need %u peers with room", replicas,
+			     replicas);
 		return EXIT_FAIL;
 	}
 	if (json) {
@@ -1658,6 +1698,10 @@ static int cmd_alloc(int argc, char **argv)
 		j_addr("addr", addr);
 		j_u64("size", size);
 		j_str("backend", virgo_backend());
+		if (replicas)
+			j_u64("replicas", replicas);
+		else
+			j_null("replicas");
 		j_close('}');
 	} else {
 		printf("0x%llx\n", (u64)addr);
@@ -2011,12 +2055,14 @@ static const struct cmd cmds[] = {
 	  "holding them; with -c, --chunks, also every chunk: offset, length,\n"
 	  "peer, connection epoch and handle.\n",
 	  cmd_table },
-	{ "alloc", "SIZE",
+	{ "alloc", "SIZE [--replicas N]",
 	  "Allocate SIZE bytes and print the first VIRGO address (0x...).\n"
 	  "SIZE: decimal or 0x hex, optional suffix K, M, G or T (powers of\n"
 	  "1024, \"KiB\" and \"KB\" are read alike).  The allocation belongs to\n"
 	  "your user and lives until freed (virgoctl free) or virgo.ko is\n"
-	  "unloaded.\n",
+	  "unloaded.  -r, --replicas N (1..3): keep every chunk on N distinct\n"
+	  "peers whatever virgo.ko's replicas parameter says (default: that\n"
+	  "parameter); fails with ENOSPC when fewer than N peers have room.\n",
 	  cmd_alloc },
 	{ "free", "ADDR",
 	  "Free the allocation whose first VIRGO address is ADDR.\n",
@@ -2058,7 +2104,8 @@ static void print_usage(FILE *f)
 		"  status --peer ADDR:PORT [--psk-file FILE]\n"
 		"                           a cloud node's counters over the wire\n"
 		"  table [--chunks]         the VIRGO address translation table\n"
-		"  alloc SIZE               allocate SIZE bytes, print the address\n"
+		"  alloc SIZE [--replicas N]  allocate SIZE bytes (N copies of each\n"
+		"                           chunk), print the address\n"
 		"  free ADDR                free an allocation\n"
 		"  read ADDR LEN [-o FILE]  read bytes (to stdout by default)\n"
 		"  write ADDR [-i FILE]     write bytes (from stdin by default)\n"
