@@ -14,11 +14,18 @@
 # tests/user/virgoctl_test.sh pass; without debugfs virgoctl table says
 # how to mount it; an allocation left behind by virgoctl outlives the
 # process and is released on the cloud nodes when virgo.ko is unloaded.
+# The nodes load the modules DKMS built (e2e_build_dkms: the virgo-dkms
+# source tree in scratch dkms trees, as tests/pkg/install_test.sh step 5).
 # examples/virgo_example.ko, a third-party-style module built out of tree
-# against <linux/virgo.h> and virgo's Module.symvers, loads (its init
+# against the installed <linux/virgo.h> and the Module.symvers of that
+# DKMS build, loads (its init
 # writes and reads back 3 MiB and checks the API contract); the
 # allocation it keeps is its own (virgoctl read: EPERM) and is freed when
-# it unloads without freeing it.
+# it unloads without freeing it.  virgoctl status --peer against node1's
+# kernel server (tests/user/virgoctl_peer_test.sh on node1, and from node0
+# while it holds memory there: capacity, lent_bytes, lent_chunks equal
+# node1's debugfs stats), then with psk=: key verified, no key and a wrong
+# key refused (err_auth counts it).
 #
 # Environment: VIRGO_E2E_NODES (default 3), VIRGO_E2E_PORT (default 4646).
 # shellcheck source-path=SCRIPTDIR
@@ -47,13 +54,26 @@ cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
 cluster_add_file "$E2E_REPO/tests/user/virgoctl_test.sh" /virgo/virgoctl_test.sh
 cluster_add_file "$E2E_REPO/tests/user/virgoctl_peer_test.sh" \
 	/virgo/virgoctl_peer_test.sh
-# The example module, built as a user would: out of tree, against the
-# nodes' kernel headers, virgo's header and virgo's Module.symvers.
-make -s -C "$E2E_REPO" KDIR="/lib/modules/$(e2e_kver)/build" examples \
-	>"$E2E_RESULTS/examples.log" 2>&1 ||
-	e2e_abort "cannot build examples/ (see $E2E_RESULTS/examples.log)"
-cluster_add_file "$E2E_REPO/examples/virgo_example.ko" /virgo/virgo_example.ko
+# The modules as DKMS builds them from the virgo-dkms source tree (not the
+# tree's make modules), and the example module built as a user would: out
+# of tree, against the installed <linux/virgo.h> and the Module.symvers of
+# that DKMS build.
+dkms_dir=$E2E_RESULTS/dkms
+t0=$SECONDS
+e2e_build_dkms "$dkms_dir" || e2e_abort "DKMS build of the modules failed"
+dkms_dir=${VIRGO_E2E_DKMS_DIR:-$dkms_dir}
+e2e_ok "modules built by DKMS for $(e2e_kver), example against the installed header ($((SECONDS - t0)) s)"
+expect "the DKMS modules are signed as Debian's dkms signs them" \
+	test "$(modinfo -F signer "$dkms_dir/virgo.ko")" = "DKMS module signing key"
+expect "the example depends on virgo (modpost used the DKMS Module.symvers)" \
+	test "$(modinfo -F depends "$dkms_dir/virgo_example.ko")" = virgo
+cluster_add_file "$dkms_dir/virgo_example.ko" /virgo/virgo_example.ko
 cluster_up "$nodes" || e2e_abort "cluster did not come up"
+for m in virgo virgo_clouddrec; do
+	sum=$(md5sum <"$dkms_dir/$m.ko" | cut -d' ' -f1)
+	expect "node0's /virgo/$m.ko is the DKMS build" \
+		node_run 0 "test \"\$(md5sum </virgo/$m.ko | cut -d' ' -f1)\" = $sum"
+done
 
 peers=
 for ((i = 1; i < nodes; i++)); do
