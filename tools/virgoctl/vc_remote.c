@@ -34,8 +34,12 @@
 #include "virgo_wire.h"
 #include "vc_remote.h"
 
-/* The largest reply payload this client takes: a HELLO reply. */
-#define VC_REPLY_MAX	VIRGO_WIRE_HELLO_REP_LEN
+/*
+ * The largest reply payload this client takes: a HELLO reply (it offers
+ * no capability, so a server must send the 72-byte one; room for the
+ * longest keeps the getter in bounds whatever the server claims).
+ */
+#define VC_REPLY_MAX	VIRGO_WIRE_HELLO_REP_MAX
 
 /**
  * struct vc_conn - one connection to a server
@@ -410,6 +414,9 @@ static int vc_hello(struct vc_conn *c, const struct vc_key *key,
 		return vc_fail(c, "HELLO: status %s",
 			       virgo_wire_status_name(status));
 	virgo_wire_get_hello_rep(p, &rep);
+	if (rep.caps & ~req.caps)
+		return vc_fail(c, "HELLO: capabilities 0x%x never offered",
+			       rep.caps & ~req.caps);
 	out->version = rep.version;
 	out->auth_required = rep.flags & VIRGO_HELLO_AUTH_REQUIRED;
 	out->max_payload = rep.max_payload;
