@@ -1691,7 +1691,8 @@ static void clouddrec_reaper(struct work_struct *work)
 {
 	struct clouddrec_server *srv =
 		container_of(work, struct clouddrec_server, reaper.work);
-	unsigned long orphan_life = msecs_to_jiffies(srv->cfg.orphan_timeout_ms);
+	unsigned long orphan_life =
+		msecs_to_jiffies(srv->cfg.orphan_timeout_ms);
 	struct clouddrec_session *s;
 	struct cd_table *tab, *next;
 	LIST_HEAD(expired);
@@ -1883,7 +1884,8 @@ static int cd_sessions_show(struct seq_file *m, void *v)
 	mutex_lock(&srv->lock);
 	list_for_each_entry(s, &srv->sessions, node)
 		seq_printf(m, "%pISpc %llu %llu %d\n", &s->peer,
-			   READ_ONCE(s->tab->bytes), READ_ONCE(s->tab->nr_chunks),
+			   READ_ONCE(s->tab->bytes),
+			   READ_ONCE(s->tab->nr_chunks),
 			   READ_ONCE(s->ready));
 	mutex_unlock(&srv->lock);
 	return 0;

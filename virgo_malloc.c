@@ -983,8 +983,9 @@ static void vc_write_drain_piece(struct vc_io *io, unsigned int first,
 
 	for (i = first; i <= last; i++) {
 		struct vc_io_req *q = &io->reqs[i];
-		int err = vc_io_resend(io, q, vc_io_wait(q, deadline), deadline);
+		int err = vc_io_wait(q, deadline);
 
+		err = vc_io_resend(io, q, err, deadline);
 		if (!err) {
 			ok++;
 			continue;

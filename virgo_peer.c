@@ -694,6 +694,16 @@ out:
 	return ret;
 }
 
+/* The last session cannot be resumed: a new epoch.  Under @conn_lock. */
+static void vp_session_gone(struct virgo_peer *peer)
+{
+	if (peer->resumable)
+		atomic_inc(&peer->sessions_lost);
+	peer->resumable = false;
+	if (++peer->epoch == VIRGO_EPOCH_ANY)
+		peer->epoch++;
+}
+
 /*
  * After a greeting: resume the last session if it may hold our chunks,
  * else start a new epoch.  Remembers what resumes this session later.
@@ -712,10 +722,7 @@ static int vp_start_session(struct virgo_peer *peer,
 	if (ret && ret != -ENOENT)
 		return ret;
 	if (ret) {
-		if (peer->resumable)
-			atomic_inc(&peer->sessions_lost);
-		if (++peer->epoch == VIRGO_EPOCH_ANY)
-			peer->epoch++;
+		vp_session_gone(peer);
 		peer->resume_id = rep->resume_id;
 	} else {
 		atomic_inc(&peer->resumed);
@@ -738,7 +745,8 @@ static void vp_disconnect(struct virgo_peer *peer, int state)
 		/* The receive thread's reference (virgo_peer_connect()). */
 		kref_put(&peer->ref, vp_release);
 	}
-	vp_fail_all(peer, state == VIRGO_PEER_IDLE ? -EIO : VIRGO_ERR_CONN_LOST);
+	vp_fail_all(peer, state == VIRGO_PEER_IDLE ? -EIO :
+						 VIRGO_ERR_CONN_LOST);
 	if (peer->sock) {
 		sock_release(peer->sock);
 		peer->sock = NULL;
@@ -837,6 +845,13 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	return 0;
 
 fail:
+	/*
+	 * Refused: nothing listens there, so no server holds the session
+	 * either (a server's orphans live as long as it does).  Its chunks
+	 * are lost now, not after a wait for a resume that cannot come.
+	 */
+	if (ret == -ECONNREFUSED && peer->resumable)
+		vp_session_gone(peer);
 	if (!READ_ONCE(peer->down_since))
 		WRITE_ONCE(peer->down_since, jiffies | 1);
 	vp_disconnect(peer, VIRGO_PEER_DOWN);

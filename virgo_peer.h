@@ -50,7 +50,8 @@ struct virgo_peer_set;
  * @sock: the connection, or NULL
  * @rx: the receive thread of @sock
  * @epoch: incremented by every successful connect that does not resume
- *	the last session, and by removal; never VIRGO_EPOCH_ANY once
+ *	the last session, by a refused reconnect (no server, no session),
+ *	and by removal; never VIRGO_EPOCH_ANY once
  *	connected; handles are valid only in the epoch (the server session)
  *	that issued them, and a request built for one epoch is sent in that
  *	epoch or not at all (checked under @conn_lock with the tag)

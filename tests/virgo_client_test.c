@@ -1314,9 +1314,9 @@ static void vcf_restarted_server_loses_only_its_session(struct kunit *test)
 	ctx->srv[0] = clouddrec_server_start(&cfg);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(ctx->srv[0]));
 	/* The client reconnects by itself; its RESUME finds nothing. */
-	for (i = 0; i < 500 && (READ_ONCE(peer->epoch) == epoch ||
+	for (i = 0; i < 250 && (READ_ONCE(peer->epoch) == epoch ||
 				READ_ONCE(peer->state) != VIRGO_PEER_UP); i++)
-		msleep(10);
+		msleep(20);
 	KUNIT_EXPECT_NE(test, READ_ONCE(peer->epoch), epoch);
 	KUNIT_EXPECT_EQ(test, atomic_read(&peer->sessions_lost), 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&peer->resumed), 0);

@@ -803,7 +803,8 @@ static void virgo_wire_test_status_errno(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, strcmp(virgo_wire_op_name(VIRGO_OP_PING),
 				     "PING"), 0);
 	KUNIT_EXPECT_EQ(test, strcmp(virgo_wire_op_name(0), "?"), 0);
-	KUNIT_EXPECT_EQ(test, strcmp(virgo_wire_op_name(VIRGO_OP_MAX + 1), "?"), 0);
+	KUNIT_EXPECT_EQ(test,
+			strcmp(virgo_wire_op_name(VIRGO_OP_MAX + 1), "?"), 0);
 }
 
 /*

@@ -2572,7 +2572,8 @@ static const struct tcase cases[] = {
 	  "HMAC test vector of docs/protocol.md (local)", 0 },
 	{ "hello", t_hello, 0, false,
 	  "HELLO reply: version, caps, flags, limits, fresh nonces", 0 },
-	{ "hello_twice", t_hello_twice, 0, false, "a second HELLO is INVAL", 0 },
+	{ "hello_twice", t_hello_twice, 0, false,
+	  "a second HELLO is INVAL", 0 },
 	{ "hello_proto", t_hello_proto, 0, false,
 	  "a range without 1 is PROTO and does not count", 0 },
 	{ "hello_malformed", t_hello_malformed, 0, false,
@@ -2593,7 +2594,8 @@ static const struct tcase cases[] = {
 	  "a frame bigger than HELLO before the handshake closes", 0 },
 	{ "handshake_deadline", t_handshake_deadline, 0, true,
 	  "no handshake in time: closed", 0 },
-	{ "ping", t_ping, 0, false, "PING 0 and 64 bytes echoed, 65 TOOBIG", 0 },
+	{ "ping", t_ping, 0, false,
+	  "PING 0 and 64 bytes echoed, 65 TOOBIG", 0 },
 	{ "stat", t_stat, 0, false,
 	  "STAT fields, requests counter, payload INVAL", 0 },
 	{ "alloc_free", t_alloc_free, 0, false,
@@ -2853,9 +2855,11 @@ int main(int argc, char **argv)
 	c.resume = k.hello.caps & VIRGO_CAP_RESUME;
 	conn_close(&k);
 	if (!c.resume)
-		printf("# server does not grant RESUME (e.g. orphan_timeout 0): the RESUME cases are skipped but for PROTO without it\n");
+		puts("# server does not grant RESUME (orphan_timeout 0?)");
+		puts("# RESUME cases skipped, but for PROTO without it");
 	else if (!c.orphan_timeout || c.orphan_timeout > 30)
-		printf("# server grants RESUME; no --orphan-timeout 1..30: the expiry case is skipped\n");
+		puts("# server grants RESUME; no --orphan-timeout 1..30");
+		puts("# the expiry case is skipped");
 	else
 		printf("# server grants RESUME, orphan timeout %u s\n",
 		       c.orphan_timeout);

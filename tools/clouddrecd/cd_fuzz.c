@@ -207,7 +207,7 @@ int cd_fuzz_one_input(const u8 *data, size_t size)
 		if (!s)
 			break;	/* max_sessions open */
 		conns[nr++] = s;
-		/* Bit 1: a direct send path (partial sends), as in the daemon. */
+		/* Bit 1: a direct send path (partial sends), as the daemon. */
 		if (data[0] & 2) {
 			s->tx = cd_fuzz_tx;
 			s->tx_arg = NULL;

@@ -517,7 +517,9 @@ void cd_session_end(struct cd_session *s, bool keep, u64 now_ms)
 	s->payload_cap = 0;
 	free(s->out);
 	s->out = NULL;
-	s->out_cap = s->out_off = s->out_len = 0;
+	s->out_cap = 0;
+	s->out_off = 0;
+	s->out_len = 0;
 	s->tx = NULL;
 	s->kick = NULL;
 	pthread_mutex_lock(&srv->reg_lock);

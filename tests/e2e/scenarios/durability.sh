@@ -20,12 +20,16 @@
 # and the allocation frees; one allocated with virgoctl alloc --replicas 2
 # on that replicas=1 client is lent twice and reads back intact.
 #
+# replicas=1, session resumption: node1's link cut for longer than the
+# client's TCP keepalive/user timeout (the client drops the connection,
+# its reconnects time out) and restored; the client resumes its session
+# (same epoch, node1's sessions_resumed counts it), every byte reads back
+# (cmp), node1 lends exactly what it lent before.
+#
 # First, drain: 8 MiB (replicas=2) written, virgoctl peers drain node1 ->
 # node1's lent_bytes reach 0 (bounded wait, time reported), the client
 # places nothing there, every chunk has 2 live replicas on node2 and
 # node3, all 8 MiB read back byte for byte; node1 deleted and added back.
-#
-# Not here yet: session resumption.
 #
 # Environment: VIRGO_E2E_PORT (default 4646).
 # shellcheck source-path=SCRIPTDIR
@@ -86,6 +90,21 @@ repaired() {
 	! grep -q " $n2 " <<<"$t" &&
 		grep -q '^allocations 1 .*stale_replicas 0 ' <<<"$t" &&
 		[ "$(repaired_chunks)" -gt "$rep0" ]
+}
+
+# peer_epoch ADDR: the client's connection epoch of peer ADDR
+peer_epoch() {
+	node_run 0 "awk '\$2 == \"$1\" { print \$4 }' /sys/kernel/virgo/peers"
+}
+
+# peer_is STATE ADDR: the client's peer ADDR is in STATE (up, down, ...)
+peer_is() {
+	test "$(peer_state "$2")" = "$1"
+}
+
+# resumed IDX: sessions node IDX let a client resume
+resumed() {
+	node_run "$1" "awk '\$1 == \"sessions_resumed\" { print \$2 }' /sys/kernel/debug/virgo_clouddrec/stats"
 }
 
 # rw_ms CMD: run CMD on node0; print its wall time in ms; keep its status
@@ -209,6 +228,41 @@ expect "the --replicas 2 allocation reads back intact" \
 	node_run -t 120 0 "virgoctl read $e 4M -o /tmp/o8 && cmp /tmp/r5 /tmp/o8"
 expect "free it" node_run 0 "virgoctl free $b"
 expect "free the --replicas 2 allocation" node_run 0 "virgoctl free $e"
+expect "node1: lends nothing" lent_zero 1
+expect "node3: lends nothing" lent_zero 3
+
+e2e_step "replicas=1: a link cut past the TCP timeouts, the session resumes"
+c=$(node_run 0 "virgoctl alloc 8M")
+expect "alloc 8M ($c)" test -n "$c"
+expect "write 8 MiB, read back" \
+	node_run -t 120 0 "head -c 8388608 /dev/urandom >/tmp/r7 && virgoctl write $c -i /tmp/r7 && virgoctl read $c 8M -o /tmp/o7 && cmp /tmp/r7 /tmp/o7"
+held=$(lent 1)
+expect "node1 holds part of it ($held bytes)" test "$held" -gt 0
+epoch0=$(peer_epoch "$n1")
+resumed0=$(resumed 1)
+t0=$(date +%s)
+link_down 1
+# A read during the cut leaves bytes unacknowledged: the client's TCP user
+# timeout (30 s) or keepalive (25 s) drops the connection; reconnects time
+# out while the link is down.
+out=$(node_run -t 60 0 "virgoctl read $c 8M -o /tmp/o8 2>&1; echo exit=\$?")
+e2e_log "a read during the cut: ${out//$'\n'/ }"
+expect "the client gives the connection up (within 60 s of the cut)" \
+	wait_for 60 peer_is down "$n1"
+sleep $((40 - ($(date +%s) - t0) > 0 ? 40 - ($(date +%s) - t0) : 0))
+link_up 1
+e2e_log "link cut for $(($(date +%s) - t0)) s"
+t1=$(date +%s)
+expect "the client is back on node1 (within 90 s)" \
+	wait_for 90 peer_is up "$n1"
+expect "... in the same session: epoch $epoch0 kept" \
+	test "$(peer_epoch "$n1")" = "$epoch0"
+expect "... node1 resumed it" test "$(resumed 1)" -gt "${resumed0:-0}"
+e2e_log "resumed $(($(date +%s) - t1)) s after the link came back"
+expect "all 8 MiB read back intact" \
+	node_run -t 120 0 "virgoctl read $c 8M -o /tmp/o9 && cmp /tmp/r7 /tmp/o9"
+expect "node1 lends what it lent before ($held)" test "$(lent 1)" -eq "$held"
+expect "free it" node_run 0 "virgoctl free $c"
 expect "node1: lends nothing" lent_zero 1
 expect "node3: lends nothing" lent_zero 3
 expect "node0: rmmod virgo" node_run 0 "rmmod virgo"
