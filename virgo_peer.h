@@ -266,6 +266,24 @@ int virgo_rpc_call(struct virgo_peer *peer, u32 epoch, u8 op,
 		   const void *payload, u32 len, const void *data, u32 data_len,
 		   void *rbuf, u32 rlen, u32 *out_epoch);
 int virgo_peer_drain(struct virgo_peer_set *set, const char *spec);
+/**
+ * virgo_peer_credit() - chunks of ours on a peer were freed
+ * @peer: the peer
+ * @epoch: the epoch (server session) they belonged to
+ * @bytes: their bytes
+ *
+ * They are no longer placed there; they are lendable again only if they
+ * were in the current session: an older session's chunks were already
+ * gone when the new connection's HELLO reported the server's free bytes.
+ */
+static inline void virgo_peer_credit(struct virgo_peer *peer, u32 epoch,
+				     u64 bytes)
+{
+	atomic64_sub(bytes, &peer->placed);
+	if (epoch == READ_ONCE(peer->epoch))
+		atomic64_add(bytes, &peer->free);
+}
+
 void virgo_peer_free_handles(struct virgo_peer *peer, u32 epoch,
 			     const u64 *handles, u32 count);
 

@@ -1301,6 +1301,27 @@ static void hook_break_connection(struct virgo_peer *peer)
 	mutex_unlock(&peer->conn_lock);
 }
 
+static void vcf_freeing_a_lost_session_credits_nothing(struct kunit *test)
+{
+	const size_t size = 8 * CHUNK;
+	struct virgo_peer *peer;
+	virgo_addr_t va;
+	s64 free_now;
+
+	start_cluster(test, 1, NULL, NULL);
+	peer = first_peer(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	/* A new session (no RESUME here): its HELLO counts the free bytes. */
+	reconnect(test, peer);
+	free_now = atomic64_read(&peer->free);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	/* The lost chunks were not in it: nothing to give back. */
+	KUNIT_EXPECT_EQ(test, atomic64_read(&peer->free), free_now);
+	KUNIT_EXPECT_LE(test, atomic64_read(&peer->free), (s64)peer->capacity);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&peer->placed), 0LL);
+	virgo_peer_put(peer);
+}
+
 static void vcf_lost_connection_resumes_with_every_byte(struct kunit *test)
 {
 	const size_t size = 6 * CHUNK + 77;
@@ -1413,6 +1434,7 @@ static struct kunit_case virgo_client_fault_cases[] = {
 	KUNIT_CASE(vcf_removed_peer_never_connects_again),
 	KUNIT_CASE(vcf_peer_add_del_races_malloc),
 	KUNIT_CASE(vcf_killed_caller_stops_waiting),
+	KUNIT_CASE(vcf_freeing_a_lost_session_credits_nothing),
 	KUNIT_CASE(vcf_lost_connection_resumes_with_every_byte),
 	KUNIT_CASE(vcf_restarted_server_loses_only_its_session),
 	{}
