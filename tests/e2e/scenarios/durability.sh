@@ -230,14 +230,11 @@ expect "free it" node_run 0 "virgoctl free $b"
 expect "free the --replicas 2 allocation" node_run 0 "virgoctl free $e"
 expect "node1: lends nothing" lent_zero 1
 expect "node3: lends nothing" lent_zero 3
-# A fresh client for the next phase.  This one's view of node3's free
-# memory is too high: node3's new session reported its full capacity in
-# HELLO, and freeing the chunks lost with the old session gave their bytes
-# back on top (virgo_malloc.c credits peer->free for dead chunks too), so
-# placement would put every chunk of the next allocation on node3.
-e2e_log "the client's view before the reload (free column) vs the servers' STAT free: $(node_run 0 "cat /sys/kernel/virgo/peers" | tr '\n' ';') node1 $(node_run 0 "virgoctl --json status --peer $n1" | sed -n 's/.*"free":\([0-9]*\).*/\1/p'), node3 $(node_run 0 "virgoctl --json status --peer $n3" | sed -n 's/.*"free":\([0-9]*\).*/\1/p')"
-expect "node0: reload virgo.ko (replicas=1, node1 and node3)" \
-	node_run 0 "rmmod virgo && insmod /virgo/virgo.ko rpc_timeout_ms=$rpc_ms peers=$n1,$n3"
+# The same client goes on: freeing the chunks lost with node3's old
+# session must not inflate its view of node3's free memory (it did once:
+# placement then put every chunk of the next allocation on node3, and the
+# next phase found nothing on node1).  Logged for the record.
+e2e_log "the client's view (free column) vs the servers' STAT free: $(node_run 0 "cat /sys/kernel/virgo/peers" | tr '\n' ';') node1 $(node_run 0 "virgoctl --json status --peer $n1" | sed -n 's/.*"free":\([0-9]*\).*/\1/p'), node3 $(node_run 0 "virgoctl --json status --peer $n3" | sed -n 's/.*"free":\([0-9]*\).*/\1/p')"
 
 e2e_step "replicas=1: a link cut past the TCP timeouts, the session resumes"
 c=$(node_run 0 "virgoctl alloc 8M")
