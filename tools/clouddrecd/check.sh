@@ -9,7 +9,7 @@
 # without it is checked), a SIGTERM with an orphan left (freed), SIGTERM: the daemon must exit 0 within
 # 15 s with nothing lent and no sanitizer or leak report in its log; a
 # key file others can read must be refused; virgoctl status --peer against
-# it, without and with the key (tests/user/virgoctl_peer_test.sh: its
+# it, without and with the key (tests/remote/virgoctl_peer_test.sh: its
 # counters equal the daemon's stats file, no/wrong/exposed key refused
 # with exit 1); then the daemon's fuzzer for FUZZ_TIME seconds (default
 # 25).  Last line: "N passed, N failed".
@@ -77,7 +77,7 @@ peer_test() {
 		sleep 0.1
 	done
 	if VIRGOCTL=$top/tools/virgoctl/virgoctl TMPDIR=$work \
-		sh "$top/tests/user/virgoctl_peer_test.sh" "127.0.0.1:$port" \
+		sh "$top/tests/remote/virgoctl_peer_test.sh" "127.0.0.1:$port" \
 		"$work/stats" "$@" >"$work/$name.out" 2>&1; then
 		ok "$name: $(tail -n 1 "$work/$name.out")"
 	else

@@ -22,7 +22,7 @@
 # writes and reads back 3 MiB and checks the API contract); the
 # allocation it keeps is its own (virgoctl read: EPERM) and is freed when
 # it unloads without freeing it.  virgoctl status --peer against node1's
-# kernel server (tests/user/virgoctl_peer_test.sh on node1, and from node0
+# kernel server (tests/remote/virgoctl_peer_test.sh on node1, and from node0
 # while it holds memory there: capacity, lent_bytes, lent_chunks equal
 # node1's debugfs stats), then with psk=: key verified, no key and a wrong
 # key refused (err_auth counts it).
@@ -52,7 +52,7 @@ e2e_build_virgoctl "$E2E_RESULTS/virgoctl" ||
 cluster_add_file "$E2E_RESULTS/virgo_sys_test" /virgo/virgo_sys_test
 cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
 cluster_add_file "$E2E_REPO/tests/user/virgoctl_test.sh" /virgo/virgoctl_test.sh
-cluster_add_file "$E2E_REPO/tests/user/virgoctl_peer_test.sh" \
+cluster_add_file "$E2E_REPO/tests/remote/virgoctl_peer_test.sh" \
 	/virgo/virgoctl_peer_test.sh
 # The modules as DKMS builds them from the virgo-dkms source tree (not the
 # tree's make modules), and the example module built as a user would: out
