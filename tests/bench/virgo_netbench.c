@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virgo_netbench: the user-space side of `make bench-cluster`, linked
+ * static into the cluster nodes' initramfs.  Every mode prints one line
+ * of integers (times in ns) on stdout and exits 0, or says why not on
+ * stderr and exits 1.
+ *
+ *   server PORT              serve the modes below on TCP PORT (forks per
+ *                            connection; runs until killed)
+ *   send HOST PORT SIZE      stream SIZE bytes to the server, which checks
+ *                            every byte; the time until its 1-byte ack
+ *   recv HOST PORT SIZE      SIZE bytes from the server, every byte
+ *                            checked; the time until the last one
+ *   rtt N PORT HOST...       N rounds of a 16-byte ping-pong with every
+ *                            HOST at once (one host: the TCP RTT; three:
+ *                            a parallel ping); the N round times
+ *   dev SIZE                 /dev/virgo: VIRGO_IOC_MALLOC, pwrite() of a
+ *                            pattern (cold), pwrite() of another (warm),
+ *                            pread() into a zeroed buffer, every byte
+ *                            compared, VIRGO_IOC_FREE: "cold set get"
+ *   nvme DEV SIZE            O_DIRECT pwrite() of SIZE bytes of a pattern
+ *                            at offset 0 of block device DEV in one call
+ *                            (the block layer keeps it all in flight),
+ *                            then pread() into a zeroed buffer, compared:
+ *                            "write read"
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/virgo.h>
+
+#define MSG_LEN		16
+#define MAX_HOSTS	8
+#define IO_STEP		(1 << 20)
+
+static void die(const char *what)
+{
+	fprintf(stderr, "virgo_netbench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Byte @i of stream pattern @seed. */
+static unsigned char pat(uint64_t i, uint32_t seed)
+{
+	return (unsigned char)((i * 131 + (i >> 9) * 7 + seed) & 0xff);
+}
+
+static void fill(unsigned char *p, size_t n, uint64_t from, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = pat(from + i, seed);
+}
+
+static int check(const unsigned char *p, size_t n, uint64_t from,
+		 uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != pat(from + i, seed))
+			return -1;
+	return 0;
+}
+
+static void write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n) {
+		ssize_t r = write(fd, p, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			die("write");
+		p += r;
+		n -= r;
+	}
+}
+
+static void read_all(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+
+	while (n) {
+		ssize_t r = read(fd, p, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die("read");
+		if (!r) {
+			errno = EPIPE;
+			die("read: connection closed");
+		}
+		p += r;
+		n -= r;
+	}
+}
+
+struct req {
+	char op;
+	char pad[3];
+	uint32_t seed;
+	uint64_t size;
+};
+
+static void serve(int c)
+{
+	static unsigned char buf[IO_STEP];
+	struct req rq;
+	uint64_t done;
+	char ok = '1';
+
+	read_all(c, &rq, sizeof(rq));
+	switch (rq.op) {
+	case 'S':
+		for (done = 0; done < rq.size; ) {
+			size_t n = rq.size - done < IO_STEP ?
+				rq.size - done : IO_STEP;
+			ssize_t r = read(c, buf, n);
+
+			if (r <= 0)
+				die("server read");
+			if (check(buf, r, done, rq.seed))
+				ok = '0';
+			done += r;
+		}
+		write_all(c, &ok, 1);
+		break;
+	case 'R':
+		for (done = 0; done < rq.size; ) {
+			size_t n = rq.size - done < IO_STEP ?
+				rq.size - done : IO_STEP;
+
+			fill(buf, n, done, rq.seed);
+			write_all(c, buf, n);
+			done += n;
+		}
+		break;
+	case 'P':
+		for (;;) {
+			ssize_t r = read(c, buf, MSG_LEN);
+
+			if (r <= 0)
+				break;
+			write_all(c, buf, r);
+		}
+		break;
+	}
+}
+
+static int server(int port)
+{
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET, .sin_port = htons(port),
+	};
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (s < 0)
+		die("socket");
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || listen(s, 16))
+		die("bind/listen");
+	signal(SIGCHLD, SIG_IGN);
+	for (;;) {
+		int c = accept(s, NULL, NULL);
+
+		if (c < 0) {
+			if (errno == EINTR)
+				continue;
+			die("accept");
+		}
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (!fork()) {
+			close(s);
+			serve(c);
+			_exit(0);
+		}
+		close(c);
+	}
+}
+
+static int dial(const char *host, int port)
+{
+	struct sockaddr_in sa = {
+		.sin_family = AF_INET, .sin_port = htons(port),
+	};
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (s < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		die("socket/address");
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)))
+		die("connect");
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return s;
+}
+
+static int stream(const char *host, int port, uint64_t size, int to_server)
+{
+	static unsigned char buf[IO_STEP];
+	struct req rq = { .op = to_server ? 'S' : 'R', .size = size };
+	int s = dial(host, port);
+	uint64_t t0, done;
+	char ok;
+
+	rq.seed = (uint32_t)now_ns();
+	t0 = now_ns();
+	write_all(s, &rq, sizeof(rq));
+	for (done = 0; done < size; ) {
+		size_t n = size - done < IO_STEP ? size - done : IO_STEP;
+
+		if (to_server) {
+			fill(buf, n, done, rq.seed);
+			write_all(s, buf, n);
+		} else {
+			ssize_t r = read(s, buf, n);
+
+			if (r <= 0)
+				die("read");
+			if (check(buf, r, done, rq.seed)) {
+				fprintf(stderr, "virgo_netbench: bad byte\n");
+				return 1;
+			}
+			n = r;
+		}
+		done += n;
+	}
+	if (to_server) {
+		read_all(s, &ok, 1);
+		if (ok != '1') {
+			fprintf(stderr, "virgo_netbench: server saw a bad byte\n");
+			return 1;
+		}
+	}
+	printf("%llu\n", (unsigned long long)(now_ns() - t0));
+	close(s);
+	return 0;
+}
+
+static int rtt(int n, int port, int nh, char **hosts)
+{
+	struct req rq = { .op = 'P' };
+	char msg[MSG_LEN] = "virgo-netbench";
+	int s[MAX_HOSTS], i, h;
+
+	if (nh > MAX_HOSTS)
+		nh = MAX_HOSTS;
+	for (h = 0; h < nh; h++) {
+		s[h] = dial(hosts[h], port);
+		write_all(s[h], &rq, sizeof(rq));
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t t0 = now_ns();
+
+		for (h = 0; h < nh; h++)
+			write_all(s[h], msg, sizeof(msg));
+		for (h = 0; h < nh; h++)
+			read_all(s[h], msg, sizeof(msg));
+		printf("%s%llu", i ? " " : "",
+		       (unsigned long long)(now_ns() - t0));
+	}
+	printf("\n");
+	return 0;
+}
+
+static int dev_rw(uint64_t size)
+{
+	struct virgo_ioc_malloc m = { .size = size };
+	struct virgo_ioc_free f;
+	unsigned char *a = malloc(size), *b = malloc(size);
+	uint64_t t[4];
+	int fd = open("/dev/virgo", O_RDWR);
+
+	if (fd < 0 || !a || !b)
+		die("open /dev/virgo / malloc");
+	if (ioctl(fd, VIRGO_IOC_MALLOC, &m))
+		die("VIRGO_IOC_MALLOC");
+	fill(a, size, 0, (uint32_t)now_ns());
+	t[0] = now_ns();
+	if (pwrite(fd, a, size, m.addr) != (ssize_t)size)
+		die("pwrite (cold)");
+	t[1] = now_ns();
+	fill(a, size, 0, (uint32_t)now_ns() ^ 0x5a5a5a5a);
+	t[2] = now_ns();
+	if (pwrite(fd, a, size, m.addr) != (ssize_t)size)
+		die("pwrite");
+	t[3] = now_ns();
+	memset(b, 0, size);
+	t[0] = t[1] - t[0];
+	t[1] = t[3] - t[2];
+	t[2] = now_ns();
+	if (pread(fd, b, size, m.addr) != (ssize_t)size)
+		die("pread");
+	t[2] = now_ns() - t[2];
+	if (memcmp(a, b, size)) {
+		fprintf(stderr, "virgo_netbench: /dev/virgo read back other bytes\n");
+		return 1;
+	}
+	f.addr = m.addr;
+	if (ioctl(fd, VIRGO_IOC_FREE, &f))
+		die("VIRGO_IOC_FREE");
+	printf("%llu %llu %llu\n", (unsigned long long)t[0],
+	       (unsigned long long)t[1], (unsigned long long)t[2]);
+	close(fd);
+	return 0;
+}
+
+static int nvme(const char *dev, uint64_t size)
+{
+	unsigned char *a, *b;
+	uint64_t tw, tr;
+	int fd = open(dev, O_RDWR | O_DIRECT);
+
+	if (fd < 0)
+		die(dev);
+	if (posix_memalign((void **)&a, 4096, size) ||
+	    posix_memalign((void **)&b, 4096, size))
+		die("posix_memalign");
+	fill(a, size, 0, (uint32_t)now_ns());
+	memset(b, 0, size);
+	tw = now_ns();
+	if (pwrite(fd, a, size, 0) != (ssize_t)size)
+		die("pwrite");
+	tw = now_ns() - tw;
+	tr = now_ns();
+	if (pread(fd, b, size, 0) != (ssize_t)size)
+		die("pread");
+	tr = now_ns() - tr;
+	if (memcmp(a, b, size)) {
+		fprintf(stderr, "virgo_netbench: %s read back other bytes\n", dev);
+		return 1;
+	}
+	printf("%llu %llu\n", (unsigned long long)tw, (unsigned long long)tr);
+	close(fd);
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: virgo_netbench server PORT | send|recv HOST PORT SIZE |\n"
+		"       rtt N PORT HOST... | dev SIZE | nvme DEV SIZE\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	if (!strcmp(argv[1], "server") && argc == 3)
+		return server(atoi(argv[2]));
+	if ((!strcmp(argv[1], "send") || !strcmp(argv[1], "recv")) &&
+	    argc == 5)
+		return stream(argv[2], atoi(argv[3]),
+			      strtoull(argv[4], NULL, 0),
+			      !strcmp(argv[1], "send"));
+	if (!strcmp(argv[1], "rtt") && argc >= 5)
+		return rtt(atoi(argv[2]), atoi(argv[3]), argc - 4, argv + 4);
+	if (!strcmp(argv[1], "dev") && argc == 3)
+		return dev_rw(strtoull(argv[2], NULL, 0));
+	if (!strcmp(argv[1], "nvme") && argc == 4)
+		return nvme(argv[2], strtoull(argv[3], NULL, 0));
+	usage();
+	return 2;
+}
