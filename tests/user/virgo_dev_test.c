@@ -510,11 +510,32 @@ static void test_access(void)
 	set_limits("-1", "0", "0");
 }
 
+/*
+ * Right after boot the peers may not be reachable yet (in the UML kernel
+ * the built-in client starts before the built-in server and backs off):
+ * wait up to 30 s for a malloc to succeed before testing anything.
+ */
+static void wait_for_peers(void)
+{
+	int fd = xopen(), i;
+	__u64 addr;
+
+	for (i = 0; i < 300; i++) {
+		if (!vmalloc_(fd, 1, &addr)) {
+			vfree_(fd, addr);
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
 		dev = argv[1];
 	srand(42);
+	wait_for_peers();
 	test_roundtrip();
 	test_bad_input();
 	test_efault_moves_nothing();
