@@ -447,8 +447,8 @@ static int virgo_user_pinned(struct virgo_client *vc, const void *owner,
  * @write: true: user memory to the allocation; false: the other way
  *
  * The range is checked, and then every user page of the buffer pinned
- * and mapped, before the first request is sent; the transfer then keeps the client's whole request
- * window in flight across chunks and peers.
+ * and mapped, before the first request is sent; the transfer then keeps
+ * the client's whole request window in flight across chunks and peers.
  *
  * What the caller is told:
  *

@@ -38,7 +38,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,12 +58,12 @@ static void die(const char *what)
 	exit(1);
 }
 
-static uint64_t now_ns(void)
+static __u64 now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /*
@@ -72,40 +71,40 @@ static uint64_t now_ns(void)
  * word at a time: a byte loop is slow under TCG).  Lengths are multiples
  * of 8 except the last piece; its tail bytes are those of the next word.
  */
-static uint64_t pat(uint64_t word, uint32_t seed)
+static __u64 pat(__u64 word, __u32 seed)
 {
 	return (word + 1) * 0x9E3779B97F4A7C15ULL ^ seed;
 }
 
-static void fill(unsigned char *p, size_t n, uint64_t from, uint32_t seed)
+static void fill(unsigned char *p, size_t n, __u64 from, __u32 seed)
 {
 	size_t i;
 
 	for (i = 0; i + 8 <= n; i += 8) {
-		uint64_t w = pat((from + i) / 8, seed);
+		__u64 w = pat((from + i) / 8, seed);
 
 		memcpy(p + i, &w, 8);
 	}
 	if (i < n) {
-		uint64_t w = pat((from + i) / 8, seed);
+		__u64 w = pat((from + i) / 8, seed);
 
 		memcpy(p + i, &w, n - i);
 	}
 }
 
-static int check(const unsigned char *p, size_t n, uint64_t from,
-		 uint32_t seed)
+static int check(const unsigned char *p, size_t n, __u64 from,
+		 __u32 seed)
 {
 	size_t i;
 
 	for (i = 0; i + 8 <= n; i += 8) {
-		uint64_t w = pat((from + i) / 8, seed);
+		__u64 w = pat((from + i) / 8, seed);
 
 		if (memcmp(p + i, &w, 8))
 			return -1;
 	}
 	if (i < n) {
-		uint64_t w = pat((from + i) / 8, seed);
+		__u64 w = pat((from + i) / 8, seed);
 
 		if (memcmp(p + i, &w, n - i))
 			return -1;
@@ -152,8 +151,8 @@ static void read_all(int fd, void *buf, size_t n)
 struct req {
 	char op;
 	char pad[3];
-	uint32_t seed;
-	uint64_t size;
+	__u32 seed;
+	__u64 size;
 };
 
 /*
@@ -251,17 +250,17 @@ static int dial(const char *host, int port)
 }
 
 /* One stream of @size bytes; the pattern is made and checked untimed. */
-static int stream(const char *host, int port, uint64_t size, int to_server)
+static int stream(const char *host, int port, __u64 size, int to_server)
 {
 	struct req rq = { .op = to_server ? 'S' : 'R', .size = size };
 	unsigned char *buf = malloc(size ? size : 1);
 	int s = dial(host, port);
-	uint64_t t;
+	__u64 t;
 	char ok;
 
 	if (!buf)
 		die("malloc");
-	rq.seed = (uint32_t)now_ns();
+	rq.seed = (__u32)now_ns();
 	if (to_server) {
 		fill(buf, size, 0, rq.seed);
 		t = now_ns();
@@ -271,7 +270,7 @@ static int stream(const char *host, int port, uint64_t size, int to_server)
 		t = now_ns() - t;
 		read_all(s, &ok, 1);
 		if (ok != '1') {
-			fprintf(stderr, "virgo_netbench: server saw a bad byte\n");
+			fprintf(stderr, "virgo_netbench: server: bad byte\n");
 			return 1;
 		}
 	} else {
@@ -304,7 +303,7 @@ static int rtt(int n, int port, int nh, char **hosts)
 		write_all(s[h], &rq, sizeof(rq));
 	}
 	for (i = 0; i < n; i++) {
-		uint64_t t0 = now_ns();
+		__u64 t0 = now_ns();
 
 		for (h = 0; h < nh; h++)
 			write_all(s[h], msg, sizeof(msg));
@@ -317,24 +316,24 @@ static int rtt(int n, int port, int nh, char **hosts)
 	return 0;
 }
 
-static int dev_rw(uint64_t size)
+static int dev_rw(__u64 size)
 {
 	struct virgo_ioc_malloc m = { .size = size };
 	struct virgo_ioc_free f;
 	unsigned char *a = malloc(size), *b = malloc(size);
-	uint64_t t[4];
+	__u64 t[4];
 	int fd = open("/dev/virgo", O_RDWR);
 
 	if (fd < 0 || !a || !b)
 		die("open /dev/virgo / malloc");
 	if (ioctl(fd, VIRGO_IOC_MALLOC, &m))
 		die("VIRGO_IOC_MALLOC");
-	fill(a, size, 0, (uint32_t)now_ns());
+	fill(a, size, 0, (__u32)now_ns());
 	t[0] = now_ns();
 	if (pwrite(fd, a, size, m.addr) != (ssize_t)size)
 		die("pwrite (cold)");
 	t[1] = now_ns();
-	fill(a, size, 0, (uint32_t)now_ns() ^ 0x5a5a5a5a);
+	fill(a, size, 0, (__u32)now_ns() ^ 0x5a5a5a5a);
 	t[2] = now_ns();
 	if (pwrite(fd, a, size, m.addr) != (ssize_t)size)
 		die("pwrite");
@@ -347,7 +346,7 @@ static int dev_rw(uint64_t size)
 		die("pread");
 	t[2] = now_ns() - t[2];
 	if (memcmp(a, b, size)) {
-		fprintf(stderr, "virgo_netbench: /dev/virgo read back other bytes\n");
+		fprintf(stderr, "virgo_netbench: /dev/virgo: other bytes\n");
 		return 1;
 	}
 	f.addr = m.addr;
@@ -359,10 +358,10 @@ static int dev_rw(uint64_t size)
 	return 0;
 }
 
-static int nvme(const char *dev, uint64_t size)
+static int nvme(const char *dev, __u64 size)
 {
 	unsigned char *a, *b;
-	uint64_t tw, tr;
+	__u64 tw, tr;
 	int fd = open(dev, O_RDWR | O_DIRECT);
 
 	if (fd < 0)
@@ -370,7 +369,7 @@ static int nvme(const char *dev, uint64_t size)
 	if (posix_memalign((void **)&a, 4096, size) ||
 	    posix_memalign((void **)&b, 4096, size))
 		die("posix_memalign");
-	fill(a, size, 0, (uint32_t)now_ns());
+	fill(a, size, 0, (__u32)now_ns());
 	memset(b, 0, size);
 	tw = now_ns();
 	if (pwrite(fd, a, size, 0) != (ssize_t)size)
@@ -381,7 +380,7 @@ static int nvme(const char *dev, uint64_t size)
 		die("pread");
 	tr = now_ns() - tr;
 	if (memcmp(a, b, size)) {
-		fprintf(stderr, "virgo_netbench: %s read back other bytes\n", dev);
+		fprintf(stderr, "virgo_netbench: %s: other bytes\n", dev);
 		return 1;
 	}
 	printf("%llu %llu\n", (unsigned long long)tw, (unsigned long long)tr);
@@ -389,9 +388,9 @@ static int nvme(const char *dev, uint64_t size)
 	return 0;
 }
 
-static void usage(void)
+static void bad_usage(void)
 {
-	fprintf(stderr,
+	fprintf(stderr, "%s",
 		"usage: virgo_netbench server PORT | send|recv HOST PORT SIZE |\n"
 		"       rtt N PORT HOST... | dev SIZE | nvme DEV SIZE\n");
 	exit(2);
@@ -400,7 +399,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		usage();
+		bad_usage();
 	if (!strcmp(argv[1], "server") && argc == 3)
 		return server(atoi(argv[2]));
 	if ((!strcmp(argv[1], "send") || !strcmp(argv[1], "recv")) &&
@@ -414,6 +413,6 @@ int main(int argc, char **argv)
 		return dev_rw(strtoull(argv[2], NULL, 0));
 	if (!strcmp(argv[1], "nvme") && argc == 4)
 		return nvme(argv[2], strtoull(argv[3], NULL, 0));
-	usage();
+	bad_usage();
 	return 2;
 }
