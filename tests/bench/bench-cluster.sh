@@ -154,15 +154,16 @@ daemon_start() {
 
 # setpeers PEER...: the client's peer set becomes exactly these, all up.
 setpeers() {
-	local want="$*" f=/sys/kernel/virgo/peers
+	local want="$*" f=/sys/kernel/virgo/peers n
+	n=$(wc -w <<<"$want")
 	node_run 0 "for p in \$(awk 'NR > 1 { print \$2 }' $f); do
 			case ' $want ' in *\" \$p \"*) ;; *) echo \"del \$p\" >$f || exit 1 ;; esac
 		done
 		for p in $want; do grep -q \" \$p \" $f || echo \"add \$p\" >$f || exit 1; done
 		echo 'malloc 4096 1' >$BENCH &&
-		i=0; while [ \$(awk 'NR > 1 && \$3 == \"up\"' $f | wc -l) -ne $# ] && [ \$i -lt 100 ]; do
+		i=0; while [ \$(awk 'NR > 1 && \$3 == \"up\"' $f | wc -l) -ne $n ] && [ \$i -lt 100 ]; do
 			echo 'malloc 4096 1' >$BENCH; sleep 0.1; i=\$((i+1)); done
-		[ \$(awk 'NR > 1 && \$3 == \"up\"' $f | wc -l) -eq $# ]"
+		[ \$(awk 'NR > 1 && \$3 == \"up\"' $f | wc -l) -eq $n ]"
 }
 
 # record METRIC SIZE CMD...: run CMD on node0, append its numbers.
