@@ -8,13 +8,13 @@
  *   server PORT              serve the modes below on TCP PORT (forks per
  *                            connection; runs until killed)
  *   send HOST PORT SIZE      stream SIZE bytes to the server, which checks
- *                            every byte; the time from the request until
- *                            the server's ack of the last byte
+ *                            every byte; the time from the server's
+ *                            "ready" to its ack of the last byte
  *   recv HOST PORT SIZE      SIZE bytes from the server, every byte
  *                            checked; the time from the server's "ready"
- *                            (the request's one-way trip is not in it)
  *                            to the last byte
- *   (patterns are made before and checked after the timed part)
+ *   (the buffers of both sides are touched, and the patterns made, before
+ *   "ready"; the bytes are checked after the timed part)
  *   rtt N PORT HOST...       N rounds of a 16-byte ping-pong with every
  *                            HOST at once (one host: the TCP RTT; three:
  *                            a parallel ping); the N round times
@@ -156,10 +156,11 @@ struct req {
 };
 
 /*
- * 'S': receive all of it into one buffer, ack (the client's clock stops),
- * then check it and send the verdict.  'R': fill one buffer, say ready
- * (the client's clock starts), then send it.  So neither side's pattern
- * work is inside the time measured.
+ * 'S' and 'R': get one buffer of the whole size ready (touched, so no
+ * page fault lands in the timed part; for 'R' filled with the pattern),
+ * say ready (the client's clock starts), then receive all of it and ack
+ * (the clock stops), or send it.  Then 'S' checks and sends the verdict.
+ * Neither side's pattern work or first touch is inside the time measured.
  */
 static void serve(int c)
 {
@@ -174,6 +175,11 @@ static void serve(int c)
 		buf = malloc(rq.size ? rq.size : 1);
 		if (!buf)
 			die("malloc");
+		if (rq.op == 'S')
+			memset(buf, 0, rq.size);
+		else
+			fill(buf, rq.size, 0, rq.seed);
+		write_all(c, &ok, 1);
 		if (rq.op == 'S') {
 			read_all(c, buf, rq.size);
 			write_all(c, &ok, 1);
@@ -181,8 +187,6 @@ static void serve(int c)
 				ok = '0';
 			write_all(c, &ok, 1);
 		} else {
-			fill(buf, rq.size, 0, rq.seed);
-			write_all(c, &ok, 1);
 			write_all(c, buf, rq.size);
 		}
 		free(buf);
@@ -261,10 +265,14 @@ static int stream(const char *host, int port, __u64 size, int to_server)
 	if (!buf)
 		die("malloc");
 	rq.seed = (__u32)now_ns();
-	if (to_server) {
+	if (to_server)
 		fill(buf, size, 0, rq.seed);
-		t = now_ns();
-		write_all(s, &rq, sizeof(rq));
+	else
+		memset(buf, 0, size);
+	write_all(s, &rq, sizeof(rq));
+	read_all(s, &ok, 1);
+	t = now_ns();
+	if (to_server) {
 		write_all(s, buf, size);
 		read_all(s, &ok, 1);
 		t = now_ns() - t;
@@ -274,9 +282,6 @@ static int stream(const char *host, int port, __u64 size, int to_server)
 			return 1;
 		}
 	} else {
-		write_all(s, &rq, sizeof(rq));
-		read_all(s, &ok, 1);
-		t = now_ns();
 		read_all(s, buf, size);
 		t = now_ns() - t;
 		if (check(buf, size, 0, rq.seed)) {
