@@ -76,6 +76,10 @@ static const char *const clouddrec_stat_names[CD_STAT_NR] = {
 	[CD_STAT_ERR_RANGE]		= "err_range",
 	[CD_STAT_ERR_NOMEM]		= "err_nomem",
 	[CD_STAT_ERR_TIMEOUT]		= "err_timeout",
+	[CD_STAT_SESSIONS_ORPHANED]	= "sessions_orphaned",
+	[CD_STAT_SESSIONS_RESUMED]	= "sessions_resumed",
+	[CD_STAT_ORPHANS_EXPIRED]	= "orphans_expired",
+	[CD_STAT_ERR_RESUME]		= "err_resume",
 };
 
 /**
@@ -87,9 +91,12 @@ static const char *const clouddrec_stat_names[CD_STAT_NR] = {
  * @acceptor: the accept kthread
  * @wq: runs the session workers
  * @hmac: hmac(sha256) keyed with @psk, or NULL without a key
- * @lock: protects @sessions, @nr_sessions and @stopping
+ * @lock: protects @sessions, @nr_sessions, @orphans, @nr_orphans, the
+ *	sessions' @tab pointers and @stopping
  * @sessions: live sessions
  * @nr_sessions: number of entries in @sessions
+ * @orphans: chunk tables of sessions whose connection ended, oldest first
+ * @nr_orphans: entries in @orphans
  * @stopping: set once by clouddrec_server_stop(); no session starts after
  * @lent_bytes: bytes in chunks currently lent (their sizes), all sessions
  * @lent_chunks: chunks currently lent, all sessions
@@ -100,7 +107,7 @@ static const char *const clouddrec_stat_names[CD_STAT_NR] = {
  * @rx_buffered: bytes of session receive buffers allocated, all sessions
  * @stats: event counters, indexed by enum clouddrec_stat
  * @reaper: closes sessions past their idle, frame, send or handshake
- *	timeout
+ *	timeout, frees orphans past orphan_timeout
  * @reap_period: jiffies between two reaper runs
  * @dir: debugfs directory, or NULL
  */
@@ -112,10 +119,12 @@ struct clouddrec_server {
 	struct task_struct *acceptor;
 	struct workqueue_struct *wq;
 	struct crypto_shash *hmac;
-	/* Protects sessions, nr_sessions and stopping. */
+	/* Protects sessions, orphans, their counts, s->tab and stopping. */
 	struct mutex lock;
 	struct list_head sessions;
 	unsigned int nr_sessions;
+	struct list_head orphans;
+	unsigned int nr_orphans;
 	bool stopping;
 	atomic64_t lent_bytes;
 	atomic64_t lent_chunks;
@@ -193,7 +202,7 @@ enum cd_rx_stage {
  * @chunk: the chunk @data points into (a reference held), or NULL
  * @owned: a buffer @data points into, freed with the reply, or NULL
  * @hdr: the header
- * @small: payloads of up to VIRGO_WIRE_HELLO_REP_LEN bytes (all but
+ * @small: payloads of up to VIRGO_WIRE_HELLO_REP_MAX bytes (all but
  *	ALLOC and READ replies) are copied here
  */
 struct cd_tx {
@@ -204,7 +213,7 @@ struct cd_tx {
 	struct clouddrec_chunk *chunk;
 	void *owned;
 	u8 hdr[VIRGO_WIRE_HDR_LEN];
-	u8 small[VIRGO_WIRE_HELLO_REP_LEN];
+	u8 small[VIRGO_WIRE_HELLO_REP_MAX];
 };
 
 /* Request payloads up to this size are received into the session. */
@@ -219,6 +228,35 @@ struct cd_tx {
  * not proven anything gets no buffer.
  */
 #define CD_PREAUTH_MAX_LEN	VIRGO_WIRE_HELLO_REQ_LEN
+
+/**
+ * struct cd_table - the chunks of one session
+ * @chunks: index -> size as a value entry, or struct clouddrec_chunk
+ * @sid: the session id: upper half of every handle, and its resume id
+ * @next_index: last xarray index handed out (lower half of a handle)
+ * @bytes: bytes in @chunks
+ * @nr_chunks: entries in @chunks
+ * @resumable: the session's connection agreed on RESUME: the table
+ *	outlives it as an orphan
+ * @token: the resume token of that connection's HELLO reply
+ * @orphaned: jiffies the table became an orphan
+ * @orphan_node: entry in the server's orphans list while an orphan
+ *
+ * Owned by one session (its I/O work is the only writer) or, once the
+ * connection ended, by the server's orphans list (under its lock); RESUME
+ * moves an orphan to a new session (protocol.md 6.1).
+ */
+struct cd_table {
+	struct xarray chunks;
+	u32 sid;
+	u32 next_index;
+	u64 bytes;
+	u64 nr_chunks;
+	bool resumable;
+	u8 token[VIRGO_WIRE_TOKEN_LEN];
+	unsigned long orphaned;
+	struct list_head orphan_node;
+};
 
 /**
  * struct clouddrec_session - one client connection
@@ -254,11 +292,8 @@ struct cd_tx {
  * @rx_overlong: the payload is longer than any valid one of its opcode:
  *	only its head (up to 16 bytes) is received, to find the status
  * @rx_small: payloads of up to CD_RX_SMALL bytes
- * @chunks: index -> size as a value entry, or struct clouddrec_chunk
- * @sid: the session id, upper half of every handle of this session
- * @next_index: last xarray index handed out (lower half of a handle)
- * @bytes: bytes in @chunks
- * @nr_chunks: entries in @chunks
+ * @tab: the session's chunks (replaced by a RESUME, under srv->lock)
+ * @resumed: a RESUME succeeded on this connection
  * @hello_done: HELLO was answered
  * @authed: AUTH succeeded, or the server has no key
  * @client_nonce: from the client's HELLO
@@ -268,9 +303,10 @@ struct cd_tx {
  *
  * Only the session's I/O work touches the fields after @tx_queue, and the
  * work never runs twice at once (one work item, one queue), then the
- * release work after it.  debugfs reads @bytes, @nr_chunks and @ready
- * racily, for display; the reaper reads @ready, @last_rx, @frame_start,
- * @tx_*, @nr_chunks and @rx_stage/@rx_have racily (READ_ONCE).
+ * release work after it.  debugfs reads @tab's @bytes and @nr_chunks and
+ * @ready racily, for display, under srv->lock; the reaper reads @ready,
+ * @last_rx, @frame_start, @tx_*, @tab's @nr_chunks and @rx_stage/@rx_have
+ * racily (READ_ONCE), under srv->lock.
  */
 struct clouddrec_session {
 	struct clouddrec_server *srv;
@@ -303,11 +339,8 @@ struct clouddrec_session {
 	int rx_err;
 	bool rx_overlong;
 	u8 rx_small[CD_RX_SMALL];
-	struct xarray chunks;
-	u32 sid;
-	u32 next_index;
-	u64 bytes;
-	u64 nr_chunks;
+	struct cd_table *tab;
+	bool resumed;
 	bool hello_done;
 	bool authed;
 	u8 client_nonce[VIRGO_WIRE_NONCE_LEN];
@@ -363,6 +396,7 @@ void clouddrec_config_default(struct clouddrec_config *cfg)
 	cfg->handshake_timeout_ms = 5 * MSEC_PER_SEC;
 	cfg->max_sessions_per_addr = 64;
 	cfg->max_session_chunks = 1U << 20;
+	cfg->orphan_timeout_ms = 120 * MSEC_PER_SEC;
 	cfg->min_free = ram / 32;
 }
 
@@ -371,7 +405,7 @@ void clouddrec_config_default(struct clouddrec_config *cfg)
 /* Never written: what a READ of a chunk not written yet sends. */
 static const u8 cd_zeros[PAGE_SIZE];
 
-static void cd_chunk_put(struct clouddrec_session *s,
+static void cd_chunk_put(struct clouddrec_server *srv,
 			 struct clouddrec_chunk *c);
 
 /*
@@ -424,7 +458,7 @@ static void cd_tx_done(struct clouddrec_session *s, struct cd_tx *tx)
 	s->tx_nr--;
 	WRITE_ONCE(s->tx_bytes, s->tx_bytes - (tx->len - tx->sent));
 	if (tx->chunk)
-		cd_chunk_put(s, tx->chunk);
+		cd_chunk_put(s->srv, tx->chunk);
 	kvfree(tx->owned);
 	kfree(tx);
 }
@@ -497,7 +531,7 @@ static bool cd_tx_full(struct clouddrec_session *s)
 
 /*
  * Reply to @m with @status and the payload in @data (@len bytes, at most
- * VIRGO_WIRE_HELLO_REP_LEN), which may be NULL.  A non-zero status always
+ * VIRGO_WIRE_HELLO_REP_MAX), which may be NULL.  A non-zero status always
  * goes out with no payload.
  */
 static int cd_reply(struct clouddrec_session *s, const struct virgo_wire_msg *m,
@@ -529,31 +563,62 @@ static void cd_uncharge(struct clouddrec_server *srv, u32 size)
 	atomic64_sub(cd_charge(size), &srv->charged);
 }
 
-static void cd_chunk_put(struct clouddrec_session *s,
+static void cd_chunk_put(struct clouddrec_server *srv,
 			 struct clouddrec_chunk *c)
 {
 	if (--c->refs)
 		return;
-	cd_uncharge(s->srv, c->size);
+	cd_uncharge(srv, c->size);
 	kvfree(c->data);
 	kfree(c);
 }
 
-/* An entry has left the session's xarray: it is no longer lent. */
-static void cd_chunk_free(struct clouddrec_session *s, void *entry)
+/* An entry has left @tab's xarray: it is no longer lent. */
+static void cd_chunk_free(struct clouddrec_server *srv, struct cd_table *tab,
+			  void *entry)
 {
-	struct clouddrec_server *srv = s->srv;
 	u32 size = cd_entry_size(entry);
 
-	WRITE_ONCE(s->bytes, s->bytes - size);
-	WRITE_ONCE(s->nr_chunks, s->nr_chunks - 1);
+	WRITE_ONCE(tab->bytes, tab->bytes - size);
+	WRITE_ONCE(tab->nr_chunks, tab->nr_chunks - 1);
 	atomic64_sub(size, &srv->lent_bytes);
 	atomic64_dec(&srv->lent_chunks);
 	cd_count(srv, CD_STAT_CHUNKS_FREED);
 	if (xa_is_value(entry))
 		cd_uncharge(srv, size);
 	else
-		cd_chunk_put(s, entry);
+		cd_chunk_put(srv, entry);
+}
+
+/* Free @tab (may be NULL) and every chunk in it. */
+static void cd_table_free(struct clouddrec_server *srv, struct cd_table *tab)
+{
+	unsigned long index;
+	void *entry;
+	u32 n = 0;
+
+	if (!tab)
+		return;
+	/* A huge session must not hold the CPU (or other sessions) long. */
+	xa_for_each(&tab->chunks, index, entry) {
+		cd_chunk_free(srv, tab, entry);
+		if (!(++n % CD_FREE_BATCH))
+			cond_resched();
+	}
+	xa_destroy(&tab->chunks);
+	kfree_sensitive(tab);
+}
+
+/* Free the tables on @list (taken off the orphans list). */
+static void cd_tables_free(struct clouddrec_server *srv,
+			   struct list_head *list)
+{
+	struct cd_table *tab, *next;
+
+	list_for_each_entry_safe(tab, next, list, orphan_node) {
+		list_del(&tab->orphan_node);
+		cd_table_free(srv, tab);
+	}
 }
 
 /* True when the node itself is short of memory: lend nothing new. */
@@ -587,7 +652,7 @@ static u64 cd_free_budget(struct clouddrec_server *srv)
 /* The handle of index @index of @s. */
 static u64 cd_handle(const struct clouddrec_session *s, u32 index)
 {
-	return (u64)s->sid << 32 | index;
+	return (u64)s->tab->sid << 32 | index;
 }
 
 /*
@@ -596,7 +661,7 @@ static u64 cd_handle(const struct clouddrec_session *s, u32 index)
  */
 static u32 cd_handle_index(const struct clouddrec_session *s, u64 handle)
 {
-	if (handle >> 32 != s->sid)
+	if (handle >> 32 != s->tab->sid)
 		return 0;
 	return lower_32_bits(handle);
 }
@@ -604,7 +669,7 @@ static u32 cd_handle_index(const struct clouddrec_session *s, u64 handle)
 static void *cd_chunk_get(struct clouddrec_session *s, u64 handle)
 {
 	u32 index = cd_handle_index(s, handle);
-	void *entry = index ? xa_load(&s->chunks, index) : NULL;
+	void *entry = index ? xa_load(&s->tab->chunks, index) : NULL;
 
 	if (!entry)
 		cd_count(s->srv, CD_STAT_ERR_HANDLE);
@@ -625,7 +690,7 @@ static int cd_do_hello(struct clouddrec_session *s,
 	struct clouddrec_server *srv = s->srv;
 	struct virgo_wire_hello_rep rep = {};
 	struct virgo_wire_hello_req req;
-	u8 out[VIRGO_WIRE_HELLO_REP_LEN];
+	u8 out[VIRGO_WIRE_HELLO_REP_MAX];
 	int len;
 
 	if (s->hello_done) {
@@ -644,7 +709,9 @@ static int cd_do_hello(struct clouddrec_session *s,
 
 	rep.version = VIRGO_WIRE_VERSION;
 	rep.flags = srv->hmac ? VIRGO_HELLO_AUTH_REQUIRED : 0;
-	rep.caps = req.caps & VIRGO_CAPS_V1;
+	/* RESUME when asked for, unless orphans are off (timeout 0). */
+	if (srv->cfg.orphan_timeout_ms)
+		rep.caps = req.caps & VIRGO_CAP_RESUME;
 	rep.max_payload = srv->lim.max_payload;
 	rep.max_chunk = srv->lim.max_chunk;
 	rep.max_batch = srv->lim.max_batch;
@@ -652,7 +719,17 @@ static int cd_do_hello(struct clouddrec_session *s,
 	rep.capacity = srv->cfg.max_memory;
 	rep.free = cd_free_budget(srv);
 	memcpy(rep.nonce, s->server_nonce, sizeof(rep.nonce));
+	if (rep.caps & VIRGO_CAP_RESUME) {
+		/* Under the lock: a RESUME elsewhere may be reading them. */
+		mutex_lock(&srv->lock);
+		s->tab->resumable = true;
+		get_random_bytes(s->tab->token, sizeof(s->tab->token));
+		mutex_unlock(&srv->lock);
+		rep.resume_id = s->tab->sid;
+		memcpy(rep.token, s->tab->token, sizeof(rep.token));
+	}
 	len = virgo_wire_put_hello_rep(out, sizeof(out), &rep);
+	memzero_explicit(rep.token, sizeof(rep.token));
 	if (WARN_ON_ONCE(len < 0))
 		return len;
 	s->hello_done = true;
@@ -699,6 +776,110 @@ static int cd_do_auth(struct clouddrec_session *s,
 }
 
 /*
+ * Whether @proof proves @tab for the RESUME of @s: its token without a
+ * key, HMAC(key, "virgo-v1-resume" || token || nonces of @s) with one.
+ */
+static bool cd_resume_proven(struct clouddrec_session *s,
+			     const struct cd_table *tab, const u8 *proof)
+{
+	u8 input[VIRGO_WIRE_RESUME_INPUT_LEN], mac[VIRGO_WIRE_MAC_LEN];
+	bool ok;
+
+	if (!tab->resumable)
+		return false;
+	if (!s->srv->hmac)
+		return !crypto_memneq(tab->token, proof, VIRGO_WIRE_TOKEN_LEN);
+	virgo_wire_resume_input(input, tab->token, s->client_nonce,
+				s->server_nonce);
+	ok = !crypto_shash_tfm_digest(s->srv->hmac, input, sizeof(input),
+				      mac) &&
+	     !crypto_memneq(mac, proof, sizeof(mac));
+	memzero_explicit(input, sizeof(input));
+	memzero_explicit(mac, sizeof(mac));
+	return ok;
+}
+
+/*
+ * The table RESUME @id names, if @proof proves it: an orphan, or (in
+ * *@live) the table of a session still connected.  Under srv->lock.
+ */
+static struct cd_table *cd_resume_find(struct clouddrec_session *s, u64 id,
+				       const u8 *proof,
+				       struct clouddrec_session **live)
+{
+	struct clouddrec_server *srv = s->srv;
+	struct clouddrec_session *other;
+	struct cd_table *tab;
+
+	lockdep_assert_held(&srv->lock);
+	*live = NULL;
+	list_for_each_entry(tab, &srv->orphans, orphan_node)
+		if (tab->sid == id)
+			return cd_resume_proven(s, tab, proof) ? tab : NULL;
+	list_for_each_entry(other, &srv->sessions, node) {
+		if (other == s || other->tab->sid != id)
+			continue;
+		if (!cd_resume_proven(s, other->tab, proof))
+			return NULL;
+		*live = other;
+		return other->tab;
+	}
+	return NULL;
+}
+
+/*
+ * RESUME (protocol.md 6.1): this connection takes over an orphan's
+ * chunks and handles; a session still connected is closed first (BUSY:
+ * the client asks again once it is an orphan).
+ */
+static int cd_do_resume(struct clouddrec_session *s,
+			const struct virgo_wire_msg *m, const void *p)
+{
+	struct clouddrec_server *srv = s->srv;
+	struct clouddrec_session *live;
+	u8 proof[VIRGO_WIRE_MAC_LEN], out[VIRGO_WIRE_RESUME_REP_LEN];
+	struct cd_table *tab, *fresh;
+	u64 id;
+	int len;
+
+	if (!s->tab->resumable) {
+		cd_count(srv, CD_STAT_ERR_SEQUENCE);
+		return cd_reply_err(s, m, -EPROTONOSUPPORT);
+	}
+	if (s->tab->next_index || s->resumed) {
+		cd_count(srv, CD_STAT_ERR_SEQUENCE);
+		return cd_reply_err(s, m, -EINVAL);
+	}
+	id = virgo_wire_get_resume_req(p, proof);
+	mutex_lock(&srv->lock);
+	tab = cd_resume_find(s, id, proof, &live);
+	memzero_explicit(proof, sizeof(proof));
+	if (!tab || live) {
+		/* Its I/O work closes it; its release makes the orphan. */
+		if (live)
+			kernel_sock_shutdown(live->sock, SHUT_RDWR);
+		mutex_unlock(&srv->lock);
+		cd_count(srv, CD_STAT_ERR_RESUME);
+		return cd_reply_err(s, m, tab ? -EBUSY : -ENOENT);
+	}
+	list_del(&tab->orphan_node);
+	srv->nr_orphans--;
+	/* From now on only this connection's token resumes it. */
+	memcpy(tab->token, s->tab->token, sizeof(tab->token));
+	fresh = s->tab;
+	s->tab = tab;
+	s->resumed = true;
+	mutex_unlock(&srv->lock);
+	cd_table_free(srv, fresh);
+	cd_count(srv, CD_STAT_SESSIONS_RESUMED);
+	len = virgo_wire_put_resume_rep(out, sizeof(out), tab->nr_chunks,
+					tab->bytes);
+	if (WARN_ON_ONCE(len < 0))
+		return len;
+	return cd_reply(s, m, 0, out, len);
+}
+
+/*
  * Whether @s may have @count more chunks costing @charge: the session's
  * chunk cap, the node's own needs (min_free), then the lending budget,
  * which is reserved on success.
@@ -708,7 +889,7 @@ static bool cd_alloc_allowed(struct clouddrec_session *s, u32 count,
 {
 	struct clouddrec_server *srv = s->srv;
 
-	if (s->nr_chunks + count > srv->cfg.max_session_chunks ||
+	if (s->tab->nr_chunks + count > srv->cfg.max_session_chunks ||
 	    cd_node_low(srv))
 		return false;
 	return cd_reserve(srv, charge);
@@ -745,29 +926,29 @@ static int cd_do_alloc(struct clouddrec_session *s,
 		goto free_tx;
 	}
 	/* One lock round for the batch (__xa_insert() drops it to allocate). */
-	xa_lock(&s->chunks);
+	xa_lock(&s->tab->chunks);
 	for (i = 0; i < count; i++) {
 		u32 size = virgo_wire_alloc_size(p, i);
 
 		/* 2^32 - 1 handles per session, never one twice. */
-		if (s->next_index == U32_MAX) {
+		if (s->tab->next_index == U32_MAX) {
 			ret = -ENOMEM;
 			break;
 		}
-		ret = __xa_insert(&s->chunks, s->next_index + 1,
+		ret = __xa_insert(&s->tab->chunks, s->tab->next_index + 1,
 				  xa_mk_value(size),
 				  GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
 		if (ret)
 			break;
-		s->next_index++;
-		WRITE_ONCE(s->bytes, s->bytes + size);
-		WRITE_ONCE(s->nr_chunks, s->nr_chunks + 1);
+		s->tab->next_index++;
+		WRITE_ONCE(s->tab->bytes, s->tab->bytes + size);
+		WRITE_ONCE(s->tab->nr_chunks, s->tab->nr_chunks + 1);
 		atomic64_add(size, &srv->lent_bytes);
 		virgo_wire_set_handle(tx->owned, i,
-				      cd_handle(s, s->next_index));
+				      cd_handle(s, s->tab->next_index));
 		done++;
 	}
-	xa_unlock(&s->chunks);
+	xa_unlock(&s->tab->chunks);
 	atomic64_add(done, &srv->lent_chunks);
 	atomic64_add(done, &srv->stats[CD_STAT_CHUNKS_ALLOCATED]);
 	if (ret)
@@ -779,8 +960,9 @@ unwind:
 	for (i = 0; i < done; i++) {
 		u64 handle = virgo_wire_handle(tx->owned, i);
 
-		cd_chunk_free(s, xa_erase(&s->chunks,
-					  cd_handle_index(s, handle)));
+		cd_chunk_free(srv, s->tab,
+			      xa_erase(&s->tab->chunks,
+				       cd_handle_index(s, handle)));
 		/* cd_chunk_free() gave back the charge of this one. */
 		charge -= cd_charge(virgo_wire_alloc_size(p, i));
 	}
@@ -808,13 +990,13 @@ static int cd_do_free(struct clouddrec_session *s,
 
 	for (i = 0; i < count; i++) {
 		u32 index = cd_handle_index(s, virgo_wire_handle(p, i));
-		void *entry = index ? xa_erase(&s->chunks, index) : NULL;
+		void *entry = index ? xa_erase(&s->tab->chunks, index) : NULL;
 
 		if (!entry) {
 			cd_count(s->srv, CD_STAT_ERR_HANDLE);
 			continue;
 		}
-		cd_chunk_free(s, entry);
+		cd_chunk_free(s->srv, s->tab, entry);
 		freed++;
 		if (!(freed % CD_FREE_BATCH))
 			cond_resched();
@@ -880,7 +1062,7 @@ static struct clouddrec_chunk *cd_chunk_fill(struct clouddrec_session *s,
 	if (!c->data)
 		goto free;
 	/* Replaces an entry in place: no allocation, cannot fail. */
-	old = xa_store(&s->chunks, index, c, GFP_KERNEL);
+	old = xa_store(&s->tab->chunks, index, c, GFP_KERNEL);
 	if (WARN_ON_ONCE(xa_is_err(old))) {
 		kvfree(c->data);
 		goto free;
@@ -987,8 +1169,8 @@ static int cd_do_stat(struct clouddrec_session *s,
 	st.lent_bytes = atomic64_read(&srv->lent_bytes);
 	st.lent_chunks = atomic64_read(&srv->lent_chunks);
 	st.sessions = clouddrec_server_sessions(srv);
-	st.session_bytes = s->bytes;
-	st.session_chunks = s->nr_chunks;
+	st.session_bytes = s->tab->bytes;
+	st.session_chunks = s->tab->nr_chunks;
 	st.requests = atomic64_read(&srv->stats[CD_STAT_REQUESTS]);
 	len = virgo_wire_put_stat_rep(out, sizeof(out), &st);
 	if (WARN_ON_ONCE(len < 0))
@@ -1020,6 +1202,8 @@ static int cd_dispatch(struct clouddrec_session *s,
 		return cd_do_stat(s, m);
 	case VIRGO_OP_PING:
 		return cd_reply(s, m, 0, p, m->len);
+	case VIRGO_OP_RESUME:
+		return cd_do_resume(s, m, p);
 	}
 	/* hdr_unpack() refuses unknown opcodes. */
 	return -EPROTO;
@@ -1074,6 +1258,8 @@ static u32 cd_req_max(struct clouddrec_server *srv, u8 op)
 		return VIRGO_WIRE_RW_REQ_LEN;
 	case VIRGO_OP_PING:
 		return VIRGO_WIRE_PING_MAX;
+	case VIRGO_OP_RESUME:
+		return VIRGO_WIRE_RESUME_REQ_LEN;
 	}
 	return 0;	/* STAT */
 }
@@ -1307,23 +1493,43 @@ static int cd_rx_step(struct clouddrec_session *s)
 
 /* ---- sessions -------------------------------------------------------- */
 
+/*
+ * @s has ended: keep its chunks as an orphan (RESUME agreed, chunks
+ * left, server not stopping; the oldest orphan goes to @expired when
+ * there are max_sessions).  Under srv->lock.
+ */
+static void cd_session_orphan(struct clouddrec_session *s,
+			      struct list_head *expired)
+{
+	struct clouddrec_server *srv = s->srv;
+	struct cd_table *tab = s->tab;
+
+	lockdep_assert_held(&srv->lock);
+	if (srv->stopping || !tab->resumable || !tab->nr_chunks)
+		return;
+	if (srv->nr_orphans >= srv->cfg.max_sessions) {
+		list_move_tail(&list_first_entry(&srv->orphans,
+						 struct cd_table,
+						 orphan_node)->orphan_node,
+			       expired);
+		srv->nr_orphans--;
+		cd_count(srv, CD_STAT_ORPHANS_EXPIRED);
+	}
+	tab->orphaned = jiffies;
+	list_add_tail(&tab->orphan_node, &srv->orphans);
+	srv->nr_orphans++;
+	s->tab = NULL;
+	cd_count(srv, CD_STAT_SESSIONS_ORPHANED);
+}
+
 static void cd_session_free(struct clouddrec_session *s)
 {
 	struct cd_tx *tx, *next;
-	unsigned long index;
-	void *entry;
-	u32 n = 0;
 
 	/* Replies first: they hold references to chunks. */
 	list_for_each_entry_safe(tx, next, &s->tx_queue, node)
 		cd_tx_done(s, tx);
-	/* A huge session must not hold the CPU (or other sessions) long. */
-	xa_for_each(&s->chunks, index, entry) {
-		cd_chunk_free(s, entry);
-		if (!(++n % CD_FREE_BATCH))
-			cond_resched();
-	}
-	xa_destroy(&s->chunks);
+	cd_table_free(s->srv, s->tab);
 	if (s->sock)
 		sock_release(s->sock);
 	atomic64_sub(s->buf_size, &s->srv->rx_buffered);
@@ -1381,13 +1587,16 @@ static void clouddrec_session_release(struct work_struct *work)
 	struct clouddrec_session *s =
 		container_of(work, struct clouddrec_session, release_work);
 	struct clouddrec_server *srv = s->srv;
+	LIST_HEAD(expired);
 
 	/* The I/O work sees ->closing and does nothing any more. */
 	cancel_work_sync(&s->io_work);
 	mutex_lock(&srv->lock);
 	list_del(&s->node);
 	srv->nr_sessions--;
+	cd_session_orphan(s, &expired);
 	mutex_unlock(&srv->lock);
+	cd_tables_free(srv, &expired);
 	cd_count(srv, CD_STAT_SESSIONS_CLOSED);
 	if (s->timed_out)
 		cd_count(srv, CD_STAT_ERR_TIMEOUT);
@@ -1468,7 +1677,7 @@ static bool cd_reap_due(struct clouddrec_server *srv,
 	 * connection: it stays until its client frees them, closes or is
 	 * found dead by TCP keepalive.
 	 */
-	if (READ_ONCE(s->nr_chunks))
+	if (READ_ONCE(s->tab->nr_chunks))
 		return false;
 	return time_after(jiffies, READ_ONCE(s->last_rx) + idle);
 }
@@ -1482,9 +1691,21 @@ static void clouddrec_reaper(struct work_struct *work)
 {
 	struct clouddrec_server *srv =
 		container_of(work, struct clouddrec_server, reaper.work);
+	unsigned long orphan_life =
+		msecs_to_jiffies(srv->cfg.orphan_timeout_ms);
 	struct clouddrec_session *s;
+	struct cd_table *tab, *next;
+	LIST_HEAD(expired);
 
 	mutex_lock(&srv->lock);
+	/* Oldest first: stop at the first orphan still within its time. */
+	list_for_each_entry_safe(tab, next, &srv->orphans, orphan_node) {
+		if (!time_after(jiffies, tab->orphaned + orphan_life))
+			break;
+		list_move_tail(&tab->orphan_node, &expired);
+		srv->nr_orphans--;
+		cd_count(srv, CD_STAT_ORPHANS_EXPIRED);
+	}
 	list_for_each_entry(s, &srv->sessions, node) {
 		if (!cd_reap_due(srv, s))
 			continue;
@@ -1495,6 +1716,7 @@ static void clouddrec_reaper(struct work_struct *work)
 	if (!srv->stopping)
 		queue_delayed_work(srv->wq, &srv->reaper, srv->reap_period);
 	mutex_unlock(&srv->lock);
+	cd_tables_free(srv, &expired);
 }
 
 /* Sessions from @addr; under srv->lock. */
@@ -1527,19 +1749,24 @@ static struct clouddrec_session *cd_session_new(struct clouddrec_server *srv,
 
 	if (!s)
 		return NULL;
+	s->tab = kzalloc(sizeof(*s->tab), GFP_KERNEL);
+	if (!s->tab) {
+		kfree(s);
+		return NULL;
+	}
 	s->srv = srv;
 	s->sock = sock;
 	s->authed = !srv->hmac;
 	s->accepted = jiffies;
 	s->last_rx = s->accepted;
 	INIT_LIST_HEAD(&s->tx_queue);
-	xa_init(&s->chunks);
+	xa_init(&s->tab->chunks);
 	INIT_WORK(&s->io_work, clouddrec_session_io);
 	INIT_WORK(&s->release_work, clouddrec_session_release);
 	/* 0 is never a session id: no handle is 0. */
 	do {
-		s->sid = atomic_inc_return(&srv->next_sid);
-	} while (!s->sid);
+		s->tab->sid = atomic_inc_return(&srv->next_sid);
+	} while (!s->tab->sid);
 	if (kernel_getpeername(sock, (struct sockaddr *)&s->peer) < 0)
 		memset(&s->peer, 0, sizeof(s->peer));
 	return s;
@@ -1640,6 +1867,7 @@ static int cd_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "rx_buffer_bytes %llu\n",
 		   clouddrec_server_rx_buffered(srv));
 	seq_printf(m, "sessions %u\n", clouddrec_server_sessions(srv));
+	seq_printf(m, "orphans %u\n", clouddrec_server_orphans(srv));
 	for (i = 0; i < CD_STAT_NR; i++)
 		seq_printf(m, "%s %llu\n", clouddrec_stat_names[i],
 			   clouddrec_server_stat(srv, i));
@@ -1656,7 +1884,8 @@ static int cd_sessions_show(struct seq_file *m, void *v)
 	mutex_lock(&srv->lock);
 	list_for_each_entry(s, &srv->sessions, node)
 		seq_printf(m, "%pISpc %llu %llu %d\n", &s->peer,
-			   READ_ONCE(s->bytes), READ_ONCE(s->nr_chunks),
+			   READ_ONCE(s->tab->bytes),
+			   READ_ONCE(s->tab->nr_chunks),
 			   READ_ONCE(s->ready));
 	mutex_unlock(&srv->lock);
 	return 0;
@@ -1749,6 +1978,7 @@ clouddrec_server_start(const struct clouddrec_config *cfg)
 	}
 	mutex_init(&srv->lock);
 	INIT_LIST_HEAD(&srv->sessions);
+	INIT_LIST_HEAD(&srv->orphans);
 	INIT_DELAYED_WORK(&srv->reaper, clouddrec_reaper);
 	period = min3(cfg->idle_timeout_ms, cfg->io_timeout_ms,
 		      cfg->handshake_timeout_ms);
@@ -1855,6 +2085,9 @@ void clouddrec_server_stop(struct clouddrec_server *srv)
 	/* Drains: every session closes and its release frees its chunks. */
 	destroy_workqueue(srv->wq);
 	WARN_ON(!list_empty(&srv->sessions));
+	/* No work runs any more: the orphans are ours alone. */
+	cd_tables_free(srv, &srv->orphans);
+	srv->nr_orphans = 0;
 	WARN_ON(atomic64_read(&srv->lent_bytes));
 	WARN_ON(atomic64_read(&srv->charged));
 
@@ -1946,6 +2179,22 @@ u64 clouddrec_server_rx_buffered(struct clouddrec_server *srv)
 }
 
 /**
+ * clouddrec_server_orphans() - sessions kept for RESUME
+ * @srv: the server
+ *
+ * Return: the number of orphans (chunk tables whose connection ended).
+ */
+unsigned int clouddrec_server_orphans(struct clouddrec_server *srv)
+{
+	unsigned int n;
+
+	mutex_lock(&srv->lock);
+	n = srv->nr_orphans;
+	mutex_unlock(&srv->lock);
+	return n;
+}
+
+/**
  * clouddrec_server_sessions() - connected sessions
  * @srv: the server
  *
@@ -2015,6 +2264,10 @@ static uint max_session_chunks = 1U << 20;
 module_param(max_session_chunks, uint, 0444);
 MODULE_PARM_DESC(max_session_chunks, "most chunks one connection may hold (default 1048576)");
 
+static uint orphan_timeout = 120;
+module_param(orphan_timeout, uint, 0444);
+MODULE_PARM_DESC(orphan_timeout, "seconds a lost client's chunks wait for it to resume its session (default 120; 0: no resumption, chunks freed at once)");
+
 static long min_free_mb = -1;
 module_param(min_free_mb, long, 0444);
 MODULE_PARM_DESC(min_free_mb, "MiB of available memory kept for the node: no new chunk below (default -1: 1/32 of RAM; 0: none)");
@@ -2064,13 +2317,15 @@ static int __init clouddrec_init(void)
 	cfg.handshake_timeout_ms = handshake_timeout * MSEC_PER_SEC;
 	cfg.max_sessions_per_addr = max_sessions_per_addr;
 	cfg.max_session_chunks = max_session_chunks;
+	cfg.orphan_timeout_ms = orphan_timeout * MSEC_PER_SEC;
 	if (min_free_mb >= 0)
 		cfg.min_free = (u64)min_free_mb << 20;
 	cfg.debugfs = true;
 	if (!port || !idle_timeout || !io_timeout || !handshake_timeout ||
 	    idle_timeout > INT_MAX / MSEC_PER_SEC ||
 	    io_timeout > INT_MAX / MSEC_PER_SEC ||
-	    handshake_timeout > INT_MAX / MSEC_PER_SEC) {
+	    handshake_timeout > INT_MAX / MSEC_PER_SEC ||
+	    orphan_timeout > INT_MAX / MSEC_PER_SEC) {
 		pr_err("port and timeouts must be non-zero\n");
 		return -EINVAL;
 	}

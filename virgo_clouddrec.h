@@ -30,6 +30,9 @@ struct clouddrec_server;
  *	key) within this of its connection, or it is closed
  * @max_sessions_per_addr: most sessions from one client IPv4 address
  * @max_session_chunks: most chunks one session may hold at once
+ * @orphan_timeout_ms: a session that agreed on RESUME and ends holding
+ *	chunks keeps them this long for its client to resume it; 0 turns
+ *	RESUME off (the capability is not granted)
  * @min_free: bytes of available memory (MemAvailable) below which no new
  *	chunk is allocated (NOMEM); 0 for none
  * @max_workers: sessions served at once (workqueue max_active); 0 for the
@@ -51,6 +54,7 @@ struct clouddrec_config {
 	u32 handshake_timeout_ms;
 	u32 max_sessions_per_addr;
 	u32 max_session_chunks;
+	u32 orphan_timeout_ms;
 	u64 min_free;
 	u32 max_workers;
 	bool debugfs;
@@ -75,6 +79,10 @@ enum clouddrec_stat {
 	CD_STAT_ERR_RANGE,
 	CD_STAT_ERR_NOMEM,
 	CD_STAT_ERR_TIMEOUT,
+	CD_STAT_SESSIONS_ORPHANED,
+	CD_STAT_SESSIONS_RESUMED,
+	CD_STAT_ORPHANS_EXPIRED,
+	CD_STAT_ERR_RESUME,
 	CD_STAT_NR
 };
 
@@ -89,6 +97,7 @@ u64 clouddrec_server_lent_chunks(struct clouddrec_server *srv);
 u64 clouddrec_server_charged_bytes(struct clouddrec_server *srv);
 u64 clouddrec_server_rx_buffered(struct clouddrec_server *srv);
 unsigned int clouddrec_server_sessions(struct clouddrec_server *srv);
+unsigned int clouddrec_server_orphans(struct clouddrec_server *srv);
 void clouddrec_config_default(struct clouddrec_config *cfg);
 
 #endif /* _VIRGO_CLOUDDREC_H */

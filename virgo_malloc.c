@@ -357,7 +357,8 @@ static int vc_wait_allocs(struct virgo_client *vc, struct vc_alloc_req *reqs,
 				r->rpc = NULL;	/* the peer frees its chunks */
 		}
 		if (r->err && !ret)
-			ret = r->err == -EBUSY ? -ETIMEDOUT : r->err;
+			ret = r->err == -EBUSY ? -ETIMEDOUT :
+			      r->err == VIRGO_ERR_CONN_LOST ? -EIO : r->err;
 	}
 	return ret;
 }
@@ -620,11 +621,13 @@ static int vc_free_wait(struct virgo_client *vc, struct virgo_rpc **rpcs,
 			continue;
 		}
 		/*
-		 * -EIO: the connection broke before the reply (the peer was
-		 * removed, or failed); the server frees a session's chunks
-		 * when it ends, so these are gone as asked.
+		 * -EIO: the session ended before the reply (the peer was
+		 * removed, or could not be resumed): its chunks are gone as
+		 * asked.  -ECONNRESET: the connection broke; if the server
+		 * applied the FREE they are gone, else it frees them when the
+		 * session ends or, as an orphan, expires.
 		 */
-		if (err == -EIO)
+		if (err == -EIO || err == VIRGO_ERR_CONN_LOST)
 			err = 0;
 		else if (!err)
 			err = vc_check_freed(rpc);
@@ -789,13 +792,15 @@ struct vc_io {
 	struct vc_io_req reqs[VC_IO_WINDOW];
 	unsigned int nr;
 	int err;
+	unsigned long lost_deadline;
 };
 
 /* What a failed piece means to the caller. */
 static int vc_io_errno(int err)
 {
 	/* A chunk the server does not know is lost, not missing. */
-	if (err == -ENOENT || err == -ERANGE || err == -EPROTO)
+	if (err == -ENOENT || err == -ERANGE || err == -EPROTO ||
+	    err == VIRGO_ERR_CONN_LOST)
 		return -EIO;
 	return err == -EBUSY ? -ETIMEDOUT : err;
 }
@@ -864,6 +869,37 @@ static int vc_io_wait(struct vc_io_req *q, unsigned long deadline)
 }
 
 /*
+ * @q failed with @err: when only its connection broke, wait (until
+ * @deadline) for the session to be resumed and send it again, as often
+ * as the connection breaks.  Returns @q's final result.
+ */
+static int vc_io_resend(struct vc_io *io, struct vc_io_req *q, int err,
+			unsigned long deadline)
+{
+	const struct virgo_replica *rep;
+	struct virgo_peer *peer;
+
+	/* One wait for the whole call, not one per piece. */
+	if (err == VIRGO_ERR_CONN_LOST && !io->lost_deadline)
+		io->lost_deadline = vc_io_round(io) | 1;
+	if (io->lost_deadline && time_before(io->lost_deadline, deadline))
+		deadline = io->lost_deadline;
+	while (err == VIRGO_ERR_CONN_LOST && time_before(jiffies, deadline)) {
+		rep = &io->e->chunks[q->idx].replicas[q->replica];
+		peer = virgo_peer_get(&io->vc->peers, rep->peer_id);
+		if (!peer)
+			return -EIO;
+		err = virgo_peer_wait_session(peer, rep->epoch, deadline);
+		virgo_peer_put(peer);
+		if (err)
+			break;
+		q->err = vc_io_send(io, q);
+		err = vc_io_wait(q, deadline);
+	}
+	return err;
+}
+
+/*
  * The replica of chunk @c to read, among those neither stale nor in
  * @tried: a connected peer with the lowest RTT plus queue, else any.
  */
@@ -915,6 +951,8 @@ static int vc_read_failover(struct vc_io *io, struct vc_io_req *q, int err)
 		if (!err)
 			return 0;
 	}
+	/* No replica left: the last one's connection may come back. */
+	err = vc_io_resend(io, q, err, vc_io_round(io));
 	return vc_io_errno(err);
 }
 
@@ -947,6 +985,7 @@ static void vc_write_drain_piece(struct vc_io *io, unsigned int first,
 		struct vc_io_req *q = &io->reqs[i];
 		int err = vc_io_wait(q, deadline);
 
+		err = vc_io_resend(io, q, err, deadline);
 		if (!err) {
 			ok++;
 			continue;

@@ -17,10 +17,13 @@
  * forgotten: it stays in @pending and the receive thread disposes of the
  * late reply, freeing the chunks of an ALLOC nobody wants any more.
  *
- * A broken connection fails every pending request with -EIO and marks the
- * peer down; the background connect makes a new one.  A
- * new connection is a new server session with new handles, so each
- * connection has an epoch and handles from an older epoch are dead.  A
+ * A broken connection fails every pending request with -ECONNRESET and
+ * marks the peer down; the background connect makes a new one and, when
+ * the server granted RESUME (protocol.md 6.1), takes the old session over
+ * on it: same handles, same epoch, and the failed requests can be sent
+ * again (virgo_peer_wait_session()).  A session that cannot be resumed is
+ * gone, and a new session has new handles, so each session has an epoch
+ * and handles from an older epoch are dead.  A
  * request that names handles carries the epoch they belong to, and
  * virgo_rpc_send() compares it with the connection's under @conn_lock,
  * where the tag is assigned and the frame written: a request built for
@@ -235,6 +238,29 @@ void (*virgo_peer_test_pre_send)(struct virgo_peer *peer);
 void (*virgo_peer_test_rx)(struct virgo_peer *peer, u8 opcode);
 #endif
 
+/* The connection of @peer broke (@err): it is down from now on. */
+static void vp_mark_down(struct virgo_peer *peer, int err)
+{
+	if (cmpxchg(&peer->state, VIRGO_PEER_UP, VIRGO_PEER_DOWN) ==
+	    VIRGO_PEER_UP) {
+		pr_info("peer %s: connection lost (%d)\n", peer->name, err);
+		WRITE_ONCE(peer->down_since, jiffies | 1);
+	}
+}
+
+/*
+ * Why a request built for @epoch cannot go out on @peer now: its session
+ * is gone (-EIO: removed, or another epoch), or only its connection is
+ * down and a resume may bring it back (-ECONNRESET).
+ */
+static int vp_down_errno(struct virgo_peer *peer, u32 epoch)
+{
+	if (READ_ONCE(peer->removed) ||
+	    (epoch != VIRGO_EPOCH_ANY && epoch != READ_ONCE(peer->epoch)))
+		return -EIO;
+	return VIRGO_ERR_CONN_LOST;
+}
+
 /* Can a request built for @epoch go out on @peer's connection now? */
 static bool vp_sendable(struct virgo_peer *peer, u32 epoch)
 {
@@ -256,8 +282,9 @@ static bool vp_sendable(struct virgo_peer *peer, u32 epoch)
  *
  * Return: 0 once the request is on the wire (wait for it with
  * virgo_rpc_wait()), or a negative errno: then it was not sent and is
- * still the caller's.  -EIO when the peer is not connected in @epoch
- * (nothing is sent: the handles died with their session), -EBUSY when
+ * still the caller's.  -EIO when the peer's session of @epoch is gone
+ * (nothing is sent: the handles died with it), -ECONNRESET when only its
+ * connection is down (VIRGO_ERR_CONN_LOST: it may be resumed), -EBUSY when
  * no in-flight slot freed up within rpc_timeout_ms, -EINTR on a fatal
  * signal.
  */
@@ -281,7 +308,7 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 					  VIRGO_PEER_UP, slot_wait);
 	if (!slot) {
 		if (READ_ONCE(peer->state) != VIRGO_PEER_UP)
-			return -EIO;
+			return vp_down_errno(peer, epoch);
 		return ret < 0 ? -EINTR : -EBUSY;
 	}
 
@@ -291,9 +318,10 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 #endif
 	mutex_lock(&peer->conn_lock);
 	if (!vp_sendable(peer, epoch)) {
+		ret = vp_down_errno(peer, epoch);
 		mutex_unlock(&peer->conn_lock);
 		vp_slot_put(peer);
-		return -EIO;
+		return ret;
 	}
 	kref_get(&peer->ref);
 	rpc->peer = peer;
@@ -322,19 +350,24 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		   msecs_to_jiffies(set->rpc_timeout_ms));
 	ret = vp_sendv(peer->sock, iov, nr, sizeof(hdr) + len + data_len);
 	if (ret) {
-		/* A partial frame breaks the stream: drop the connection. */
+		/*
+		 * A partial frame breaks the stream: drop the connection, and
+		 * say so now, so that a sender waiting for the session to be
+		 * back waits for the reconnect, not for this broken socket.
+		 */
 		kernel_sock_shutdown(peer->sock, SHUT_RDWR);
+		vp_mark_down(peer, ret);
 		mutex_unlock(&peer->conn_lock);
 		xa_lock(&peer->pending);
 		if (!rpc->claimed && __xa_erase(&peer->pending, rpc->tag)) {
 			xa_unlock(&peer->pending);
 			vp_slot_put(peer);
-			return -EIO;
+			return VIRGO_ERR_CONN_LOST;
 		}
 		xa_unlock(&peer->pending);
 		/* The receive thread failed it already. */
 		wait_for_completion(&rpc->done);
-		return -EIO;
+		return VIRGO_ERR_CONN_LOST;
 	}
 	mutex_unlock(&peer->conn_lock);
 	return 0;
@@ -478,13 +511,10 @@ static int vp_rx_thread(void *data)
 	}
 
 	/* Broken or stopped: fail what waits, then wait to be reaped. */
-	if (cmpxchg(&peer->state, VIRGO_PEER_UP, VIRGO_PEER_DOWN) ==
-	    VIRGO_PEER_UP) {
-		pr_info("peer %s: connection lost (%d)\n", peer->name, ret);
-		WRITE_ONCE(peer->down_since, jiffies | 1);
-	}
+	vp_mark_down(peer, ret);
 	kernel_sock_shutdown(sock, SHUT_RDWR);
-	vp_fail_all(peer, -EIO);
+	/* The session may come back (RESUME): callers may send again. */
+	vp_fail_all(peer, VIRGO_ERR_CONN_LOST);
 	/* Connect again in the background (unless being stopped). */
 	if (!kthread_should_stop())
 		virgo_peer_kick(peer);
@@ -499,9 +529,13 @@ static int vp_rx_thread(void *data)
 
 /* ---- connecting ------------------------------------------------------ */
 
-/* One synchronous exchange before the receive thread runs. */
+/*
+ * One synchronous exchange before the receive thread runs: a reply of up
+ * to @rep_max bytes lands in @rep, its length in *@rep_len (checked by
+ * the codec).
+ */
 static int vp_exchange(struct virgo_peer *peer, u8 op, const void *req,
-		       u32 len, void *rep, u32 rep_len)
+		       u32 len, void *rep, u32 rep_max, u32 *rep_len)
 {
 	struct virgo_wire_limits lim;
 	u8 hdr[VIRGO_WIRE_HDR_LEN];
@@ -525,11 +559,12 @@ static int vp_exchange(struct virgo_peer *peer, u8 op, const void *req,
 		return -EPROTO;
 	if (m.status)
 		return virgo_status_to_errno(m.status);
-	if (m.len != rep_len)
+	if (m.len > rep_max)
 		return -EPROTO;
-	ret = vp_recv(peer->sock, rep, rep_len);
+	ret = vp_recv(peer->sock, rep, m.len);
 	if (ret)
 		return ret;
+	*rep_len = m.len;
 	return virgo_wire_check_rep(&m, rep, &lim) ? -EPROTO : 0;
 }
 
@@ -542,26 +577,33 @@ static int vp_mac(struct virgo_peer_set *set, enum virgo_wire_auth_role role,
 	return crypto_shash_tfm_digest(set->hmac, input, sizeof(input), mac);
 }
 
-/* HELLO, and AUTH when the server wants it.  Called with @conn_lock. */
-static int vp_greet(struct virgo_peer *peer)
+/*
+ * HELLO (offering RESUME), and AUTH when the server wants it; the reply
+ * in @rep, our nonce in @cn.  Called with @conn_lock.
+ */
+static int vp_greet(struct virgo_peer *peer, struct virgo_wire_hello_rep *out,
+		    u8 *cn)
 {
 	struct virgo_peer_set *set = peer->set;
-	struct virgo_wire_hello_req req = { .ver_min = 1, .ver_max = 1 };
-	u8 p[VIRGO_WIRE_HELLO_REP_LEN], mac[VIRGO_WIRE_MAC_LEN];
-	u8 cn[VIRGO_WIRE_NONCE_LEN];
+	struct virgo_wire_hello_req req = { .ver_min = 1, .ver_max = 1,
+					    .caps = VIRGO_CAP_RESUME };
+	u8 p[VIRGO_WIRE_HELLO_REP_MAX], mac[VIRGO_WIRE_MAC_LEN];
 	struct virgo_wire_hello_rep rep;
+	u32 len;
 	int ret;
 
 	get_random_bytes(req.nonce, sizeof(req.nonce));
-	memcpy(cn, req.nonce, sizeof(cn));
+	memcpy(cn, req.nonce, VIRGO_WIRE_NONCE_LEN);
 	ret = virgo_wire_put_hello_req(p, sizeof(p), &req);
 	if (ret < 0)
 		return ret;
-	ret = vp_exchange(peer, VIRGO_OP_HELLO, p, ret, p,
-			  VIRGO_WIRE_HELLO_REP_LEN);
+	ret = vp_exchange(peer, VIRGO_OP_HELLO, p, ret, p, sizeof(p), &len);
 	if (ret)
 		return ret;
 	virgo_wire_get_hello_rep(p, &rep);
+	/* Only what we offered (protocol.md 5.1). */
+	if (rep.caps & ~req.caps)
+		return -EPROTO;
 
 	if (!!(rep.flags & VIRGO_HELLO_AUTH_REQUIRED) != !!set->hmac) {
 		/* No key to give, or a server that would not check ours. */
@@ -575,7 +617,7 @@ static int vp_greet(struct virgo_peer *peer)
 		if (ret)
 			return ret;
 		ret = vp_exchange(peer, VIRGO_OP_AUTH, mac, sizeof(mac), p,
-				  VIRGO_WIRE_MAC_LEN);
+				  VIRGO_WIRE_MAC_LEN, &len);
 		if (ret)
 			return ret == -EKEYREJECTED || ret == -EACCES ?
 				-EKEYREJECTED : ret;
@@ -597,6 +639,97 @@ static int vp_greet(struct virgo_peer *peer)
 					   VIRGO_CLIENT_MAX_INFLIGHT));
 	peer->capacity = rep.capacity;
 	atomic64_set(&peer->free, rep.free);
+	*out = rep;
+	memzero_explicit(rep.token, sizeof(rep.token));
+	return 0;
+}
+
+/* Tries of a RESUME the server answers BUSY (its old connection closes). */
+#define VP_RESUME_TRIES		20
+#define VP_RESUME_RETRY_MS	50
+
+/*
+ * Take the last session over on the new connection (protocol.md 6.1),
+ * @rep and @cn from its greeting.  Called with @conn_lock.  Returns 0
+ * once resumed, -ENOENT when that session is gone, or another error that
+ * ends the connection (tried again later).
+ */
+static int vp_resume(struct virgo_peer *peer,
+		     const struct virgo_wire_hello_rep *rep, const u8 *cn)
+{
+	struct virgo_peer_set *set = peer->set;
+	u8 input[VIRGO_WIRE_RESUME_INPUT_LEN], proof[VIRGO_WIRE_MAC_LEN];
+	u8 p[VIRGO_WIRE_RESUME_REQ_LEN], out[VIRGO_WIRE_RESUME_REP_LEN];
+	unsigned int tries = 0;
+	u64 chunks, bytes;
+	u32 len;
+	int ret;
+
+	memcpy(proof, peer->resume_token, sizeof(proof));
+	if (set->hmac) {
+		virgo_wire_resume_input(input, peer->resume_token, cn,
+					rep->nonce);
+		ret = crypto_shash_tfm_digest(set->hmac, input, sizeof(input),
+					      proof);
+		memzero_explicit(input, sizeof(input));
+		if (ret)
+			goto out;
+	}
+	virgo_wire_put_resume_req(p, sizeof(p), peer->resume_id, proof);
+	do {
+		/* BUSY: the server is closing the old connection; again. */
+		if (tries && msleep_interruptible(VP_RESUME_RETRY_MS))
+			break;
+		ret = vp_exchange(peer, VIRGO_OP_RESUME, p, sizeof(p), out,
+				  sizeof(out), &len);
+	} while (ret == -EBUSY && ++tries < VP_RESUME_TRIES);
+	if (!ret) {
+		virgo_wire_get_resume_rep(out, &chunks, &bytes);
+		pr_info("peer %s: session resumed (%llu chunks, %llu bytes)\n",
+			peer->name, chunks, bytes);
+	}
+out:
+	memzero_explicit(proof, sizeof(proof));
+	memzero_explicit(p, sizeof(p));
+	return ret;
+}
+
+/* The last session cannot be resumed: a new epoch.  Under @conn_lock. */
+static void vp_session_gone(struct virgo_peer *peer)
+{
+	if (peer->resumable)
+		atomic_inc(&peer->sessions_lost);
+	peer->resumable = false;
+	if (++peer->epoch == VIRGO_EPOCH_ANY)
+		peer->epoch++;
+}
+
+/*
+ * After a greeting: resume the last session if it may hold our chunks,
+ * else start a new epoch.  Remembers what resumes this session later.
+ * Called with @conn_lock.  Returns 0, or an error that ends the
+ * connection.
+ */
+static int vp_start_session(struct virgo_peer *peer,
+			    const struct virgo_wire_hello_rep *rep,
+			    const u8 *cn)
+{
+	bool can = rep->caps & VIRGO_CAP_RESUME;
+	int ret = -ENOENT;
+
+	if (can && peer->resumable && peer->epoch != VIRGO_EPOCH_ANY)
+		ret = vp_resume(peer, rep, cn);
+	if (ret && ret != -ENOENT)
+		return ret;
+	if (ret) {
+		vp_session_gone(peer);
+		peer->resume_id = rep->resume_id;
+	} else {
+		atomic_inc(&peer->resumed);
+	}
+	/* From now on this connection's token resumes the session. */
+	peer->resumable = can;
+	memcpy(peer->resume_token, rep->token, sizeof(peer->resume_token));
 	return 0;
 }
 
@@ -612,7 +745,8 @@ static void vp_disconnect(struct virgo_peer *peer, int state)
 		/* The receive thread's reference (virgo_peer_connect()). */
 		kref_put(&peer->ref, vp_release);
 	}
-	vp_fail_all(peer, -EIO);
+	vp_fail_all(peer, state == VIRGO_PEER_IDLE ? -EIO :
+						 VIRGO_ERR_CONN_LOST);
 	if (peer->sock) {
 		sock_release(peer->sock);
 		peer->sock = NULL;
@@ -633,6 +767,8 @@ int virgo_peer_connect(struct virgo_peer *peer)
 {
 	struct virgo_peer_set *set = peer->set;
 	unsigned long timeout = msecs_to_jiffies(set->connect_timeout_ms);
+	struct virgo_wire_hello_rep rep;
+	u8 cn[VIRGO_WIRE_NONCE_LEN];
 	struct socket *sock;
 	int ret;
 
@@ -683,12 +819,14 @@ int virgo_peer_connect(struct virgo_peer *peer)
 			     sizeof(peer->addr), 0);
 	if (ret)
 		goto fail;
-	ret = vp_greet(peer);
+	ret = vp_greet(peer, &rep, cn);
+	if (ret)
+		goto fail;
+	ret = vp_start_session(peer, &rep, cn);
+	memzero_explicit(rep.token, sizeof(rep.token));
 	if (ret)
 		goto fail;
 
-	if (++peer->epoch == VIRGO_EPOCH_ANY)
-		peer->epoch++;
 	atomic_set(&peer->suspect, 0);
 	WRITE_ONCE(peer->state, VIRGO_PEER_UP);
 	/* The receive thread holds a reference until it is reaped. */
@@ -707,6 +845,13 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	return 0;
 
 fail:
+	/*
+	 * Refused: nothing listens there, so no server holds the session
+	 * either (a server's orphans live as long as it does).  Its chunks
+	 * are lost now, not after a wait for a resume that cannot come.
+	 */
+	if (ret == -ECONNREFUSED && peer->resumable)
+		vp_session_gone(peer);
 	if (!READ_ONCE(peer->down_since))
 		WRITE_ONCE(peer->down_since, jiffies | 1);
 	vp_disconnect(peer, VIRGO_PEER_DOWN);
@@ -754,6 +899,48 @@ void virgo_peer_kick(struct virgo_peer *peer)
 	if (!queue_delayed_work(peer->set->connecting, &peer->connect_work,
 				delay))
 		kref_put(&peer->ref, vp_release);
+}
+
+/* Is @peer's session of @epoch back, or gone for good? */
+static bool vp_session_settled(struct virgo_peer *peer, u32 epoch)
+{
+	return READ_ONCE(peer->removed) ||
+	       READ_ONCE(peer->epoch) != epoch ||
+	       READ_ONCE(peer->state) == VIRGO_PEER_UP;
+}
+
+/**
+ * virgo_peer_wait_session() - wait for a lost connection's session
+ * @peer: the peer (the caller holds a reference)
+ * @epoch: the epoch of the session the caller's handles belong to
+ * @deadline: jiffies after which the caller gives up
+ *
+ * After -ECONNRESET (VIRGO_ERR_CONN_LOST): the peer reconnects in the
+ * background and, if the server still has the session, resumes it in the
+ * same epoch.  Killable.
+ *
+ * Return: 0 when @peer is connected in @epoch again (send again); -EIO
+ * when that session is gone (a new epoch, or the peer was removed);
+ * -ETIMEDOUT at @deadline; -EINTR on a fatal signal.
+ */
+int virgo_peer_wait_session(struct virgo_peer *peer, u32 epoch,
+			    unsigned long deadline)
+{
+	long left = (long)(deadline - jiffies);
+	long ret;
+
+	virgo_peer_kick(peer);
+	if (left > 0 && !vp_session_settled(peer, epoch)) {
+		ret = wait_event_killable_timeout(peer->set->connect_wq,
+						  vp_session_settled(peer,
+								     epoch),
+						  left);
+		if (ret < 0)
+			return -EINTR;
+	}
+	if (READ_ONCE(peer->removed) || READ_ONCE(peer->epoch) != epoch)
+		return -EIO;
+	return READ_ONCE(peer->state) == VIRGO_PEER_UP ? 0 : -ETIMEDOUT;
 }
 
 static bool vp_all_tried(struct virgo_peer **peers, unsigned int nr)
@@ -918,6 +1105,15 @@ static int vp_free_batch(struct virgo_peer *peer, u32 epoch,
 	return 0;
 }
 
+/* Wait up to a connect timeout for @peer's session of @epoch. */
+static int vp_orphans_wait(struct virgo_peer *peer, u32 epoch)
+{
+	unsigned int ms = peer->set->connect_timeout_ms;
+
+	return virgo_peer_wait_session(peer, epoch,
+				       jiffies + msecs_to_jiffies(ms));
+}
+
 static void vp_orphans_work(struct work_struct *work)
 {
 	struct vp_orphans *o = container_of(work, struct vp_orphans, work);
@@ -928,12 +1124,18 @@ static void vp_orphans_work(struct work_struct *work)
 	/*
 	 * -EIO: the session (and its chunks) is gone, or the peer was
 	 * removed; nothing left to free.  -EBUSY: the connection is up but
-	 * full; try again, a bounded number of times.
+	 * full; -ECONNRESET: it is down, the session may be resumed; try
+	 * again, a bounded number of times.
 	 */
 	while (done < o->count) {
 		u32 n = min(o->count - done, READ_ONCE(peer->lim.max_batch));
 		int ret = vp_free_batch(peer, o->epoch, o->handles + done, n);
 
+		if (ret == VIRGO_ERR_CONN_LOST && tries < VP_ORPHAN_TRIES) {
+			ret = vp_orphans_wait(peer, o->epoch);
+			if (!ret)
+				ret = -EBUSY;	/* back: send it again */
+		}
 		if (ret == -EBUSY && ++tries < VP_ORPHAN_TRIES)
 			continue;
 		if (ret) {
@@ -1147,6 +1349,7 @@ static void vp_remove(struct virgo_peer_set *set, struct virgo_peer *peer)
 	mutex_lock(&peer->conn_lock);
 	vp_disconnect(peer, VIRGO_PEER_IDLE);
 	mutex_unlock(&peer->conn_lock);
+	/* Also ends virgo_peer_wait_session() on it: -EIO. */
 	wake_up_all(&set->connect_wq);
 	virgo_peer_put(peer);
 }

@@ -45,13 +45,21 @@ struct virgo_peer_set;
  * @ref: references; the set holds one while the peer is listed
  * @set: the set it belongs to
  * @conn_lock: serialises connecting, disconnecting and sending; protects
- *	@sock, @rx, @epoch, @removed, @lim and @max_inflight
+ *	@sock, @rx, @epoch, @removed, @lim, @max_inflight and the resume
+ *	state (@resumable, @resume_id, @resume_token)
  * @sock: the connection, or NULL
  * @rx: the receive thread of @sock
- * @epoch: incremented by every successful connect and by removal; never
- *	VIRGO_EPOCH_ANY once connected; handles are valid only in the epoch
+ * @epoch: incremented by every successful connect that does not resume
+ *	the last session, by a refused reconnect (no server, no session),
+ *	and by removal; never VIRGO_EPOCH_ANY once
+ *	connected; handles are valid only in the epoch (the server session)
  *	that issued them, and a request built for one epoch is sent in that
  *	epoch or not at all (checked under @conn_lock with the tag)
+ * @resumable: the server granted RESUME to the current (or last) session
+ * @resume_id: that session's resume id
+ * @resume_token: the token of its latest connection
+ * @resumed: sessions taken over after a lost connection (RESUME OK)
+ * @sessions_lost: lost connections whose session could not be resumed
  * @removed: taken out of its set: it never connects again (written under
  *	both the set's lock and @conn_lock; read under either)
  * @draining: an administrator asked for its chunks to move elsewhere; no
@@ -97,6 +105,11 @@ struct virgo_peer {
 	struct socket *sock;
 	struct task_struct *rx;
 	u32 epoch;
+	bool resumable;
+	u64 resume_id;
+	u8 resume_token[VIRGO_WIRE_TOKEN_LEN];
+	atomic_t resumed;
+	atomic_t sessions_lost;
 	bool removed;
 	bool draining;
 	unsigned long down_since;
@@ -209,6 +222,8 @@ void virgo_peers_snapshot_put(struct virgo_peer **peers, unsigned int nr);
 int virgo_peer_connect(struct virgo_peer *peer);
 void virgo_peer_kick(struct virgo_peer *peer);
 bool virgo_peer_usable(struct virgo_peer *peer);
+int virgo_peer_wait_session(struct virgo_peer *peer, u32 epoch,
+			    unsigned long deadline);
 int virgo_peers_wait_tried(struct virgo_peer_set *set,
 			   struct virgo_peer **peers, unsigned int nr);
 const char *virgo_peer_state_name(int state);
@@ -232,6 +247,14 @@ static inline bool virgo_rpc_gone(int err)
 {
 	return err == -ETIMEDOUT || err == -EINTR;
 }
+
+/*
+ * -ECONNRESET from virgo_rpc_send() or virgo_rpc_wait(): the connection
+ * broke (or was down) in the request's epoch.  The session may still be
+ * resumed: virgo_peer_wait_session() tells, then the request can be sent
+ * again.  Callers map it to -EIO for their own callers.
+ */
+#define VIRGO_ERR_CONN_LOST	(-ECONNRESET)
 
 void virgo_rpc_forget(struct virgo_rpc *rpc);
 int virgo_peer_ping(struct virgo_peer *peer);

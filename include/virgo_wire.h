@@ -158,6 +158,8 @@ static inline void put_unaligned_le64(u64 val, void *p)
  * @VIRGO_OP_READ: handle, offset, length -> data
  * @VIRGO_OP_STAT: server counters
  * @VIRGO_OP_PING: echo of up to VIRGO_WIRE_PING_MAX opaque bytes
+ * @VIRGO_OP_RESUME: take over an earlier session (capability
+ *	VIRGO_CAP_RESUME only)
  */
 enum virgo_wire_op {
 	VIRGO_OP_HELLO = 1,
@@ -168,10 +170,11 @@ enum virgo_wire_op {
 	VIRGO_OP_READ = 6,
 	VIRGO_OP_STAT = 7,
 	VIRGO_OP_PING = 8,
+	VIRGO_OP_RESUME = 9,
 };
 
 #define VIRGO_OP_MIN		VIRGO_OP_HELLO
-#define VIRGO_OP_MAX		VIRGO_OP_PING
+#define VIRGO_OP_MAX		VIRGO_OP_RESUME
 
 /**
  * enum virgo_wire_status - wire status codes (hdr.status); not errnos
@@ -207,8 +210,15 @@ enum virgo_wire_status {
 #define VIRGO_HELLO_AUTH_REQUIRED	0x0001
 #define VIRGO_HELLO_FLAGS_MASK		VIRGO_HELLO_AUTH_REQUIRED
 
-/* Capability bits (HELLO caps).  v1 defines none; unknown bits are ignored. */
+/*
+ * Capability bits (HELLO caps).  The base protocol needs none
+ * (VIRGO_CAPS_V1); a server ignores bits it does not know and never
+ * echoes them.  VIRGO_CAP_RESUME: the HELLO reply carries a resume id and
+ * token, and RESUME may follow the handshake (docs/protocol.md 6.1).
+ */
 #define VIRGO_CAPS_V1		0U
+#define VIRGO_CAP_RESUME	0x00000001U
+#define VIRGO_CAPS_KNOWN	VIRGO_CAP_RESUME
 
 #define VIRGO_WIRE_NONCE_LEN	32
 #define VIRGO_WIRE_MAC_LEN	32
@@ -220,9 +230,21 @@ enum virgo_wire_status {
 #define VIRGO_WIRE_AUTH_INPUT_LEN	\
 	(VIRGO_WIRE_AUTH_LABEL_LEN + 2 * VIRGO_WIRE_NONCE_LEN)	/* 79 */
 
+/* RESUME: the token of a session, and the keyed proof of holding it. */
+#define VIRGO_WIRE_TOKEN_LEN		32
+#define VIRGO_WIRE_RESUME_LABEL		"virgo-v1-resume"
+#define VIRGO_WIRE_RESUME_INPUT_LEN	\
+	(VIRGO_WIRE_AUTH_LABEL_LEN + VIRGO_WIRE_TOKEN_LEN + \
+	 2 * VIRGO_WIRE_NONCE_LEN)				/* 111 */
+
 /* Payload sizes. */
 #define VIRGO_WIRE_HELLO_REQ_LEN	40
-#define VIRGO_WIRE_HELLO_REP_LEN	72
+#define VIRGO_WIRE_HELLO_REP_LEN	72	/* without VIRGO_CAP_RESUME */
+#define VIRGO_WIRE_HELLO_RESUME_LEN	40	/* resume_id, token */
+#define VIRGO_WIRE_HELLO_REP_MAX	\
+	(VIRGO_WIRE_HELLO_REP_LEN + VIRGO_WIRE_HELLO_RESUME_LEN) /* 112 */
+#define VIRGO_WIRE_RESUME_REQ_LEN	40	/* resume_id, proof */
+#define VIRGO_WIRE_RESUME_REP_LEN	16	/* chunks, bytes */
 #define VIRGO_WIRE_AUTH_LEN		VIRGO_WIRE_MAC_LEN
 #define VIRGO_WIRE_BATCH_HDR_LEN	8	/* count, reserved */
 #define VIRGO_WIRE_SIZE_LEN		4	/* one ALLOC size */
@@ -313,6 +335,39 @@ struct virgo_wire_hello_rep_raw {
 };
 
 /**
+ * struct virgo_wire_resume_raw - HELLO reply extension (VIRGO_CAP_RESUME)
+ * @resume_id: names this session in a later RESUME (never 0)
+ * @token: the session's secret: a later RESUME proves it holds it
+ *
+ * Follows struct virgo_wire_hello_rep_raw when the reply's caps have
+ * VIRGO_CAP_RESUME.
+ */
+struct virgo_wire_resume_raw {
+	__le64 resume_id;
+	u8 token[VIRGO_WIRE_TOKEN_LEN];
+};
+
+/**
+ * struct virgo_wire_resume_req_raw - RESUME request payload on the wire
+ * @resume_id: the session to take over (never 0)
+ * @proof: its token (no key), or HMAC-SHA256(key, resume input)
+ */
+struct virgo_wire_resume_req_raw {
+	__le64 resume_id;
+	u8 proof[VIRGO_WIRE_MAC_LEN];
+};
+
+/**
+ * struct virgo_wire_resume_rep_raw - RESUME reply payload on the wire
+ * @chunks: chunks the resumed session holds
+ * @bytes: bytes in them
+ */
+struct virgo_wire_resume_rep_raw {
+	__le64 chunks;
+	__le64 bytes;
+};
+
+/**
  * struct virgo_wire_batch_raw - head of ALLOC/FREE payloads, FREE reply
  * @count: number of elements that follow (FREE reply: handles freed)
  * @reserved: must be 0
@@ -381,6 +436,13 @@ static_assert(sizeof(struct virgo_wire_rw_raw) == VIRGO_WIRE_RW_REQ_LEN,
 static_assert(sizeof(struct virgo_wire_stat_raw) == VIRGO_WIRE_STAT_REP_LEN,
 	      "stat rep");
 static_assert(VIRGO_WIRE_AUTH_INPUT_LEN == 79, "auth input");
+static_assert(sizeof(struct virgo_wire_resume_raw) ==
+	      VIRGO_WIRE_HELLO_RESUME_LEN, "hello resume extension");
+static_assert(sizeof(struct virgo_wire_resume_req_raw) ==
+	      VIRGO_WIRE_RESUME_REQ_LEN, "resume req");
+static_assert(sizeof(struct virgo_wire_resume_rep_raw) ==
+	      VIRGO_WIRE_RESUME_REP_LEN, "resume rep");
+static_assert(VIRGO_WIRE_RESUME_INPUT_LEN == 111, "resume input");
 
 /* Field offsets, for the codec below only (#undef'd at the end). */
 #define __VW_HDR(f)	offsetof(struct virgo_wire_hdr, f)
@@ -389,6 +451,10 @@ static_assert(VIRGO_WIRE_AUTH_INPUT_LEN == 79, "auth input");
 #define __VW_BATCH(f)	offsetof(struct virgo_wire_batch_raw, f)
 #define __VW_RW(f)	offsetof(struct virgo_wire_rw_raw, f)
 #define __VW_STAT(f)	offsetof(struct virgo_wire_stat_raw, f)
+#define __VW_HRES(f)	(VIRGO_WIRE_HELLO_REP_LEN + \
+			 offsetof(struct virgo_wire_resume_raw, f))
+#define __VW_RREQ(f)	offsetof(struct virgo_wire_resume_req_raw, f)
+#define __VW_RREP(f)	offsetof(struct virgo_wire_resume_rep_raw, f)
 
 /* ---------------------------------------------------------------------- */
 /* Host-order views                                                        */
@@ -453,6 +519,8 @@ struct virgo_wire_hello_req {
  * @capacity: bytes the server may lend in total
  * @free: bytes the server can still lend
  * @nonce: server nonce
+ * @resume_id: with VIRGO_CAP_RESUME in @caps: names the session (never 0)
+ * @token: with VIRGO_CAP_RESUME in @caps: the session's resume token
  */
 struct virgo_wire_hello_rep {
 	u16 version;
@@ -465,6 +533,8 @@ struct virgo_wire_hello_rep {
 	u64 capacity;
 	u64 free;
 	u8 nonce[VIRGO_WIRE_NONCE_LEN];
+	u64 resume_id;
+	u8 token[VIRGO_WIRE_TOKEN_LEN];
 };
 
 /**
@@ -519,7 +589,7 @@ enum virgo_wire_auth_role {
  * virgo_wire_op_valid() - is @op a v1 opcode?
  * @op: opcode from a header
  *
- * Return: true for VIRGO_OP_HELLO..VIRGO_OP_PING.
+ * Return: true for VIRGO_OP_HELLO..VIRGO_OP_RESUME.
  */
 static inline bool virgo_wire_op_valid(u32 op)
 {
@@ -539,6 +609,7 @@ static inline const char *virgo_wire_op_name(u32 op)
 		[VIRGO_OP_ALLOC] = "ALLOC", [VIRGO_OP_FREE] = "FREE",
 		[VIRGO_OP_WRITE] = "WRITE", [VIRGO_OP_READ] = "READ",
 		[VIRGO_OP_STAT] = "STAT", [VIRGO_OP_PING] = "PING",
+		[VIRGO_OP_RESUME] = "RESUME",
 	};
 
 	return virgo_wire_op_valid(op) ? names[op] : "?";
@@ -717,6 +788,31 @@ static inline void virgo_wire_auth_input(u8 *out,
 	memcpy(out, server ? server_nonce : client_nonce, VIRGO_WIRE_NONCE_LEN);
 	out += VIRGO_WIRE_NONCE_LEN;
 	memcpy(out, server ? client_nonce : server_nonce, VIRGO_WIRE_NONCE_LEN);
+}
+
+/**
+ * virgo_wire_resume_input() - build the 111-byte HMAC input of a RESUME
+ * @out: VIRGO_WIRE_RESUME_INPUT_LEN bytes to fill
+ * @token: the token of the session to resume (VIRGO_WIRE_TOKEN_LEN bytes)
+ * @client_nonce: the nonce of this connection's HELLO request
+ * @server_nonce: the nonce of this connection's HELLO reply
+ *
+ * "virgo-v1-resume" || token || client_nonce || server_nonce.  With a key,
+ * a RESUME's proof is HMAC-SHA256(key, @out): it binds the token to the
+ * key and to this connection, so a proof seen on the wire is worth
+ * nothing on another connection.
+ */
+static inline void virgo_wire_resume_input(u8 *out, const u8 *token,
+					   const u8 *client_nonce,
+					   const u8 *server_nonce)
+{
+	memcpy(out, VIRGO_WIRE_RESUME_LABEL, VIRGO_WIRE_AUTH_LABEL_LEN);
+	out += VIRGO_WIRE_AUTH_LABEL_LEN;
+	memcpy(out, token, VIRGO_WIRE_TOKEN_LEN);
+	out += VIRGO_WIRE_TOKEN_LEN;
+	memcpy(out, client_nonce, VIRGO_WIRE_NONCE_LEN);
+	out += VIRGO_WIRE_NONCE_LEN;
+	memcpy(out, server_nonce, VIRGO_WIRE_NONCE_LEN);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -966,18 +1062,37 @@ static inline int virgo_wire_check_req(const struct virgo_wire_msg *m,
 		return len == 0 ? 0 : -EINVAL;
 	case VIRGO_OP_PING:
 		return len <= VIRGO_WIRE_PING_MAX ? 0 : -E2BIG;
+	case VIRGO_OP_RESUME:
+		if (len != VIRGO_WIRE_RESUME_REQ_LEN ||
+		    !get_unaligned_le64(p + __VW_RREQ(resume_id)))
+			return -EINVAL;
+		return 0;
 	default:
 		return -EPROTONOSUPPORT;
 	}
 }
 
 /**
+ * virgo_wire_hello_rep_len() - payload length of a HELLO reply
+ * @caps: the capability bits of the reply
+ *
+ * Return: VIRGO_WIRE_HELLO_REP_MAX with VIRGO_CAP_RESUME in @caps (the
+ * resume extension follows), else VIRGO_WIRE_HELLO_REP_LEN.
+ */
+static inline u32 virgo_wire_hello_rep_len(u32 caps)
+{
+	return caps & VIRGO_CAP_RESUME ? VIRGO_WIRE_HELLO_REP_MAX :
+					 VIRGO_WIRE_HELLO_REP_LEN;
+}
+
+/**
  * __virgo_wire_check_hello_rep() - check a HELLO reply payload
- * @p: VIRGO_WIRE_HELLO_REP_LEN payload bytes
+ * @p: virgo_wire_hello_rep_len(caps) payload bytes
  *
  * Return: 0; -EPROTONOSUPPORT if the version is not VIRGO_WIRE_VERSION;
  * -EINVAL for unknown flags, incoherent advertised limits (see
- * virgo_wire_limits_check()), max_inflight 0 or free > capacity.
+ * virgo_wire_limits_check()), max_inflight 0, free > capacity or, with
+ * VIRGO_CAP_RESUME, a resume id 0.
  */
 static inline int __virgo_wire_check_hello_rep(const u8 *p)
 {
@@ -999,6 +1114,9 @@ static inline int __virgo_wire_check_hello_rep(const u8 *p)
 		return -EINVAL;
 	if (get_unaligned_le64(p + __VW_HREP(free)) >
 	    get_unaligned_le64(p + __VW_HREP(capacity)))
+		return -EINVAL;
+	if ((get_unaligned_le32(p + __VW_HREP(caps)) & VIRGO_CAP_RESUME) &&
+	    !get_unaligned_le64(p + __VW_HRES(resume_id)))
 		return -EINVAL;
 	return 0;
 }
@@ -1040,7 +1158,9 @@ static inline int virgo_wire_check_rep(const struct virgo_wire_msg *m,
 
 	switch (m->opcode) {
 	case VIRGO_OP_HELLO:
-		if (len != VIRGO_WIRE_HELLO_REP_LEN)
+		if (len < VIRGO_WIRE_HELLO_REP_LEN ||
+		    len != virgo_wire_hello_rep_len(get_unaligned_le32(p +
+						     __VW_HREP(caps))))
 			return -EINVAL;
 		return __virgo_wire_check_hello_rep(p);
 	case VIRGO_OP_AUTH:
@@ -1071,6 +1191,8 @@ static inline int virgo_wire_check_rep(const struct virgo_wire_msg *m,
 		return len <= lim->max_chunk ? 0 : -E2BIG;
 	case VIRGO_OP_PING:
 		return len <= VIRGO_WIRE_PING_MAX ? 0 : -E2BIG;
+	case VIRGO_OP_RESUME:
+		return len == VIRGO_WIRE_RESUME_REP_LEN ? 0 : -EINVAL;
 	default:
 		return -EPROTONOSUPPORT;
 	}
@@ -1099,8 +1221,9 @@ static inline void virgo_wire_get_hello_req(const void *payload,
 
 /**
  * virgo_wire_get_hello_rep() - read a checked HELLO reply
- * @payload: VIRGO_WIRE_HELLO_REP_LEN checked bytes
- * @h: filled in host order
+ * @payload: virgo_wire_hello_rep_len() checked bytes
+ * @h: filled in host order (@h->resume_id 0 and @h->token zeroes without
+ *	VIRGO_CAP_RESUME)
  */
 static inline void virgo_wire_get_hello_rep(const void *payload,
 					    struct virgo_wire_hello_rep *h)
@@ -1117,6 +1240,42 @@ static inline void virgo_wire_get_hello_rep(const void *payload,
 	h->capacity = get_unaligned_le64(p + __VW_HREP(capacity));
 	h->free = get_unaligned_le64(p + __VW_HREP(free));
 	memcpy(h->nonce, p + __VW_HREP(nonce), VIRGO_WIRE_NONCE_LEN);
+	h->resume_id = 0;
+	memset(h->token, 0, VIRGO_WIRE_TOKEN_LEN);
+	if (h->caps & VIRGO_CAP_RESUME) {
+		h->resume_id = get_unaligned_le64(p + __VW_HRES(resume_id));
+		memcpy(h->token, p + __VW_HRES(token), VIRGO_WIRE_TOKEN_LEN);
+	}
+}
+
+/**
+ * virgo_wire_get_resume_req() - read a checked RESUME request
+ * @payload: VIRGO_WIRE_RESUME_REQ_LEN checked bytes
+ * @proof: VIRGO_WIRE_MAC_LEN bytes to fill
+ *
+ * Return: the resume id (never 0).
+ */
+static inline u64 virgo_wire_get_resume_req(const void *payload, u8 *proof)
+{
+	const u8 *p = payload;
+
+	memcpy(proof, p + __VW_RREQ(proof), VIRGO_WIRE_MAC_LEN);
+	return get_unaligned_le64(p + __VW_RREQ(resume_id));
+}
+
+/**
+ * virgo_wire_get_resume_rep() - read a checked RESUME reply
+ * @payload: VIRGO_WIRE_RESUME_REP_LEN checked bytes
+ * @chunks: set to the chunks the resumed session holds
+ * @bytes: set to the bytes in them
+ */
+static inline void virgo_wire_get_resume_rep(const void *payload, u64 *chunks,
+					     u64 *bytes)
+{
+	const u8 *p = payload;
+
+	*chunks = get_unaligned_le64(p + __VW_RREP(chunks));
+	*bytes = get_unaligned_le64(p + __VW_RREP(bytes));
 }
 
 /**
@@ -1425,14 +1584,18 @@ static inline int virgo_wire_put_hello_req(void *buf, size_t cap,
  * @cap: bytes available at @buf
  * @h: the reply, host order
  *
- * Return: VIRGO_WIRE_HELLO_REP_LEN or -EMSGSIZE.
+ * With VIRGO_CAP_RESUME in @h->caps the resume extension (@h->resume_id,
+ * @h->token) follows the fixed part.
+ *
+ * Return: virgo_wire_hello_rep_len(@h->caps) or -EMSGSIZE.
  */
 static inline int virgo_wire_put_hello_rep(void *buf, size_t cap,
 					   const struct virgo_wire_hello_rep *h)
 {
+	u32 len = virgo_wire_hello_rep_len(h->caps);
 	u8 *p = buf;
 
-	if (cap < VIRGO_WIRE_HELLO_REP_LEN)
+	if (cap < len)
 		return -EMSGSIZE;
 	put_unaligned_le16(h->version, p + __VW_HREP(version));
 	put_unaligned_le16(h->flags, p + __VW_HREP(flags));
@@ -1444,7 +1607,53 @@ static inline int virgo_wire_put_hello_rep(void *buf, size_t cap,
 	put_unaligned_le64(h->capacity, p + __VW_HREP(capacity));
 	put_unaligned_le64(h->free, p + __VW_HREP(free));
 	memcpy(p + __VW_HREP(nonce), h->nonce, VIRGO_WIRE_NONCE_LEN);
-	return VIRGO_WIRE_HELLO_REP_LEN;
+	if (h->caps & VIRGO_CAP_RESUME) {
+		put_unaligned_le64(h->resume_id, p + __VW_HRES(resume_id));
+		memcpy(p + __VW_HRES(token), h->token, VIRGO_WIRE_TOKEN_LEN);
+	}
+	return len;
+}
+
+/**
+ * virgo_wire_put_resume_req() - encode a RESUME request payload
+ * @buf: destination
+ * @cap: bytes available at @buf
+ * @resume_id: the session to take over (from its HELLO reply)
+ * @proof: VIRGO_WIRE_MAC_LEN bytes: the token, or its HMAC with a key
+ *
+ * Return: VIRGO_WIRE_RESUME_REQ_LEN or -EMSGSIZE.
+ */
+static inline int virgo_wire_put_resume_req(void *buf, size_t cap,
+					    u64 resume_id, const u8 *proof)
+{
+	u8 *p = buf;
+
+	if (cap < VIRGO_WIRE_RESUME_REQ_LEN)
+		return -EMSGSIZE;
+	put_unaligned_le64(resume_id, p + __VW_RREQ(resume_id));
+	memcpy(p + __VW_RREQ(proof), proof, VIRGO_WIRE_MAC_LEN);
+	return VIRGO_WIRE_RESUME_REQ_LEN;
+}
+
+/**
+ * virgo_wire_put_resume_rep() - encode a RESUME reply payload
+ * @buf: destination
+ * @cap: bytes available at @buf
+ * @chunks: chunks the resumed session holds
+ * @bytes: bytes in them
+ *
+ * Return: VIRGO_WIRE_RESUME_REP_LEN or -EMSGSIZE.
+ */
+static inline int virgo_wire_put_resume_rep(void *buf, size_t cap, u64 chunks,
+					    u64 bytes)
+{
+	u8 *p = buf;
+
+	if (cap < VIRGO_WIRE_RESUME_REP_LEN)
+		return -EMSGSIZE;
+	put_unaligned_le64(chunks, p + __VW_RREP(chunks));
+	put_unaligned_le64(bytes, p + __VW_RREP(bytes));
+	return VIRGO_WIRE_RESUME_REP_LEN;
 }
 
 /**
@@ -1495,5 +1704,8 @@ static inline int virgo_wire_put_stat_rep(void *buf, size_t cap,
 #undef __VW_BATCH
 #undef __VW_RW
 #undef __VW_STAT
+#undef __VW_HRES
+#undef __VW_RREQ
+#undef __VW_RREP
 
 #endif /* _VIRGO_WIRE_H */

@@ -35,6 +35,7 @@ struct vc_test_ctx {
 	unsigned int peer_dead_ms;
 	unsigned int repair_period_ms;
 	const char *const *domains;
+	unsigned int orphan_timeout_ms;
 	char peers[NR_SERVERS * 40];
 };
 
@@ -68,6 +69,12 @@ static void test_server_config(struct clouddrec_config *cfg, u64 memory)
 	cfg->max_chunk = 65536;
 	cfg->max_sessions = 16;
 	cfg->io_timeout_ms = 2000;
+	/*
+	 * No RESUME unless a test asks for it (ctx->orphan_timeout_ms): a
+	 * broken connection then ends its session, as the epoch tests need,
+	 * and a client's chunks are freed the moment its connection ends.
+	 */
+	cfg->orphan_timeout_ms = 0;
 }
 
 static struct clouddrec_server *start_one(struct kunit *test, u64 memory,
@@ -77,6 +84,7 @@ static struct clouddrec_server *start_one(struct kunit *test, u64 memory,
 	struct clouddrec_server *srv;
 
 	test_server_config(&cfg, memory);
+	cfg.orphan_timeout_ms = vctx(test)->orphan_timeout_ms;
 	if (psk) {
 		cfg.psk = psk;
 		cfg.psk_len = strlen(psk);
@@ -1193,6 +1201,136 @@ static void vcf_killed_caller_stops_waiting(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vc_free(k->vc, k->va, NULL), 0);
 }
 
+/* Break @peer's connection; wait until it is up again (resumed or not). */
+static void break_connection(struct kunit *test, struct virgo_peer *peer)
+{
+	unsigned long end = jiffies + 5 * HZ;
+
+	mutex_lock(&peer->conn_lock);
+	if (peer->sock)
+		kernel_sock_shutdown(peer->sock, SHUT_RDWR);
+	mutex_unlock(&peer->conn_lock);
+	while (READ_ONCE(peer->state) == VIRGO_PEER_UP &&
+	       time_before(jiffies, end))
+		usleep_range(2000, 5000);
+	/* The background connect brings it back; do not race it. */
+	while (READ_ONCE(peer->state) != VIRGO_PEER_UP &&
+	       time_before(jiffies, end))
+		usleep_range(5000, 10000);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(peer->state), VIRGO_PEER_UP);
+}
+
+/* Fires once before a send: the connection breaks under the request. */
+static void hook_break_connection(struct virgo_peer *peer)
+{
+	if (!atomic_xchg(&hook_armed, 0))
+		return;
+	mutex_lock(&peer->conn_lock);
+	if (peer->sock)
+		kernel_sock_shutdown(peer->sock, SHUT_RDWR);
+	mutex_unlock(&peer->conn_lock);
+}
+
+static void vcf_lost_connection_resumes_with_every_byte(struct kunit *test)
+{
+	const size_t size = 6 * CHUNK + 77;
+	u8 *data = kunit_kmalloc(test, size, GFP_KERNEL);
+	u8 *back = kunit_kzalloc(test, size, GFP_KERNEL);
+	struct virgo_peer *peer;
+	virgo_addr_t va;
+	u64 lent;
+	u32 epoch;
+
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	KUNIT_ASSERT_NOT_NULL(test, back);
+	vctx(test)->orphan_timeout_ms = 30000;
+	start_cluster(test, 1, NULL, NULL);
+	peer = first_peer(test);
+	get_random_bytes(data, size);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), va, NULL, data, size), 0);
+	lent = lent_everywhere(test);
+	epoch = READ_ONCE(peer->epoch);
+
+	/* Idle: the session is taken over, same epoch, same bytes. */
+	break_connection(test, peer);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(peer->epoch), epoch);
+	KUNIT_EXPECT_EQ(test, atomic_read(&peer->resumed), 1);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), lent);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, back, size), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(back, data, size), 0);
+
+	/* Under a write: it goes on once resumed, and lands. */
+	get_random_bytes(data, size);
+	hook_test = test;
+	atomic_set(&hook_armed, 1);
+	virgo_peer_test_pre_send = hook_break_connection;
+	KUNIT_EXPECT_EQ(test, vc_set(vc_of(test), va, NULL, data, size), 0);
+	virgo_peer_test_pre_send = NULL;
+	KUNIT_EXPECT_EQ(test, atomic_read(&hook_armed), 0);
+	/* And under a read. */
+	atomic_set(&hook_armed, 1);
+	virgo_peer_test_pre_send = hook_break_connection;
+	memset(back, 0, size);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, back, size), 0);
+	virgo_peer_test_pre_send = NULL;
+	KUNIT_EXPECT_EQ(test, memcmp(back, data, size), 0);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(peer->epoch), epoch);
+	KUNIT_EXPECT_GE(test, clouddrec_server_stat(vctx(test)->srv[0],
+						    CD_STAT_SESSIONS_RESUMED),
+			3ULL);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), lent);
+
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+	virgo_peer_put(peer);
+}
+
+static void vcf_restarted_server_loses_only_its_session(struct kunit *test)
+{
+	struct vc_test_ctx *ctx = vctx(test);
+	const size_t size = 3 * CHUNK;
+	u8 *data = kunit_kmalloc(test, size, GFP_KERNEL);
+	struct clouddrec_config cfg;
+	struct virgo_peer *peer;
+	virgo_addr_t va, vb;
+	u32 epoch;
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	ctx->orphan_timeout_ms = 30000;
+	start_cluster(test, 1, NULL, NULL);
+	peer = first_peer(test);
+	get_random_bytes(data, size);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), va, NULL, data, size), 0);
+	epoch = READ_ONCE(peer->epoch);
+
+	/* The server restarts on its port: its memory is genuinely gone. */
+	test_server_config(&cfg, SERVER_MEMORY);
+	cfg.orphan_timeout_ms = ctx->orphan_timeout_ms;
+	cfg.port = clouddrec_server_port(ctx->srv[0]);
+	clouddrec_server_stop(ctx->srv[0]);
+	ctx->srv[0] = clouddrec_server_start(&cfg);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ctx->srv[0]));
+	/* The client reconnects by itself; its RESUME finds nothing. */
+	for (i = 0; i < 250 && (READ_ONCE(peer->epoch) == epoch ||
+				READ_ONCE(peer->state) != VIRGO_PEER_UP); i++)
+		msleep(20);
+	KUNIT_EXPECT_NE(test, READ_ONCE(peer->epoch), epoch);
+	KUNIT_EXPECT_EQ(test, atomic_read(&peer->sessions_lost), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&peer->resumed), 0);
+	/* Exactly the lost chunks fail, cleanly; they free without a word. */
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, data, size), -EIO);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	/* New memory works; nothing is left anywhere. */
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &vb), 0);
+	KUNIT_EXPECT_EQ(test, vc_set(vc_of(test), vb, NULL, data, size), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), vb, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+	virgo_peer_put(peer);
+}
+
 static struct kunit_case virgo_client_fault_cases[] = {
 	KUNIT_CASE(vcf_write_for_a_dead_session_is_never_sent),
 	KUNIT_CASE(vcf_free_for_a_dead_session_is_never_sent),
@@ -1205,6 +1343,8 @@ static struct kunit_case virgo_client_fault_cases[] = {
 	KUNIT_CASE(vcf_removed_peer_never_connects_again),
 	KUNIT_CASE(vcf_peer_add_del_races_malloc),
 	KUNIT_CASE(vcf_killed_caller_stops_waiting),
+	KUNIT_CASE(vcf_lost_connection_resumes_with_every_byte),
+	KUNIT_CASE(vcf_restarted_server_loses_only_its_session),
 	{}
 };
 

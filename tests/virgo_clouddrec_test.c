@@ -207,12 +207,13 @@ static int tc_call(struct kunit *test, struct socket *sock, u8 op,
 	return tc_read_reply(test, sock, op, tag, rlen);
 }
 
-static int tc_hello(struct kunit *test, struct socket *sock,
-		    struct virgo_wire_hello_rep *rep, u8 *client_nonce)
+static int tc_hello_caps(struct kunit *test, struct socket *sock, u32 caps,
+			 struct virgo_wire_hello_rep *rep, u8 *client_nonce)
 {
 	struct virgo_wire_hello_req req = {
 		.ver_min = 1,
 		.ver_max = 1,
+		.caps = caps,
 	};
 	u8 p[VIRGO_WIRE_HELLO_REQ_LEN];
 	int ret;
@@ -226,6 +227,12 @@ static int tc_hello(struct kunit *test, struct socket *sock,
 	if (!ret && rep)
 		virgo_wire_get_hello_rep(ctx_of(test)->buf, rep);
 	return ret;
+}
+
+static int tc_hello(struct kunit *test, struct socket *sock,
+		    struct virgo_wire_hello_rep *rep, u8 *client_nonce)
+{
+	return tc_hello_caps(test, sock, 0, rep, client_nonce);
 }
 
 /* A connected, greeted session (no key). */
@@ -1612,7 +1619,7 @@ static void cd_test_random_frames(struct kunit *test)
 		len = tc_random_frame(p, &op, &flags, handles, nr);
 		/* Now and then an unknown opcode: a header error. */
 		if (!get_random_u32_below(30))
-			op = VIRGO_OP_PING + 1;
+			op = VIRGO_OP_MAX + 1;
 		ret = tc_send_frame_flags(sock, op, flags, tag, p, len);
 		if (!ret)
 			ret = tc_read_reply(test, sock, op, tag, &rlen);
@@ -1665,6 +1672,313 @@ static void cd_test_bad_config_is_rejected(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(srv), -EINVAL);
 }
 
+/* ---- RESUME (protocol.md 6.1) ---------------------------------------- */
+
+/* A session that offered RESUME; its HELLO reply in @rep. */
+static struct socket *tc_resumable(struct kunit *test,
+				   struct virgo_wire_hello_rep *rep, u8 *cn)
+{
+	struct socket *sock = tc_connect(test);
+
+	KUNIT_ASSERT_EQ(test, tc_hello_caps(test, sock, VIRGO_CAP_RESUME, rep,
+					    cn), 0);
+	KUNIT_ASSERT_EQ(test, rep->caps, VIRGO_CAP_RESUME);
+	KUNIT_ASSERT_NE(test, rep->resume_id, 0ULL);
+	return sock;
+}
+
+/* RESUME @id with @proof; returns the wire status (chunks, bytes out). */
+static int tc_resume(struct kunit *test, struct socket *sock, u64 id,
+		     const u8 *proof, u64 *chunks, u64 *bytes)
+{
+	u8 p[VIRGO_WIRE_RESUME_REQ_LEN];
+	u64 c, b;
+	int ret;
+
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_resume_req(p, sizeof(p), id,
+							proof),
+			(int)sizeof(p));
+	ret = tc_call(test, sock, VIRGO_OP_RESUME, p, sizeof(p), NULL);
+	if (ret)
+		return ret;
+	virgo_wire_get_resume_rep(ctx_of(test)->buf, &c, &b);
+	if (chunks)
+		*chunks = c;
+	if (bytes)
+		*bytes = b;
+	return 0;
+}
+
+/* Wait up to 5 s for the server to hold @n orphans. */
+static bool wait_orphans(struct clouddrec_server *srv, unsigned int n)
+{
+	int i;
+
+	for (i = 0; i < 250 && clouddrec_server_orphans(srv) != n; i++)
+		msleep(20);
+	return clouddrec_server_orphans(srv) == n;
+}
+
+static void cd_test_resume_keeps_every_handle_and_byte(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u32 sizes[3] = { 4096, 100, TEST_CHUNK }, more = 64;
+	struct virgo_wire_hello_rep first, second, third;
+	u64 handles[3], extra, chunks, bytes, lent;
+	struct socket *a, *b, *c;
+	u8 *data[3];
+	int i;
+
+	start_server(test);
+	a = tc_resumable(test, &first, NULL);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, a, sizes, 3, handles), 0);
+	for (i = 0; i < 3; i++) {
+		data[i] = kunit_kmalloc(test, sizes[i], GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, data[i]);
+		get_random_bytes(data[i], sizes[i]);
+		KUNIT_ASSERT_EQ(test, tc_write(test, a, handles[i], 0, data[i],
+					       sizes[i]), 0);
+	}
+	lent = clouddrec_server_lent_bytes(ctx->srv);
+	/* The connection is lost, not closed by a client that freed. */
+	tc_close(test, a);
+	KUNIT_ASSERT_TRUE(test, wait_orphans(ctx->srv, 1));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_bytes(ctx->srv), lent);
+
+	b = tc_resumable(test, &second, NULL);
+	KUNIT_ASSERT_EQ(test, tc_resume(test, b, first.resume_id, first.token,
+					&chunks, &bytes), 0);
+	KUNIT_EXPECT_EQ(test, chunks, 3ULL);
+	KUNIT_EXPECT_EQ(test, bytes, (u64)4096 + 100 + TEST_CHUNK);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_orphans(ctx->srv), 0U);
+	for (i = 0; i < 3; i++) {
+		KUNIT_ASSERT_EQ(test, tc_read(test, b, handles[i], 0,
+					      sizes[i]), 0);
+		KUNIT_EXPECT_EQ(test, memcmp(ctx->buf, data[i], sizes[i]), 0);
+	}
+	/* New chunks join the resumed session: same id, next index. */
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, b, &more, 1, &extra), 0);
+	KUNIT_EXPECT_EQ(test, extra >> 32, first.resume_id);
+	KUNIT_EXPECT_GT(test, extra, handles[2]);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_bytes(ctx->srv),
+			lent + more);
+	/* A second RESUME on it is refused. */
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, first.resume_id, first.token,
+					NULL, NULL), VIRGO_ST_INVAL);
+
+	/* Lost again: the old token is void, this connection's works. */
+	tc_close(test, b);
+	KUNIT_ASSERT_TRUE(test, wait_orphans(ctx->srv, 1));
+	c = tc_resumable(test, &third, NULL);
+	KUNIT_EXPECT_EQ(test, tc_resume(test, c, first.resume_id, first.token,
+					NULL, NULL), VIRGO_ST_NOENT);
+	KUNIT_EXPECT_EQ(test, tc_resume(test, c, first.resume_id,
+					second.token, &chunks, NULL), 0);
+	KUNIT_EXPECT_EQ(test, chunks, 4ULL);
+	KUNIT_EXPECT_EQ(test, tc_free(test, c, handles, 3), 3);
+	KUNIT_EXPECT_EQ(test, tc_free(test, c, &extra, 1), 1);
+	tc_close(test, c);
+	/* Nothing held: no orphan, everything back. */
+	KUNIT_EXPECT_TRUE(test, server_idle(ctx->srv));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_orphans(ctx->srv), 0U);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_SESSIONS_RESUMED),
+			2ULL);
+}
+
+static void cd_test_resume_refusals(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	struct virgo_wire_hello_rep first, rep;
+	u8 wrong[VIRGO_WIRE_TOKEN_LEN];
+	u32 size = 4096;
+	struct socket *a, *b, *plain;
+	u64 handle, chunks;
+
+	start_server(test);
+	a = tc_resumable(test, &first, NULL);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, a, &size, 1, &handle), 0);
+
+	/* Without the capability: a 72-byte reply and PROTO. */
+	plain = tc_connect(test);
+	KUNIT_ASSERT_EQ(test, tc_hello(test, plain, &rep, NULL), 0);
+	KUNIT_EXPECT_EQ(test, rep.caps, 0U);
+	KUNIT_EXPECT_EQ(test, tc_resume(test, plain, first.resume_id,
+					first.token, NULL, NULL),
+			VIRGO_ST_PROTO);
+	tc_close(test, plain);
+
+	b = tc_resumable(test, &rep, NULL);
+	/* A wrong token or an unknown id: NOENT, nothing changes. */
+	memcpy(wrong, first.token, sizeof(wrong));
+	wrong[7] ^= 1;
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, first.resume_id, wrong, NULL,
+					NULL), VIRGO_ST_NOENT);
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, first.resume_id + 1000,
+					first.token, NULL, NULL),
+			VIRGO_ST_NOENT);
+	/* The right one for a session still connected: BUSY, and closed. */
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, first.resume_id, first.token,
+					NULL, NULL), VIRGO_ST_BUSY);
+	KUNIT_EXPECT_TRUE(test, tc_closed(a));
+	KUNIT_ASSERT_TRUE(test, wait_orphans(ctx->srv, 1));
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, first.resume_id, first.token,
+					&chunks, NULL), 0);
+	KUNIT_EXPECT_EQ(test, chunks, 1ULL);
+	KUNIT_EXPECT_EQ(test, tc_free(test, b, &handle, 1), 1);
+
+	/* After an ALLOC the session is its own: INVAL. */
+	tc_close(test, b);
+	b = tc_resumable(test, &rep, NULL);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, b, &size, 1, &handle), 0);
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, first.resume_id, first.token,
+					NULL, NULL), VIRGO_ST_INVAL);
+	KUNIT_EXPECT_EQ(test, tc_free(test, b, &handle, 1), 1);
+	tc_close(test, b);
+	KUNIT_EXPECT_TRUE(test, server_idle(ctx->srv));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_orphans(ctx->srv), 0U);
+}
+
+/* HMAC-SHA256(@key, resume input of @token and the nonces). */
+static int tc_resume_proof(const u8 *key, size_t key_len, const u8 *token,
+			   const u8 *cn, const u8 *sn, u8 *mac)
+{
+	u8 input[VIRGO_WIRE_RESUME_INPUT_LEN];
+	struct crypto_shash *tfm;
+	int ret;
+
+	tfm = crypto_alloc_shash("hmac(sha256)", 0, 0);
+	if (IS_ERR(tfm))
+		return PTR_ERR(tfm);
+	ret = crypto_shash_setkey(tfm, key, key_len);
+	if (!ret) {
+		virgo_wire_resume_input(input, token, cn, sn);
+		ret = crypto_shash_tfm_digest(tfm, input, sizeof(input), mac);
+	}
+	crypto_free_shash(tfm);
+	return ret;
+}
+
+static void cd_test_resume_proof_matches_the_test_vector(struct kunit *test)
+{
+	static const u8 want[VIRGO_WIRE_MAC_LEN] = {
+		0xe7, 0x21, 0xde, 0x4c, 0x23, 0xfd, 0x23, 0x2f,
+		0x28, 0xc5, 0x8d, 0xce, 0xb9, 0xcc, 0x38, 0x40,
+		0xfa, 0xc4, 0xd8, 0x08, 0x1c, 0xd7, 0x44, 0xa5,
+		0x37, 0x98, 0xf3, 0xfd, 0xfd, 0x4c, 0x8b, 0xb5,
+	};
+	u8 key[32], token[32], cn[32], sn[32], mac[VIRGO_WIRE_MAC_LEN];
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		key[i] = i;
+		token[i] = 0xa0 + i;
+		cn[i] = 0xc0 + i;
+		sn[i] = 0x50 + i;
+	}
+	KUNIT_ASSERT_EQ(test, tc_resume_proof(key, sizeof(key), token, cn, sn,
+					      mac), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(mac, want, sizeof(want)), 0);
+}
+
+static void cd_test_resume_with_key_needs_the_key(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u8 cn[VIRGO_WIRE_NONCE_LEN], mac[VIRGO_WIRE_MAC_LEN];
+	struct virgo_wire_hello_rep first, rep;
+	struct socket *a, *b;
+	u32 size = 4096;
+	u64 handle;
+
+	use_key(test);
+	start_server(test);
+	a = tc_resumable(test, &first, cn);
+	KUNIT_ASSERT_EQ(test, tc_mac(VIRGO_WIRE_AUTH_CLIENT, TEST_PSK,
+				     strlen(TEST_PSK), cn, first.nonce, mac),
+			0);
+	KUNIT_ASSERT_EQ(test, tc_call(test, a, VIRGO_OP_AUTH, mac, sizeof(mac),
+				      NULL), 0);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, a, &size, 1, &handle), 0);
+	tc_close(test, a);
+	KUNIT_ASSERT_TRUE(test, wait_orphans(ctx->srv, 1));
+
+	b = tc_resumable(test, &rep, cn);
+	/* Before AUTH: PERM, whatever it carries. */
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, first.resume_id, first.token,
+					NULL, NULL), VIRGO_ST_PERM);
+	KUNIT_ASSERT_EQ(test, tc_mac(VIRGO_WIRE_AUTH_CLIENT, TEST_PSK,
+				     strlen(TEST_PSK), cn, rep.nonce, mac), 0);
+	KUNIT_ASSERT_EQ(test, tc_call(test, b, VIRGO_OP_AUTH, mac, sizeof(mac),
+				      NULL), 0);
+	/* The token seen on the wire is not enough with a key. */
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, first.resume_id, first.token,
+					NULL, NULL), VIRGO_ST_NOENT);
+	/* Nor a proof made with another key. */
+	KUNIT_ASSERT_EQ(test, tc_resume_proof("other", 5, first.token, cn,
+					      rep.nonce, mac), 0);
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, first.resume_id, mac, NULL,
+					NULL), VIRGO_ST_NOENT);
+	KUNIT_ASSERT_EQ(test, tc_resume_proof(TEST_PSK, strlen(TEST_PSK),
+					      first.token, cn, rep.nonce, mac),
+			0);
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, first.resume_id, mac, NULL,
+					NULL), 0);
+	KUNIT_EXPECT_EQ(test, tc_free(test, b, &handle, 1), 1);
+	tc_close(test, b);
+	KUNIT_EXPECT_TRUE(test, server_idle(ctx->srv));
+}
+
+static void cd_test_orphan_expiry_frees_everything(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	u32 sizes[2] = { 4096, 9000 };
+	struct virgo_wire_hello_rep rep;
+	struct socket *a, *b;
+	u64 handles[2];
+
+	ctx->cfg.orphan_timeout_ms = 300;
+	start_server(test);
+	a = tc_resumable(test, &rep, NULL);
+	KUNIT_ASSERT_EQ(test, tc_alloc(test, a, sizes, 2, handles), 0);
+	KUNIT_ASSERT_EQ(test, tc_write(test, a, handles[1], 5, "x", 1), 0);
+	tc_close(test, a);
+	KUNIT_ASSERT_TRUE(test, wait_orphans(ctx->srv, 1));
+	KUNIT_EXPECT_TRUE(test, wait_orphans(ctx->srv, 0));
+	KUNIT_EXPECT_TRUE(test, server_idle(ctx->srv));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_ORPHANS_EXPIRED),
+			1ULL);
+	/* Gone for good. */
+	b = tc_resumable(test, &rep, NULL);
+	KUNIT_EXPECT_EQ(test, tc_resume(test, b, handles[0] >> 32, rep.token,
+					NULL, NULL), VIRGO_ST_NOENT);
+}
+
+static void cd_test_orphans_are_capped_and_stop_frees_them(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	struct virgo_wire_hello_rep rep;
+	u32 size = 4096;
+	struct socket *a;
+	u64 handle;
+	int i;
+
+	start_server(test);
+	/* max_sessions is 4: the fifth orphan pushes the oldest out. */
+	for (i = 0; i < 5; i++) {
+		a = tc_resumable(test, &rep, NULL);
+		KUNIT_ASSERT_EQ(test, tc_alloc(test, a, &size, 1, &handle), 0);
+		tc_close(test, a);
+		KUNIT_ASSERT_TRUE(test, wait_orphans(ctx->srv, min(i + 1, 4)));
+	}
+	KUNIT_EXPECT_EQ(test, wait_stat(ctx->srv, CD_STAT_ORPHANS_EXPIRED, 1),
+			1ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_lent_chunks(ctx->srv), 4ULL);
+	/* Stopping frees them (its checks warn otherwise). */
+	clouddrec_server_stop(ctx->srv);
+	ctx->srv = NULL;
+}
+
 static struct kunit_case virgo_clouddrec_test_cases[] = {
 	KUNIT_CASE(cd_test_hello_reports_limits_and_capacity),
 	KUNIT_CASE(cd_test_request_before_hello_is_refused),
@@ -1706,6 +2020,12 @@ static struct kunit_case virgo_clouddrec_test_cases[] = {
 	KUNIT_CASE(cd_test_free_check_order),
 	KUNIT_CASE(cd_test_random_frames),
 	KUNIT_CASE(cd_test_bad_config_is_rejected),
+	KUNIT_CASE(cd_test_resume_keeps_every_handle_and_byte),
+	KUNIT_CASE(cd_test_resume_refusals),
+	KUNIT_CASE(cd_test_resume_proof_matches_the_test_vector),
+	KUNIT_CASE(cd_test_resume_with_key_needs_the_key),
+	KUNIT_CASE(cd_test_orphan_expiry_frees_everything),
+	KUNIT_CASE(cd_test_orphans_are_capped_and_stop_frees_them),
 	{}
 };
 

@@ -377,6 +377,113 @@ static void virgo_wire_test_auth(struct kunit *test)
 			    sizeof(buf), true);
 }
 
+/* VIRGO_CAP_RESUME: the HELLO reply's extension, RESUME and its input. */
+static void virgo_wire_test_resume(struct kunit *test)
+{
+	struct virgo_wire_hello_rep rp = {
+		.version = 1, .caps = VIRGO_CAP_RESUME, .max_payload = 96,
+		.max_chunk = 64, .max_batch = 4, .max_inflight = 1,
+		.capacity = 4096, .free = 4096,
+		.resume_id = 0x1122334455667788ULL,
+	}, rp2;
+	u8 buf[VIRGO_WIRE_HELLO_REP_MAX], proof[VIRGO_WIRE_MAC_LEN];
+	u8 cn[VIRGO_WIRE_NONCE_LEN], sn[VIRGO_WIRE_NONCE_LEN];
+	u8 in[VIRGO_WIRE_RESUME_INPUT_LEN], got[VIRGO_WIRE_MAC_LEN];
+	/* Room for the 112-byte reply (vt_lim takes 96). */
+	const struct virgo_wire_limits lim = { .max_payload = 128,
+					       .max_chunk = 64,
+					       .max_batch = 4 };
+	u64 chunks, bytes;
+	unsigned int i;
+
+	for (i = 0; i < VIRGO_WIRE_TOKEN_LEN; i++) {
+		rp.token[i] = (u8)(0xa0 + i);
+		proof[i] = (u8)(7 * i);
+		cn[i] = (u8)(0xc0 + i);
+		sn[i] = (u8)(0x50 + i);
+	}
+
+	/* HELLO reply: 112 bytes with the capability, id then token. */
+	KUNIT_EXPECT_EQ(test, virgo_wire_put_hello_rep(buf, 111, &rp),
+			-EMSGSIZE);
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_hello_rep(buf, sizeof(buf), &rp),
+			VIRGO_WIRE_HELLO_REP_MAX);
+	KUNIT_EXPECT_EQ(test, buf[72], 0x88);
+	KUNIT_EXPECT_EQ(test, buf[79], 0x11);
+	KUNIT_EXPECT_EQ(test, buf[80], 0xa0);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_HELLO,
+					     VIRGO_WF_REPLY, 0, buf,
+					     VIRGO_WIRE_HELLO_REP_MAX, &lim),
+			0);
+	memset(&rp2, 0, sizeof(rp2));
+	virgo_wire_get_hello_rep(buf, &rp2);
+	KUNIT_EXPECT_EQ(test, memcmp(&rp, &rp2, sizeof(rp)), 0);
+	/* The 72-byte form is refused when caps say RESUME, and vice versa. */
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_HELLO,
+					     VIRGO_WF_REPLY, 0, buf,
+					     VIRGO_WIRE_HELLO_REP_LEN, &lim),
+			-EINVAL);
+	buf[4] = 0;
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_HELLO,
+					     VIRGO_WF_REPLY, 0, buf,
+					     VIRGO_WIRE_HELLO_REP_MAX, &lim),
+			-EINVAL);
+	/* A resume id of 0 names nothing. */
+	rp.resume_id = 0;
+	virgo_wire_put_hello_rep(buf, sizeof(buf), &rp);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_HELLO,
+					     VIRGO_WF_REPLY, 0, buf,
+					     VIRGO_WIRE_HELLO_REP_MAX, &lim),
+			-EINVAL);
+
+	/* RESUME request: id, proof; exactly 40 bytes; id 0 is malformed. */
+	KUNIT_EXPECT_EQ(test, virgo_wire_put_resume_req(buf, 39, 5, proof),
+			-EMSGSIZE);
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_resume_req(buf, sizeof(buf),
+							0x0102030405060708ULL,
+							proof),
+			VIRGO_WIRE_RESUME_REQ_LEN);
+	KUNIT_EXPECT_EQ(test, buf[0], 0x08);
+	KUNIT_EXPECT_EQ(test, buf[9], 7);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_RESUME, 0, 0, buf,
+					     VIRGO_WIRE_RESUME_REQ_LEN,
+					     &vt_lim), 0);
+	KUNIT_EXPECT_EQ(test, virgo_wire_get_resume_req(buf, got),
+			0x0102030405060708ULL);
+	KUNIT_EXPECT_EQ(test, memcmp(got, proof, sizeof(got)), 0);
+	vt_expect_exact_len(test, VIRGO_OP_RESUME, 0, buf,
+			    VIRGO_WIRE_RESUME_REQ_LEN, true);
+	memset(buf, 0, 8);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_RESUME, 0, 0, buf,
+					     VIRGO_WIRE_RESUME_REQ_LEN,
+					     &vt_lim), -EINVAL);
+
+	/* RESUME reply: chunks, bytes; exactly 16 bytes. */
+	KUNIT_EXPECT_EQ(test, virgo_wire_put_resume_rep(buf, 15, 3, 4),
+			-EMSGSIZE);
+	KUNIT_ASSERT_EQ(test, virgo_wire_put_resume_rep(buf, sizeof(buf), 3,
+							1ULL << 33),
+			VIRGO_WIRE_RESUME_REP_LEN);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_RESUME,
+					     VIRGO_WF_REPLY, 0, buf,
+					     VIRGO_WIRE_RESUME_REP_LEN,
+					     &vt_lim), 0);
+	virgo_wire_get_resume_rep(buf, &chunks, &bytes);
+	KUNIT_EXPECT_EQ(test, chunks, 3ULL);
+	KUNIT_EXPECT_EQ(test, bytes, 1ULL << 33);
+	vt_expect_exact_len(test, VIRGO_OP_RESUME, VIRGO_WF_REPLY, buf,
+			    VIRGO_WIRE_RESUME_REP_LEN, true);
+
+	/* The keyed proof's input: label, token, client nonce, server's. */
+	virgo_wire_resume_input(in, rp.token, cn, sn);
+	KUNIT_EXPECT_EQ(test, memcmp(in, "virgo-v1-resume", 15), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(in + 15, rp.token, 32), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(in + 47, cn, 32), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(in + 79, sn, 32), 0);
+	KUNIT_EXPECT_EQ(test, strcmp(virgo_wire_op_name(VIRGO_OP_RESUME),
+				     "RESUME"), 0);
+}
+
 static void virgo_wire_test_alloc(struct kunit *test)
 {
 	static const u32 sizes[] = { 1, 64, 17, 0x40 };
@@ -696,7 +803,8 @@ static void virgo_wire_test_status_errno(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, strcmp(virgo_wire_op_name(VIRGO_OP_PING),
 				     "PING"), 0);
 	KUNIT_EXPECT_EQ(test, strcmp(virgo_wire_op_name(0), "?"), 0);
-	KUNIT_EXPECT_EQ(test, strcmp(virgo_wire_op_name(9), "?"), 0);
+	KUNIT_EXPECT_EQ(test,
+			strcmp(virgo_wire_op_name(VIRGO_OP_MAX + 1), "?"), 0);
 }
 
 /*
@@ -758,7 +866,7 @@ static const struct vt_frame vt_frames[] = {
 	VT_HDR("version 255", -EPROTONOSUPPORT, VT_M, 255, VIRGO_OP_HELLO,
 	       0, 40, 0),
 	VT_HDR("opcode 0", -EPROTONOSUPPORT, VT_M, VT_V, 0, 0, 0, 0),
-	VT_HDR("opcode 9", -EPROTONOSUPPORT, VT_M, VT_V, 9, 0, 0, 0),
+	VT_HDR("opcode 10", -EPROTONOSUPPORT, VT_M, VT_V, 10, 0, 0, 0),
 	VT_HDR("opcode 255 reply", -EPROTONOSUPPORT, VT_M, VT_V, 255, VT_R,
 	       0, 0),
 	VT_HDR("unknown flag 0x2", -EINVAL, VT_M, VT_V, VIRGO_OP_PING, 0x2,
@@ -1072,6 +1180,7 @@ static struct kunit_case virgo_wire_test_cases[] = {
 	KUNIT_CASE(virgo_wire_test_hdr_roundtrip),
 	KUNIT_CASE(virgo_wire_test_hello),
 	KUNIT_CASE(virgo_wire_test_auth),
+	KUNIT_CASE(virgo_wire_test_resume),
 	KUNIT_CASE(virgo_wire_test_alloc),
 	KUNIT_CASE(virgo_wire_test_free),
 	KUNIT_CASE(virgo_wire_test_rw),

@@ -10,7 +10,11 @@
  * With --key the server must require AUTH (the file holds the key: its
  * bytes, one trailing newline dropped); without it the server must not.
  * --handshake-timeout SEC also checks that a connection that never
- * completes its handshake is closed within SEC + 2 s.  The last line is
+ * completes its handshake is closed within SEC + 2 s.  Session
+ * resumption (capability RESUME, docs/protocol.md 6.1): the cases run
+ * when the server grants the capability, else they are skipped with a
+ * note; --orphan-timeout SEC (the server's, at most 30) adds the orphan
+ * expiry case.  The last line is
  * "N passed, N failed, N skipped"; the exit status is 1 if any failed.
  *
  * The cases assert what the spec says; the server's other clients, if
@@ -50,6 +54,8 @@ struct ctx {
 	bool have_key;
 	bool verbose;
 	unsigned int handshake_timeout;
+	unsigned int orphan_timeout;
+	bool resume; /* the server grants capability RESUME */
 	/* Learnt from the first HELLO. */
 	struct virgo_wire_hello_rep hello;
 	struct virgo_wire_limits lim; /* server's */
@@ -65,6 +71,7 @@ struct conn {
 	u8 cnonce[VIRGO_WIRE_NONCE_LEN];
 	u8 snonce[VIRGO_WIRE_NONCE_LEN];
 	struct virgo_wire_hello_rep hello;
+	u32 hello_len; /* payload bytes of the HELLO reply */
 };
 
 static void vfail(struct ctx *c, int line, const char *fmt, va_list ap)
@@ -323,10 +330,13 @@ static int hello_with(struct ctx *c, struct conn *k, u16 vmin, u16 vmax,
 		return -EIO;
 	memcpy(k->cnonce, req.nonce, sizeof(k->cnonce));
 	virgo_wire_put_hello_req(buf, sizeof(buf), &req);
-	st = rpc(c, k->fd, VIRGO_OP_HELLO, buf, sizeof(buf), NULL);
+	st = rpc(c, k->fd, VIRGO_OP_HELLO, buf, sizeof(buf), &k->hello_len);
 	if (st == VIRGO_ST_OK) {
 		virgo_wire_get_hello_rep(g_rbuf, &k->hello);
 		memcpy(k->snonce, k->hello.nonce, sizeof(k->snonce));
+		/* A bit we did not offer: the client closes (section 5.1). */
+		if (k->hello.caps & ~caps)
+			return -EPROTO;
 	}
 	return st;
 }
@@ -547,7 +557,14 @@ static void t_hello(struct ctx *c)
 		goto out;
 	if (CHECK(c, k.hello.version == 1, "version %u", k.hello.version))
 		goto out;
-	if (CHECK(c, k.hello.caps == VIRGO_CAPS_V1, "caps %#x", k.hello.caps))
+	/* Of all bits offered only known ones come back: RESUME, if any. */
+	if (CHECK(c, k.hello.caps == (c->resume ? VIRGO_CAP_RESUME :
+					       VIRGO_CAPS_V1),
+		  "caps %#x offering all bits", k.hello.caps))
+		goto out;
+	if (CHECK(c, k.hello_len == virgo_wire_hello_rep_len(k.hello.caps),
+		  "HELLO reply of %u bytes with caps %#x", k.hello_len,
+		  k.hello.caps))
 		goto out;
 	if (CHECK(c,
 		  !!(k.hello.flags & VIRGO_HELLO_AUTH_REQUIRED) == c->have_key,
@@ -1451,7 +1468,7 @@ static void t_bad_headers(struct ctx *c)
 		{ "version 0", 1, 0 },
 		{ "version 2", 1, 2 },
 		{ "opcode 0", 2, 0 },
-		{ "opcode 9", 2, 9 },
+		{ "opcode 10", 2, 10 },
 		{ "opcode 255", 2, 255 },
 		{ "flag bit 1", 3, 0x0002 },
 		{ "flag bit 15", 3, 0x8000 },
@@ -1889,6 +1906,656 @@ out:
 	conn_close(&k);
 }
 
+/* ---- cases: session resumption (capability RESUME, section 6.1) ----- */
+
+/* docs/protocol.md 6.1. */
+static const char vector_resume_proof[] =
+	"e721de4c23fd232f28c58dceb9cc3840fac4d8081cd744a53798f3fdfd4c8bb5";
+
+/* The proof of holding @token on connection @k: section 5.8. */
+static int resume_proof(const struct ctx *c, const u8 *key, size_t key_len,
+			const struct conn *k, const u8 *token, u8 *proof)
+{
+	u8 in[VIRGO_WIRE_RESUME_INPUT_LEN];
+	unsigned int len = 0;
+
+	(void)c;
+	if (!key) {
+		memcpy(proof, token, VIRGO_WIRE_TOKEN_LEN);
+		return 0;
+	}
+	virgo_wire_resume_input(in, token, k->cnonce, k->snonce);
+	if (!HMAC(EVP_sha256(), key, (int)key_len, in, sizeof(in), proof, &len))
+		return -EIO;
+	return len == VIRGO_WIRE_MAC_LEN ? 0 : -EIO;
+}
+
+/* RESUME with @proof as sent; *chunks, *bytes from an OK reply. */
+static int resume_raw(struct ctx *c, struct conn *k, u64 id, const u8 *proof,
+		      u64 *chunks, u64 *bytes)
+{
+	u8 p[VIRGO_WIRE_RESUME_REQ_LEN];
+	u32 rlen = 0;
+	int st;
+
+	virgo_wire_put_resume_req(p, sizeof(p), id, proof);
+	st = rpc(c, k->fd, VIRGO_OP_RESUME, p, sizeof(p), &rlen);
+	if (st == VIRGO_ST_OK) {
+		if (rlen != VIRGO_WIRE_RESUME_REP_LEN)
+			return -EPROTO;
+		if (chunks && bytes)
+			virgo_wire_get_resume_rep(g_rbuf, chunks, bytes);
+	}
+	return st;
+}
+
+/* RESUME of (@id, @token) with the right proof for this server. */
+static int resume_once(struct ctx *c, struct conn *k, u64 id,
+		       const u8 *token, u64 *chunks, u64 *bytes)
+{
+	u8 proof[VIRGO_WIRE_MAC_LEN];
+
+	if (resume_proof(c, c->have_key ? c->key : NULL, c->key_len, k, token,
+			 proof))
+		return -EIO;
+	return resume_raw(c, k, id, proof, chunks, bytes);
+}
+
+/*
+ * As a client does after its connection broke: RESUME again while BUSY
+ * (the server may not have seen the old connection end yet), up to 5 s.
+ */
+static int resume_retry(struct ctx *c, struct conn *k, u64 id,
+			const u8 *token, u64 *chunks, u64 *bytes)
+{
+	u64 end = now_ms() + 5000;
+	int st;
+
+	for (;;) {
+		st = resume_once(c, k, id, token, chunks, bytes);
+		if (st != VIRGO_ST_BUSY || now_ms() > end)
+			return st;
+		usleep(20000);
+	}
+}
+
+/* Connect, HELLO offering RESUME (granted), AUTH with the key if any. */
+static int open_resumable(struct ctx *c, struct conn *k)
+{
+	int ret = conn_open(c, k);
+
+	if (ret)
+		return ret;
+	ret = hello_with(c, k, 1, 1, VIRGO_CAP_RESUME);
+	if (ret == VIRGO_ST_OK &&
+	    (!(k->hello.caps & VIRGO_CAP_RESUME) ||
+	     k->hello_len != VIRGO_WIRE_HELLO_REP_MAX))
+		ret = -EPROTO;
+	if (ret == VIRGO_ST_OK && c->have_key)
+		ret = auth_with(c, k, c->key, c->key_len);
+	if (ret) {
+		conn_close(k);
+		return ret > 0 ? -EIO : ret;
+	}
+	return 0;
+}
+
+/* The client's connection breaks: RST, not a clean close. */
+static void conn_abort(struct conn *k)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (k->fd < 0)
+		return;
+	setsockopt(k->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	conn_close(k);
+}
+
+/* Lent bytes and chunks (STAT on a connection of its own). */
+static int lent_now(struct ctx *c, struct virgo_wire_stat *st)
+{
+	struct conn k = { .fd = -1 };
+	int ret = open_ready(c, &k);
+
+	if (!ret)
+		ret = do_stat(c, k.fd, st);
+	conn_close(&k);
+	return ret;
+}
+
+/* The library HMAC gives the resume proof of the test vector. */
+static void t_resume_vector(struct ctx *c)
+{
+	u8 key[32], token[32], proof[32];
+	struct conn k;
+	char hex[65];
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		key[i] = (u8)i;
+		token[i] = (u8)(0xa0 + i);
+		k.cnonce[i] = (u8)(0xc0 + i);
+		k.snonce[i] = (u8)(0x50 + i);
+	}
+	if (CHECK(c, !resume_proof(c, key, 32, &k, token, proof), "HMAC"))
+		return;
+	for (i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", proof[i]);
+	(void)CHECK(c, !strcmp(hex, vector_resume_proof), "resume proof %s",
+		    hex);
+}
+
+/*
+ * Offered: the bit back, a 112-byte reply, a resume id != 0 and a token,
+ * both fresh per connection.  Not offered: 72 bytes, no bit.
+ */
+static void t_resume_hello(struct ctx *c)
+{
+	struct conn a = { .fd = -1 }, b = { .fd = -1 }, n = { .fd = -1 };
+
+	if (CHECK(c, !open_resumable(c, &a), "handshake offering RESUME"))
+		goto out;
+	if (CHECK(c, !open_resumable(c, &b), "second handshake"))
+		goto out;
+	if (CHECK(c, a.hello.resume_id && b.hello.resume_id, "resume id 0"))
+		goto out;
+	if (CHECK(c, a.hello.resume_id != b.hello.resume_id,
+		  "two sessions with resume id %#llx", a.hello.resume_id))
+		goto out;
+	if (CHECK(c, !all_zero(a.hello.token, 32) &&
+		  memcmp(a.hello.token, b.hello.token, 32),
+		  "tokens zero or equal on two connections"))
+		goto out;
+	if (CHECK(c, !conn_open(c, &n), "connect"))
+		goto out;
+	if (CHECK_ST(c, hello_with(c, &n, 1, 1, 0), VIRGO_ST_OK, "HELLO"))
+		goto out;
+	if (CHECK(c, n.hello.caps == 0 &&
+		  n.hello_len == VIRGO_WIRE_HELLO_REP_LEN,
+		  "not offered: caps %#x, %u bytes", n.hello.caps, n.hello_len))
+		goto out;
+out:
+	conn_close(&a);
+	conn_close(&b);
+	conn_close(&n);
+}
+
+/*
+ * RESUME where the capability was not agreed, in the order of 6.1: PERM
+ * before the handshake, INVAL when malformed, then PROTO; the stream goes
+ * on.  Also runs against a server that does not grant it.
+ */
+static void t_resume_not_agreed(struct ctx *c)
+{
+	struct conn k = { .fd = -1 };
+	u8 proof[32] = { 0 };
+
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	if (CHECK_ST(c, resume_raw(c, &k, 1, proof, NULL, NULL),
+		     VIRGO_ST_PERM, "RESUME before HELLO"))
+		goto out;
+	if (CHECK_ST(c, hello_with(c, &k, 1, 1, 0), VIRGO_ST_OK,
+		     "HELLO without RESUME"))
+		goto out;
+	if (CHECK(c, k.hello_len == VIRGO_WIRE_HELLO_REP_LEN,
+		  "HELLO reply of %u bytes", k.hello_len))
+		goto out;
+	if (c->have_key) {
+		if (CHECK_ST(c, resume_raw(c, &k, 1, proof, NULL, NULL),
+			     VIRGO_ST_PERM, "RESUME before AUTH, not agreed"))
+			goto out;
+		if (CHECK_ST(c, auth_with(c, &k, c->key, c->key_len),
+			     VIRGO_ST_OK, "AUTH"))
+			goto out;
+	}
+	if (CHECK_ST(c, resume_raw(c, &k, 0, proof, NULL, NULL),
+		     VIRGO_ST_INVAL, "RESUME of id 0, not agreed"))
+		goto out;
+	if (CHECK_ST(c, resume_raw(c, &k, 1, proof, NULL, NULL),
+		     VIRGO_ST_PROTO, "RESUME, not agreed"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
+		goto out;
+out:
+	conn_close(&k);
+}
+
+/* Agreed, key set, no AUTH yet: PERM, malformed or not. */
+static void t_resume_perm(struct ctx *c)
+{
+	struct conn k = { .fd = -1 };
+	u8 p[41] = { 0 };
+
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	if (CHECK_ST(c, hello_with(c, &k, 1, 1, VIRGO_CAP_RESUME), VIRGO_ST_OK,
+		     "HELLO"))
+		goto out;
+	if (CHECK(c, k.hello.caps == VIRGO_CAP_RESUME, "not granted"))
+		goto out;
+	if (CHECK_ST(c, resume_raw(c, &k, 7, p, NULL, NULL), VIRGO_ST_PERM,
+		     "RESUME before AUTH"))
+		goto out;
+	if (CHECK_ST(c, resume_raw(c, &k, 0, p, NULL, NULL), VIRGO_ST_PERM,
+		     "RESUME of id 0 before AUTH"))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_RESUME, p, 39, NULL),
+		     VIRGO_ST_PERM, "RESUME of 39 bytes before AUTH"))
+		goto out;
+	if (CHECK_ST(c, auth_with(c, &k, c->key, c->key_len), VIRGO_ST_OK,
+		     "AUTH after"))
+		goto out;
+	if (CHECK_ST(c, resume_raw(c, &k, rnd64() | 1, p, NULL, NULL),
+		     VIRGO_ST_NOENT, "RESUME of an unknown id after AUTH"))
+		goto out;
+out:
+	conn_close(&k);
+}
+
+/* Malformed: id 0, 39 and 41 bytes: INVAL, and the stream goes on. */
+static void t_resume_malformed(struct ctx *c)
+{
+	struct conn k = { .fd = -1 };
+	u8 p[41] = { 0 };
+
+	if (CHECK(c, !open_resumable(c, &k), "handshake"))
+		goto out;
+	if (CHECK_ST(c, resume_raw(c, &k, 0, p, NULL, NULL), VIRGO_ST_INVAL,
+		     "RESUME of id 0"))
+		goto out;
+	put_unaligned_le64(k.hello.resume_id ^ 1, p);
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_RESUME, p, 39, NULL),
+		     VIRGO_ST_INVAL, "RESUME of 39 bytes"))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_RESUME, p, 41, NULL),
+		     VIRGO_ST_INVAL, "RESUME of 41 bytes"))
+		goto out;
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_RESUME, NULL, 0, NULL),
+		     VIRGO_ST_INVAL, "RESUME of 0 bytes"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
+		goto out;
+out:
+	conn_close(&k);
+}
+
+/*
+ * Unknown id, or a known one with a wrong proof: NOENT, not told apart;
+ * a wrong proof for a live session is NOENT, not BUSY, and leaves it be.
+ */
+static void t_resume_noent(struct ctx *c)
+{
+	struct conn a = { .fd = -1 }, k = { .fd = -1 };
+	u8 bad[32];
+
+	if (CHECK(c, !open_resumable(c, &a), "handshake A"))
+		goto out;
+	if (CHECK(c, !open_resumable(c, &k), "handshake"))
+		goto out;
+	memcpy(bad, a.hello.token, 32);
+	bad[7] ^= 0x10;
+	if (CHECK_ST(c, resume_once(c, &k, a.hello.resume_id ^ (rnd64() << 1 |
+								  2),
+				    a.hello.token, NULL, NULL),
+		     VIRGO_ST_NOENT, "RESUME of an unknown id"))
+		goto out;
+	if (CHECK_ST(c, resume_once(c, &k, a.hello.resume_id, bad, NULL,
+				    NULL),
+		     VIRGO_ST_NOENT, "RESUME of A with a wrong token"))
+		goto out;
+	/* A failed RESUME changes nothing: both sessions go on. */
+	if (CHECK_ST(c, do_ping(c, a.fd), VIRGO_ST_OK, "PING on A"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
+		goto out;
+out:
+	conn_close(&a);
+	conn_close(&k);
+}
+
+/* Write @n chunks of @size on @k, patterns from @seed, into @h, @w. */
+static bool fill_chunks(struct ctx *c, struct conn *k, u32 n, u32 size,
+			u64 seed, u64 *h, u8 *w)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		fill(w + (size_t)i * size, size, seed + i);
+		if (CHECK_ST(c, do_alloc1(c, k->fd, size, &h[i]), VIRGO_ST_OK,
+			     "ALLOC"))
+			return false;
+		if (CHECK_ST(c, do_write(c, k->fd, h[i], 0,
+					 w + (size_t)i * size, size),
+			     VIRGO_ST_OK, "WRITE"))
+			return false;
+	}
+	return true;
+}
+
+/* Every chunk reads back its pattern on @k. */
+static bool check_chunks(struct ctx *c, struct conn *k, u32 n, u32 size,
+			 const u64 *h, const u8 *w, const char *when)
+{
+	u8 *r = malloc(size);
+	bool ok = true;
+	u32 i;
+
+	if (!r)
+		return false;
+	for (i = 0; ok && i < n; i++) {
+		if (CHECK_ST(c, do_read(c, k->fd, h[i], 0, r, size),
+			     VIRGO_ST_OK, when) ||
+		    CHECK(c, !memcmp(r, w + (size_t)i * size, size),
+			  "%s: chunk %u differs", when, i))
+			ok = false;
+	}
+	free(r);
+	return ok;
+}
+
+/*
+ * ALLOC, then RESUME on the same connection: INVAL, even of a real
+ * orphan with the right proof, even once the chunk is freed; and a
+ * session that resumed cannot resume again.
+ */
+static void t_resume_after_alloc(struct ctx *c)
+{
+	struct conn a = { .fd = -1 }, b = { .fd = -1 }, d = { .fd = -1 };
+	u64 ha, hb, chunks = 0, bytes = 0;
+	u32 freed = 0;
+	u8 w[64];
+
+	if (CHECK(c, !open_resumable(c, &a), "handshake A"))
+		goto out;
+	if (!fill_chunks(c, &a, 1, 64, 11, &ha, w))
+		goto out;
+	conn_abort(&a);
+	if (CHECK(c, !open_resumable(c, &b), "handshake B"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, b.fd, 16, &hb), VIRGO_ST_OK, "ALLOC on B"))
+		goto out;
+	if (CHECK_ST(c, resume_once(c, &b, a.hello.resume_id, a.hello.token,
+				    NULL, NULL),
+		     VIRGO_ST_INVAL, "RESUME after an ALLOC"))
+		goto out;
+	if (CHECK_ST(c, do_free(c, b.fd, &hb, 1, &freed), VIRGO_ST_OK,
+		     "FREE on B") || CHECK(c, freed == 1, "freed %u", freed))
+		goto out;
+	if (CHECK_ST(c, resume_once(c, &b, a.hello.resume_id, a.hello.token,
+				    NULL, NULL),
+		     VIRGO_ST_INVAL, "RESUME after an ALLOC and its FREE"))
+		goto out;
+	/* A is still there for a fresh connection. */
+	if (CHECK(c, !open_resumable(c, &d), "handshake D"))
+		goto out;
+	if (CHECK_ST(c, resume_retry(c, &d, a.hello.resume_id, a.hello.token,
+				     &chunks, &bytes),
+		     VIRGO_ST_OK, "RESUME of A on D"))
+		goto out;
+	if (CHECK(c, chunks == 1 && bytes == 64, "RESUME: %llu chunks %llu B",
+		  chunks, bytes))
+		goto out;
+	if (CHECK_ST(c, resume_once(c, &d, b.hello.resume_id, b.hello.token,
+				    NULL, NULL),
+		     VIRGO_ST_INVAL, "a second RESUME on D"))
+		goto out;
+	if (!check_chunks(c, &d, 1, 64, &ha, w, "READ on D"))
+		goto out;
+	if (CHECK_ST(c, do_free(c, d.fd, &ha, 1, &freed), VIRGO_ST_OK,
+		     "FREE on D") || CHECK(c, freed == 1, "freed %u", freed))
+		goto out;
+out:
+	conn_close(&a);
+	conn_close(&b);
+	conn_close(&d);
+}
+
+#define RS_CHUNKS 3
+#define RS_SIZE 8192
+
+/*
+ * The client's connection breaks holding chunks; a new connection
+ * resumes: same handles, same bytes, ALLOC goes on.  The token of the
+ * first connection is void then; the one of the resuming connection's
+ * HELLO works for the next resumption.
+ */
+static void t_resume_basic(struct ctx *c)
+{
+	struct conn a = { .fd = -1 }, b = { .fd = -1 }, d = { .fd = -1 };
+	static u8 w[(RS_CHUNKS + 1) * RS_SIZE];
+	u64 h[RS_CHUNKS + 1], chunks = 0, bytes = 0, id;
+	struct virgo_wire_stat base, st;
+	u32 freed = 0;
+	int i;
+
+	if (CHECK_ST(c, lent_now(c, &base), VIRGO_ST_OK, "STAT before"))
+		goto out;
+	if (CHECK(c, !open_resumable(c, &a), "handshake A"))
+		goto out;
+	id = a.hello.resume_id;
+	if (!fill_chunks(c, &a, RS_CHUNKS, RS_SIZE, 21, h, w))
+		goto out;
+	conn_abort(&a);
+	/* Kept, still charged: an orphan (or not yet seen as broken). */
+	if (CHECK_ST(c, lent_now(c, &st), VIRGO_ST_OK, "STAT") ||
+	    CHECK(c, st.lent_chunks == base.lent_chunks + RS_CHUNKS &&
+		  st.lent_bytes == base.lent_bytes + RS_CHUNKS * RS_SIZE,
+		  "after the break: lent %llu chunks %llu B, was %llu %llu",
+		  st.lent_chunks, st.lent_bytes, base.lent_chunks,
+		  base.lent_bytes))
+		goto out;
+	if (CHECK(c, !open_resumable(c, &b), "handshake B"))
+		goto out;
+	if (CHECK_ST(c, resume_retry(c, &b, id, a.hello.token, &chunks,
+				     &bytes),
+		     VIRGO_ST_OK, "RESUME on B"))
+		goto out;
+	if (CHECK(c, chunks == RS_CHUNKS && bytes == RS_CHUNKS * RS_SIZE,
+		  "RESUME reply: %llu chunks %llu bytes", chunks, bytes))
+		goto out;
+	if (!check_chunks(c, &b, RS_CHUNKS, RS_SIZE, h, w, "READ on B"))
+		goto out;
+	if (CHECK_ST(c, do_stat(c, b.fd, &st), VIRGO_ST_OK, "STAT on B") ||
+	    CHECK(c, st.session_chunks == RS_CHUNKS &&
+		  st.session_bytes == RS_CHUNKS * RS_SIZE,
+		  "STAT on B: session %llu chunks %llu B", st.session_chunks,
+		  st.session_bytes))
+		goto out;
+	/* New chunks: handles of their own, never one of the old ones. */
+	if (!fill_chunks(c, &b, 1, RS_SIZE, 29, &h[RS_CHUNKS],
+			 w + RS_CHUNKS * RS_SIZE))
+		goto out;
+	for (i = 0; i < RS_CHUNKS; i++)
+		if (CHECK(c, h[i] != h[RS_CHUNKS], "ALLOC reused a handle"))
+			goto out;
+	if (!check_chunks(c, &b, RS_CHUNKS + 1, RS_SIZE, h, w,
+			  "READ on B after the ALLOC"))
+		goto out;
+	/* B breaks too.  A's token is void; B's names the session now. */
+	conn_abort(&b);
+	if (CHECK(c, !open_resumable(c, &d), "handshake D"))
+		goto out;
+	if (CHECK_ST(c, resume_retry(c, &d, id, a.hello.token, NULL, NULL),
+		     VIRGO_ST_NOENT, "RESUME with the first token"))
+		goto out;
+	if (CHECK_ST(c, resume_retry(c, &d, b.hello.resume_id, b.hello.token,
+				     NULL, NULL),
+		     VIRGO_ST_NOENT, "RESUME of B's own (replaced) id"))
+		goto out;
+	if (CHECK_ST(c, resume_retry(c, &d, id, b.hello.token, &chunks,
+				     &bytes),
+		     VIRGO_ST_OK, "RESUME with B's token"))
+		goto out;
+	if (CHECK(c, chunks == RS_CHUNKS + 1, "RESUME: %llu chunks", chunks))
+		goto out;
+	if (!check_chunks(c, &d, RS_CHUNKS + 1, RS_SIZE, h, w, "READ on D"))
+		goto out;
+	if (CHECK_ST(c, do_free(c, d.fd, h, RS_CHUNKS + 1, &freed),
+		     VIRGO_ST_OK, "FREE") ||
+	    CHECK(c, freed == RS_CHUNKS + 1, "freed %u", freed))
+		goto out;
+	conn_close(&d);
+	/* Freed before the close: nothing left behind. */
+	for (i = 0; i < 50; i++) {
+		if (CHECK_ST(c, lent_now(c, &st), VIRGO_ST_OK, "STAT after"))
+			goto out;
+		if (st.lent_chunks == base.lent_chunks &&
+		    st.lent_bytes == base.lent_bytes)
+			break;
+		usleep(100000);
+	}
+	(void)CHECK(c, st.lent_chunks == base.lent_chunks &&
+	      st.lent_bytes == base.lent_bytes,
+	      "after FREE and close: lent %llu chunks %llu B, was %llu %llu",
+	      st.lent_chunks, st.lent_bytes, base.lent_chunks,
+	      base.lent_bytes);
+out:
+	conn_close(&a);
+	conn_close(&b);
+	conn_close(&d);
+}
+
+/*
+ * The first connection is still open: BUSY, the server closes it, and
+ * the RESUME, sent again, takes the session over.
+ */
+static void t_resume_busy(struct ctx *c)
+{
+	struct conn a = { .fd = -1 }, b = { .fd = -1 };
+	u64 h, chunks = 0, bytes = 0;
+	u32 freed = 0;
+	u8 w[256];
+
+	if (CHECK(c, !open_resumable(c, &a), "handshake A"))
+		goto out;
+	if (!fill_chunks(c, &a, 1, sizeof(w), 31, &h, w))
+		goto out;
+	if (CHECK(c, !open_resumable(c, &b), "handshake B"))
+		goto out;
+	if (CHECK_ST(c, resume_once(c, &b, a.hello.resume_id, a.hello.token,
+				    NULL, NULL),
+		     VIRGO_ST_BUSY, "RESUME while A is open"))
+		goto out;
+	if (CHECK(c, expect_closed(a.fd), "A not closed after the BUSY"))
+		goto out;
+	if (CHECK_ST(c, resume_retry(c, &b, a.hello.resume_id, a.hello.token,
+				     &chunks, &bytes),
+		     VIRGO_ST_OK, "RESUME again"))
+		goto out;
+	if (CHECK(c, chunks == 1 && bytes == sizeof(w),
+		  "RESUME: %llu chunks %llu B", chunks, bytes))
+		goto out;
+	if (!check_chunks(c, &b, 1, sizeof(w), &h, w, "READ on B"))
+		goto out;
+	if (CHECK_ST(c, do_free(c, b.fd, &h, 1, &freed), VIRGO_ST_OK,
+		     "FREE") || CHECK(c, freed == 1, "freed %u", freed))
+		goto out;
+out:
+	conn_close(&a);
+	conn_close(&b);
+}
+
+/*
+ * With a key: the token alone is refused, so is a proof made for the
+ * nonces of another connection; HMAC over this connection's works.
+ */
+static void t_resume_keyed(struct ctx *c)
+{
+	struct conn a = { .fd = -1 }, b = { .fd = -1 };
+	u8 proof[32], w[128];
+	u64 h, chunks = 0, bytes = 0;
+	u32 freed = 0;
+
+	if (CHECK(c, !open_resumable(c, &a), "handshake A"))
+		goto out;
+	if (!fill_chunks(c, &a, 1, sizeof(w), 41, &h, w))
+		goto out;
+	conn_abort(&a);
+	if (CHECK(c, !open_resumable(c, &b), "handshake B"))
+		goto out;
+	/* Let the server see A's end: a BUSY here would prove nothing. */
+	usleep(300000);
+	if (CHECK_ST(c, resume_raw(c, &b, a.hello.resume_id, a.hello.token,
+				   NULL, NULL),
+		     VIRGO_ST_NOENT, "RESUME with the token alone"))
+		goto out;
+	if (CHECK(c, !resume_proof(c, c->key, c->key_len, &a, a.hello.token,
+				   proof), "HMAC") ||
+	    CHECK_ST(c, resume_raw(c, &b, a.hello.resume_id, proof, NULL,
+				   NULL),
+		     VIRGO_ST_NOENT, "RESUME with A's nonces"))
+		goto out;
+	if (CHECK_ST(c, resume_retry(c, &b, a.hello.resume_id, a.hello.token,
+				     &chunks, &bytes),
+		     VIRGO_ST_OK, "RESUME with the HMAC"))
+		goto out;
+	if (!check_chunks(c, &b, 1, sizeof(w), &h, w, "READ on B"))
+		goto out;
+	if (CHECK_ST(c, do_free(c, b.fd, &h, 1, &freed), VIRGO_ST_OK,
+		     "FREE") || CHECK(c, freed == 1, "freed %u", freed))
+		goto out;
+out:
+	conn_close(&a);
+	conn_close(&b);
+}
+
+/*
+ * An orphan nobody resumes is freed after orphan_timeout: the server's
+ * lent counters go back to what they were, and its id is NOENT.
+ */
+static void t_resume_expiry(struct ctx *c)
+{
+	struct conn a = { .fd = -1 }, b = { .fd = -1 };
+	struct virgo_wire_stat base, st;
+	u64 h[2], t0, limit;
+	u8 w[2 * 4096];
+
+	if (CHECK_ST(c, lent_now(c, &base), VIRGO_ST_OK, "STAT before"))
+		goto out;
+	if (CHECK(c, !open_resumable(c, &a), "handshake A"))
+		goto out;
+	if (!fill_chunks(c, &a, 2, 4096, 51, h, w))
+		goto out;
+	conn_abort(&a);
+	t0 = now_ms();
+	limit = c->orphan_timeout * 1000ull + 5000;
+	/* Half the timeout later it is still there, charged. */
+	usleep(c->orphan_timeout * 500000u);
+	if (CHECK_ST(c, lent_now(c, &st), VIRGO_ST_OK, "STAT") ||
+	    CHECK(c, st.lent_chunks == base.lent_chunks + 2,
+		  "%llu ms after the break: lent_chunks %llu, was %llu",
+		  now_ms() - t0, st.lent_chunks, base.lent_chunks))
+		goto out;
+	for (;;) {
+		if (CHECK_ST(c, lent_now(c, &st), VIRGO_ST_OK, "STAT"))
+			goto out;
+		if (st.lent_chunks == base.lent_chunks &&
+		    st.lent_bytes == base.lent_bytes && st.free == base.free)
+			break;
+		if (CHECK(c, now_ms() - t0 < limit,
+			  "orphan not freed %llu ms after the break (timeout %u s): lent %llu chunks %llu B free %llu, was %llu %llu %llu",
+			  now_ms() - t0, c->orphan_timeout, st.lent_chunks,
+			  st.lent_bytes, st.free, base.lent_chunks,
+			  base.lent_bytes, base.free))
+			goto out;
+		usleep(100000);
+	}
+	if (CHECK(c, now_ms() - t0 >= c->orphan_timeout * 1000ull - 250,
+		  "orphan freed after %llu ms, timeout %u s", now_ms() - t0,
+		  c->orphan_timeout))
+		goto out;
+	if (CHECK(c, !open_resumable(c, &b), "handshake B"))
+		goto out;
+	if (CHECK_ST(c, resume_once(c, &b, a.hello.resume_id, a.hello.token,
+				    NULL, NULL),
+		     VIRGO_ST_NOENT, "RESUME after expiry"))
+		goto out;
+out:
+	conn_close(&a);
+	conn_close(&b);
+}
+
 /* ---- the suite ------------------------------------------------------- */
 
 struct tcase {
@@ -1897,61 +2564,88 @@ struct tcase {
 	int key; /* 1: needs --key, -1: needs no key, 0: either */
 	bool deadline; /* needs --handshake-timeout */
 	const char *what;
+	int resume; /* 1: needs RESUME granted, 2: and --orphan-timeout */
 };
 
 static const struct tcase cases[] = {
 	{ "auth_vector", t_auth_vector, 0, false,
-	  "HMAC test vector of docs/protocol.md (local)" },
+	  "HMAC test vector of docs/protocol.md (local)", 0 },
 	{ "hello", t_hello, 0, false,
-	  "HELLO reply: version, caps, flags, limits, fresh nonces" },
-	{ "hello_twice", t_hello_twice, 0, false, "a second HELLO is INVAL" },
+	  "HELLO reply: version, caps, flags, limits, fresh nonces", 0 },
+	{ "hello_twice", t_hello_twice, 0, false,
+	  "a second HELLO is INVAL", 0 },
 	{ "hello_proto", t_hello_proto, 0, false,
-	  "a range without 1 is PROTO and does not count" },
+	  "a range without 1 is PROTO and does not count", 0 },
 	{ "hello_malformed", t_hello_malformed, 0, false,
-	  "short HELLO, ver_min 0, min > max: INVAL" },
+	  "short HELLO, ver_min 0, min > max: INVAL", 0 },
 	{ "perm_before_hello", t_perm_before_hello, 0, false,
-	  "every other opcode before HELLO: PERM" },
+	  "every other opcode before HELLO: PERM", 0 },
 	{ "perm_before_check", t_perm_before_check, 0, false,
-	  "before the handshake a malformed request is PERM, not INVAL" },
+	  "before the handshake a malformed request is PERM, not INVAL", 0 },
 	{ "auth_right", t_auth_right, 1, false,
-	  "right key: both MACs; AUTH again INVAL" },
+	  "right key: both MACs; AUTH again INVAL", 0 },
 	{ "auth_wrong", t_auth_wrong, 1, false,
-	  "wrong key: AUTH status, then closed" },
+	  "wrong key: AUTH status, then closed", 0 },
 	{ "auth_missing", t_auth_missing, 1, false,
-	  "no AUTH: PERM until AUTH" },
+	  "no AUTH: PERM until AUTH", 0 },
 	{ "auth_without_key", t_auth_without_key, -1, false,
-	  "AUTH to a server without a key: INVAL" },
+	  "AUTH to a server without a key: INVAL", 0 },
 	{ "preauth_oversize", t_preauth_oversize, 0, false,
-	  "a frame bigger than HELLO before the handshake closes" },
+	  "a frame bigger than HELLO before the handshake closes", 0 },
 	{ "handshake_deadline", t_handshake_deadline, 0, true,
-	  "no handshake in time: closed" },
-	{ "ping", t_ping, 0, false, "PING 0 and 64 bytes echoed, 65 TOOBIG" },
+	  "no handshake in time: closed", 0 },
+	{ "ping", t_ping, 0, false,
+	  "PING 0 and 64 bytes echoed, 65 TOOBIG", 0 },
 	{ "stat", t_stat, 0, false,
-	  "STAT fields, requests counter, payload INVAL" },
+	  "STAT fields, requests counter, payload INVAL", 0 },
 	{ "alloc_free", t_alloc_free, 0, false,
-	  "ALLOC/FREE, counters, handles not reused, full batch" },
+	  "ALLOC/FREE, counters, handles not reused, full batch", 0 },
 	{ "alloc_errors", t_alloc_errors, 0, false,
-	  "malformed ALLOCs and limits" },
+	  "malformed ALLOCs and limits", 0 },
 	{ "alloc_nomem", t_alloc_nomem, 0, false,
-	  "past the capacity: NOMEM, all or nothing" },
-	{ "free", t_free, 0, false, "FREE best effort; malformed FREEs" },
+	  "past the capacity: NOMEM, all or nothing", 0 },
+	{ "free", t_free, 0, false, "FREE best effort; malformed FREEs", 0 },
 	{ "write_read", t_write_read, 0, false,
-	  "zeroes before WRITE; random WRITE/READ vs a shadow; max_chunk" },
+	  "zeroes before WRITE; random WRITE/READ vs a shadow; max_chunk", 0 },
 	{ "rw_errors", t_rw_errors, 0, false,
-	  "WRITE/READ: INVAL, TOOBIG, RANGE, NOENT; framing survives" },
+	  "WRITE/READ: INVAL, TOOBIG, RANGE, NOENT; framing survives", 0 },
 	{ "cross_session", t_cross_session, 0, false,
-	  "another session's handle is NOENT" },
+	  "another session's handle is NOENT", 0 },
 	{ "bad_headers", t_bad_headers, 0, false,
-	  "header errors close without a reply" },
+	  "header errors close without a reply", 0 },
 	{ "reply_flag", t_reply_flag, 0, false,
-	  "a REPLY-flagged request: INVAL, stream goes on" },
+	  "a REPLY-flagged request: INVAL, stream goes on", 0 },
 	{ "truncated", t_truncated, 0, false,
-	  "frames cut short; byte-by-byte frame" },
-	{ "tags", t_tags, 0, false, "tags echoed unchanged" },
+	  "frames cut short; byte-by-byte frame", 0 },
+	{ "tags", t_tags, 0, false, "tags echoed unchanged", 0 },
 	{ "pipelining", t_pipelining, 0, false,
-	  "600 requests in flight, replies matched by tag" },
+	  "600 requests in flight, replies matched by tag", 0 },
 	{ "deaf_client", t_deaf_client, 0, false,
-	  "a client not reading does not stall another" },
+	  "a client not reading does not stall another", 0 },
+	{ "resume_vector", t_resume_vector, 0, false,
+	  "RESUME proof test vector of docs/protocol.md 6.1 (local)", 0 },
+	{ "resume_not_agreed", t_resume_not_agreed, 0, false,
+	  "RESUME without the capability: PERM, INVAL, then PROTO", 0 },
+	{ "resume_hello", t_resume_hello, 0, false,
+	  "RESUME offered: 112-byte HELLO reply, fresh id and token", 1 },
+	{ "resume_perm", t_resume_perm, 1, false,
+	  "RESUME agreed, before AUTH: PERM", 1 },
+	{ "resume_malformed", t_resume_malformed, 0, false,
+	  "RESUME id 0, 39/41/0 bytes: INVAL", 1 },
+	{ "resume_noent", t_resume_noent, 0, false,
+	  "unknown id, wrong token: NOENT; the live session unharmed", 1 },
+	{ "resume_after_alloc", t_resume_after_alloc, 0, false,
+	  "RESUME after an ALLOC or a RESUME: INVAL", 1 },
+	{ "resume_basic", t_resume_basic, 0, false,
+	  "broken connection resumed: same handles and bytes; old token void",
+	  1 },
+	{ "resume_busy", t_resume_busy, 0, false,
+	  "first connection open: BUSY, closed by the server, then OK", 1 },
+	{ "resume_keyed", t_resume_keyed, 1, false,
+	  "keyed: token alone or another connection's HMAC NOENT, HMAC OK",
+	  1 },
+	{ "resume_expiry", t_resume_expiry, 0, false,
+	  "an orphan expires: lent counters back, id NOENT", 2 },
 };
 
 #define NR_CASES ARRAY_SIZE(cases)
@@ -2019,7 +2713,8 @@ static int parse_addr(const char *host, const char *port, struct ctx *c)
 
 static const char usage_text[] =
 	"usage: virgo-conformance [--key FILE] [--skip a,b] [--only a,b]\n"
-	"                         [--list] [--handshake-timeout SEC] [-v]\n"
+	"                         [--list] [--handshake-timeout SEC]\n"
+	"                         [--orphan-timeout SEC] [-v]\n"
 	"                         HOST PORT\n";
 
 static void print_usage(FILE *f)
@@ -2035,6 +2730,10 @@ static const char *case_needs(const struct tcase *t)
 		return " [no key]";
 	if (t->deadline)
 		return " [--handshake-timeout]";
+	if (t->resume > 1)
+		return " [RESUME, --orphan-timeout]";
+	if (t->resume)
+		return " [RESUME]";
 	return "";
 }
 
@@ -2046,6 +2745,7 @@ int main(int argc, char **argv)
 		{ "only", required_argument, NULL, 'o' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "handshake-timeout", required_argument, NULL, 'd' },
+		{ "orphan-timeout", required_argument, NULL, 'O' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -2058,7 +2758,7 @@ int main(int argc, char **argv)
 	u64 t0;
 	int opt, st;
 
-	while ((opt = getopt_long(argc, argv, "k:s:o:ld:vh", opts, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "k:s:o:ld:O:vh", opts, NULL)) !=
 	       -1) {
 		switch (opt) {
 		case 'k':
@@ -2082,6 +2782,9 @@ int main(int argc, char **argv)
 			return 0;
 		case 'd':
 			c.handshake_timeout = (unsigned int)atoi(optarg);
+			break;
+		case 'O':
+			c.orphan_timeout = (unsigned int)atoi(optarg);
 			break;
 		case 'v':
 			c.verbose = true;
@@ -2143,6 +2846,23 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	conn_close(&k);
+	/* Does it grant RESUME?  (Not granting is conformant.) */
+	if (conn_open(&c, &k) ||
+	    hello_with(&c, &k, 1, 1, VIRGO_CAP_RESUME) != VIRGO_ST_OK) {
+		printf("FAIL setup: HELLO offering RESUME\n");
+		return 1;
+	}
+	c.resume = k.hello.caps & VIRGO_CAP_RESUME;
+	conn_close(&k);
+	if (!c.resume)
+		puts("# server does not grant RESUME (orphan_timeout 0?)");
+		puts("# RESUME cases skipped, but for PROTO without it");
+	else if (!c.orphan_timeout || c.orphan_timeout > 30)
+		puts("# server grants RESUME; no --orphan-timeout 1..30");
+		puts("# the expiry case is skipped");
+	else
+		printf("# server grants RESUME, orphan timeout %u s\n",
+		       c.orphan_timeout);
 	printf("# server: max_payload %u max_chunk %u max_batch %u",
 	       c.lim.max_payload, c.lim.max_chunk, c.lim.max_batch);
 	printf(" max_inflight %u capacity %llu free %llu%s\n",
@@ -2163,6 +2883,11 @@ int main(int argc, char **argv)
 			why = "needs a server without a key";
 		else if (t->deadline && !c.handshake_timeout)
 			why = "needs --handshake-timeout";
+		else if (t->resume && !c.resume)
+			why = "the server does not grant RESUME";
+		else if (t->resume > 1 &&
+			 (!c.orphan_timeout || c.orphan_timeout > 30))
+			why = "needs --orphan-timeout 1..30, the server's";
 		if (why) {
 			printf("skip %s (%s)\n", t->name, why);
 			c.skipped++;

@@ -11,6 +11,7 @@
 #ifndef VIRGO_CLOUDDRECD_H
 #define VIRGO_CLOUDDRECD_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -49,6 +50,10 @@ enum cd_stat {
 	CD_STAT_ERR_RANGE,
 	CD_STAT_ERR_NOMEM,
 	CD_STAT_ERR_TIMEOUT,
+	CD_STAT_SESSIONS_ORPHANED,	/* ended holding chunks: kept */
+	CD_STAT_SESSIONS_RESUMED,	/* orphans taken over by a RESUME */
+	CD_STAT_ORPHANS_EXPIRED,	/* orphans freed unresumed */
+	CD_STAT_ERR_RESUME,		/* RESUMEs answered other than OK */
 	CD_STAT_NR
 };
 
@@ -64,6 +69,9 @@ extern const char *const cd_stat_names[CD_STAT_NR];
  * @idle_timeout_ms: a session holding no chunk and quiet this long closes
  * @io_timeout_ms: a frame half received, or replies not taken, this long
  * @handshake_timeout_ms: HELLO (and AUTH) must be done within this
+ * @orphan_timeout_ms: a session of capability RESUME that ends holding
+ *	chunks is kept this long for a RESUME; 0: the capability is never
+ *	granted (docs/protocol.md 6.1)
  * @psk: key bytes (@psk_len of them), no key if @psk_len is 0
  * @psk_len: bytes in @psk
  * @mlock: lock chunk memory (mlockall at start)
@@ -78,6 +86,7 @@ struct cd_config {
 	u32 idle_timeout_ms;
 	u32 io_timeout_ms;
 	u32 handshake_timeout_ms;
+	u32 orphan_timeout_ms;
 	u8 psk[CD_PSK_MAX];
 	size_t psk_len;
 	bool mlock;
@@ -93,8 +102,20 @@ struct cd_config {
  * @budget: bytes of @cfg.max_memory in use (chunks + metadata)
  * @lent_bytes: chunk bytes lent, all sessions
  * @lent_chunks: chunks lent, all sessions
- * @sessions: open sessions
+ * @sessions: open sessions (connections; orphans are not counted)
+ * @orphans: sessions kept for a RESUME (a gauge; changed under @reg_lock)
  * @stats: event counters
+ * @reg_lock: protects @reg, @next_resume_id, the orphan list
+ *	(@orphan_head, @orphan_tail) and, in every session with capability
+ *	RESUME, its @resume_id, @token, @reg_next, @orphan, @orphan_prev,
+ *	@orphan_next and @orphan_deadline_ms; an orphan's other fields
+ *	belong to whoever took it out of the registry under the lock
+ * @reg: sessions with capability RESUME, live and orphans, hashed by
+ *	resume id (@reg_mask + 1 buckets, chained through reg_next)
+ * @reg_mask: buckets - 1 (a power of two, at least 2 x max_sessions)
+ * @next_resume_id: the last resume id handed out (never 0)
+ * @orphan_head: the oldest orphan (first to expire)
+ * @orphan_tail: the newest
  */
 struct cd_server {
 	struct cd_config cfg;
@@ -105,7 +126,15 @@ struct cd_server {
 	atomic_ullong lent_bytes;
 	atomic_ullong lent_chunks;
 	atomic_ullong sessions;
+	atomic_ullong orphans;
 	atomic_ullong stats[CD_STAT_NR];
+
+	pthread_mutex_t reg_lock;
+	struct cd_session **reg;
+	size_t reg_mask;
+	u64 next_resume_id;
+	struct cd_session *orphan_head;
+	struct cd_session *orphan_tail;
 };
 
 /* Where the receive side of a session is. */
@@ -149,8 +178,26 @@ struct cd_session {
 	u64 next_handle;
 	bool hello_done;
 	bool authed;
+	bool allocated;			/* an ALLOC succeeded: no RESUME */
+	bool resume;			/* capability RESUME agreed */
+	bool resumed;			/* took an orphan over: no RESUME */
 	u8 client_nonce[VIRGO_WIRE_NONCE_LEN];
 	u8 server_nonce[VIRGO_WIRE_NONCE_LEN];
+	/* With @resume: in srv->reg; fields under srv->reg_lock. */
+	u64 resume_id;
+	u8 token[VIRGO_WIRE_TOKEN_LEN];
+	struct cd_session *reg_next;
+	bool orphan;			/* no connection: waits for RESUME */
+	struct cd_session *orphan_prev, *orphan_next;
+	u64 orphan_deadline_ms;
+	/*
+	 * A RESUME on another connection found this session live: it sets
+	 * @kicked and calls @kick (under srv->reg_lock); the loop that owns
+	 * the connection then closes it (the session becomes an orphan).
+	 */
+	atomic_bool kicked;
+	void (*kick)(void *arg);
+	void *kick_arg;
 	/* Times in ms of CLOCK_MONOTONIC, kept by the caller (cd_loop.c). */
 	u64 now_ms;
 	u64 last_rx_ms;
@@ -175,7 +222,10 @@ static inline void cd_count(struct cd_server *srv, enum cd_stat st)
 int cd_server_init(struct cd_server *srv, const struct cd_config *cfg);
 void cd_config_default(struct cd_config *cfg);
 struct cd_session *cd_session_new(struct cd_server *srv, u64 now_ms);
+void cd_server_fini(struct cd_server *srv);
 void cd_session_free(struct cd_session *s);
+void cd_session_end(struct cd_session *s, bool keep, u64 now_ms);
+void cd_orphans_expire(struct cd_server *srv, u64 now_ms);
 int cd_session_input(struct cd_session *s, const u8 *p, size_t n,
 		     size_t *used);
 bool cd_session_ready(const struct cd_session *s);

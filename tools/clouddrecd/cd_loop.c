@@ -18,9 +18,17 @@
  * for idle_timeout is closed (one holding chunks stays: TCP keepalive and
  * the user timeout find a dead client).
  *
+ * Resumption (docs/protocol.md 6.1): a connection that ends while its
+ * session (capability RESUME) holds chunks leaves it as an orphan
+ * (cd_session_end()); every tick, each loop frees the orphans whose
+ * orphan_timeout has passed.  A RESUME on any thread that names a session
+ * whose connection is still open kicks that connection: it sets the
+ * session's flag and wakes the owning loop's eventfd, which closes it.
+ *
  * Stop (SIGTERM): listeners close, no more input is read, replies
  * already queued are sent for up to CD_DRAIN_MS, then every connection
- * closes and its chunks are freed.
+ * closes and its chunks are freed (no orphans: cd_server_fini() frees
+ * those left from before).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -83,6 +91,7 @@ static u64 cd_now_ms(void)
 	return (u64)ts.tv_sec * 1000 + (u64)ts.tv_nsec / 1000000;
 }
 
+/* Close a connection; its session is freed, or kept as an orphan. */
 static void cd_conn_close(struct cd_thread *t, struct cd_conn *c)
 {
 	epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -90,7 +99,7 @@ static void cd_conn_close(struct cd_thread *t, struct cd_conn *c)
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
 	t->nr_conns--;
-	cd_session_free(c->s);
+	cd_session_end(c->s, !atomic_load(&t->d->stopping), cd_now_ms());
 	free(c->left);
 	free(c);
 }
@@ -256,6 +265,28 @@ close:
 	cd_conn_close(t, c);
 }
 
+/* struct cd_session.kick: wake the loop that owns the session. */
+static void cd_thread_kick(void *arg)
+{
+	struct cd_thread *t = arg;
+	u64 one = 1;
+
+	if (write(t->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		cd_log("eventfd: %s", strerror(errno));
+}
+
+/* Close the connections a RESUME elsewhere asked to be closed. */
+static void cd_close_kicked(struct cd_thread *t)
+{
+	struct cd_conn *c, *next;
+
+	for (c = t->head.next; c != &t->head; c = next) {
+		next = c->next;
+		if (atomic_load(&c->s->kicked))
+			cd_conn_close(t, c);
+	}
+}
+
 static void cd_sock_setup(int fd, const struct cd_config *cfg)
 {
 	int one = 1, idle = CD_KEEPIDLE_S, intvl = CD_KEEPINTVL_S;
@@ -327,6 +358,8 @@ static void cd_accept(struct cd_thread *t, int lfd, u64 now)
 		c->fd = fd;
 		c->s->tx = cd_conn_tx;
 		c->s->tx_arg = c;
+		c->s->kick = cd_thread_kick;
+		c->s->kick_arg = t;
 		c->events = EPOLLIN;
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
@@ -374,6 +407,8 @@ static void cd_timers(struct cd_thread *t, u64 now)
 			cd_conn_close(t, c);
 		}
 	}
+	cd_close_kicked(t);
+	cd_orphans_expire(&t->d->srv, now);
 }
 
 /* SIGTERM: stop listening and reading; send what is queued, then close. */
@@ -403,6 +438,7 @@ static void *cd_thread_main(void *arg)
 	u64 last_tick = cd_now_ms(), drain_until = 0;
 
 	for (;;) {
+		bool kicked = false;
 		u64 now;
 		int n, i;
 
@@ -423,6 +459,8 @@ static void *cd_thread_main(void *arg)
 				if (read(t->evfd, &v, sizeof(v)) < 0 &&
 				    errno != EAGAIN)
 					cd_log("eventfd: %s", strerror(errno));
+				/* After the batch: it may name them. */
+				kicked = true;
 				continue;
 			}
 			if (tag >= CD_TAG_LISTEN(0) &&
@@ -435,6 +473,8 @@ static void *cd_thread_main(void *arg)
 			}
 			cd_conn_service(t, evs[i].data.ptr, now);
 		}
+		if (kicked)
+			cd_close_kicked(t);
 		if (!drain_until && atomic_load(&t->d->stopping)) {
 			drain_until = now + CD_DRAIN_MS;
 			cd_begin_drain(t, now);

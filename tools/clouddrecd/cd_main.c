@@ -97,6 +97,10 @@ static const char cd_usage_text[] =
 "      --io-timeout SEC       a frame, or replies the client does not read,\n"
 "                             may take this long (default 30)\n"
 "      --handshake-timeout SEC  HELLO/AUTH must be done in this (default 10)\n"
+"      --orphan-timeout SEC   a session of a client that offers resumption\n"
+"                             and loses its connection holding chunks is\n"
+"                             kept this long for it (default 120); 0: never\n"
+"                             offer resumption, free at once\n"
 "  -k, --psk-file PATH        pre-shared key: the file's bytes (one trailing\n"
 "                             newline dropped), 1..%d; the file must not be\n"
 "                             accessible by group or others.  No key: any\n"
@@ -320,6 +324,7 @@ static int cd_write_stats(struct cd_daemon *d, const char *path)
 	fprintf(f, "lent_chunks %llu\n",
 		atomic_load(&srv->lent_chunks));
 	fprintf(f, "sessions %llu\n", atomic_load(&srv->sessions));
+	fprintf(f, "orphans %llu\n", atomic_load(&srv->orphans));
 	for (i = 0; i < CD_STAT_NR; i++)
 		fprintf(f, "%s %llu\n", cd_stat_names[i],
 			atomic_load(&srv->stats[i]));
@@ -348,6 +353,7 @@ enum {
 	OPT_IDLE,
 	OPT_IO,
 	OPT_HANDSHAKE,
+	OPT_ORPHAN,
 	OPT_MLOCK,
 	OPT_HUGEPAGES,
 	OPT_LOG_FILE,
@@ -364,6 +370,7 @@ static const struct option cd_options[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "io-timeout", required_argument, NULL, OPT_IO },
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
+	{ "orphan-timeout", required_argument, NULL, OPT_ORPHAN },
 	{ "psk-file", required_argument, NULL, 'k' },
 	{ "mlock", no_argument, NULL, OPT_MLOCK },
 	{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
@@ -448,6 +455,12 @@ static int cd_parse_args(int argc, char **argv, struct cd_daemon *d,
 				cfg->io_timeout_ms = secs * 1000;
 			else
 				cfg->handshake_timeout_ms = secs * 1000;
+			break;
+		case OPT_ORPHAN:
+			if (cd_parse_u32(optarg, &secs, false, 0, 86400))
+				return cd_bad("--orphan-timeout (0..86400 s)",
+					      optarg);
+			cfg->orphan_timeout_ms = secs * 1000;
 			break;
 		case 'k':
 			a->psk_file = optarg;
@@ -560,12 +573,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (i = 0; i < d.nr_listen; i++)
-		cd_log("lending up to %llu MiB on %s, %d thread%s%s",
+		cd_log("lending up to %llu MiB on %s, %d thread%s%s%s",
 		       cfg.max_memory >> 20,
 		       cd_addr_str(&d.listen[i], cd_loop_port(&d, i), addr,
 				   sizeof(addr)),
 		       d.nr_threads, d.nr_threads == 1 ? "" : "s",
-		       d.srv.cfg.psk_len ? ", key required" : "");
+		       d.srv.cfg.psk_len ? ", key required" : "",
+		       cfg.orphan_timeout_ms ? ", resumable" : "");
 	if (!d.srv.cfg.psk_len)
 		cd_log("no key (--psk-file): %s",
 		       "any host that reaches the port can use this memory");
@@ -591,6 +605,7 @@ int main(int argc, char **argv)
 	}
 	cd_loop_stop(&d);
 	cd_loop_join(&d);
+	cd_server_fini(&d.srv);	/* the orphans */
 	ret = a.stats_file ? cd_write_stats(&d, a.stats_file) : 0;
 	if (ret)
 		cd_log("--stats-file %s: %s", a.stats_file, strerror(-ret));

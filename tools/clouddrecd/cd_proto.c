@@ -46,6 +46,10 @@ const char *const cd_stat_names[CD_STAT_NR] = {
 	[CD_STAT_ERR_RANGE]		= "err_range",
 	[CD_STAT_ERR_NOMEM]		= "err_nomem",
 	[CD_STAT_ERR_TIMEOUT]		= "err_timeout",
+	[CD_STAT_SESSIONS_ORPHANED]	= "sessions_orphaned",
+	[CD_STAT_SESSIONS_RESUMED]	= "sessions_resumed",
+	[CD_STAT_ORPHANS_EXPIRED]	= "orphans_expired",
+	[CD_STAT_ERR_RESUME]		= "err_resume",
 };
 
 /* Replies with this much data may be sent straight from the chunk. */
@@ -94,6 +98,7 @@ void cd_config_default(struct cd_config *cfg)
 	cfg->idle_timeout_ms = 300 * 1000;
 	cfg->io_timeout_ms = 30 * 1000;
 	cfg->handshake_timeout_ms = 10 * 1000;
+	cfg->orphan_timeout_ms = 120 * 1000;
 }
 
 /**
@@ -101,11 +106,12 @@ void cd_config_default(struct cd_config *cfg)
  * @srv: zeroed server
  * @cfg: configuration (copied)
  *
- * Return: 0 or -EINVAL.
+ * Return: 0, -EINVAL or -ENOMEM.  cd_server_fini() undoes it.
  */
 int cd_server_init(struct cd_server *srv, const struct cd_config *cfg)
 {
 	struct virgo_wire_limits *lim = &srv->lim;
+	size_t buckets = 16;
 	u32 batch_bytes;
 	int i;
 
@@ -138,8 +144,34 @@ int cd_server_init(struct cd_server *srv, const struct cd_config *cfg)
 	atomic_init(&srv->lent_bytes, 0);
 	atomic_init(&srv->lent_chunks, 0);
 	atomic_init(&srv->sessions, 0);
+	atomic_init(&srv->orphans, 0);
 	for (i = 0; i < CD_STAT_NR; i++)
 		atomic_init(&srv->stats[i], 0);
+	/* Live sessions and orphans: at most 2 x max_sessions entries. */
+	while (buckets < 2 * (size_t)cfg->max_sessions)
+		buckets *= 2;
+	srv->reg = calloc(buckets, sizeof(*srv->reg));
+	if (!srv->reg)
+		return -ENOMEM;
+	srv->reg_mask = buckets - 1;
+	srv->orphan_head = NULL;
+	srv->orphan_tail = NULL;
+#ifdef CD_FUZZ_HANDLES
+	srv->next_resume_id = 0;	/* resume ids 1, 2, 3, ... */
+#else
+	/* A restarted server names its sessions elsewhere. */
+	if (cd_random(&srv->next_resume_id, sizeof(srv->next_resume_id))) {
+		free(srv->reg);
+		srv->reg = NULL;
+		return -EIO;
+	}
+	srv->next_resume_id >>= 1;	/* 2^63 ids before a wrap */
+#endif
+	if (pthread_mutex_init(&srv->reg_lock, NULL)) {
+		free(srv->reg);
+		srv->reg = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -349,16 +381,74 @@ struct cd_session *cd_session_new(struct cd_server *srv, u64 now_ms)
 	return s;
 }
 
-/**
- * cd_session_free() - end a session: free its chunks and buffers
- * @s: the session, or NULL
- */
-void cd_session_free(struct cd_session *s)
+/* ---- the registry of resumable sessions (srv->reg_lock held) --------- */
+
+static size_t cd_reg_bucket(const struct cd_server *srv, u64 id)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 20) & srv->reg_mask;
+}
+
+static void cd_reg_add(struct cd_server *srv, struct cd_session *s)
+{
+	size_t b = cd_reg_bucket(srv, s->resume_id);
+
+	s->reg_next = srv->reg[b];
+	srv->reg[b] = s;
+}
+
+static void cd_reg_del(struct cd_server *srv, struct cd_session *s)
+{
+	struct cd_session **pp = &srv->reg[cd_reg_bucket(srv, s->resume_id)];
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->reg_next;
+	if (*pp)
+		*pp = s->reg_next;
+	s->reg_next = NULL;
+}
+
+static struct cd_session *cd_reg_find(struct cd_server *srv, u64 id)
+{
+	struct cd_session *s = srv->reg[cd_reg_bucket(srv, id)];
+
+	while (s && s->resume_id != id)
+		s = s->reg_next;
+	return s;
+}
+
+/* A resume id nobody holds: the counter, skipping 0 and ids in use. */
+static u64 cd_reg_new_id(struct cd_server *srv)
+{
+	do {
+		srv->next_resume_id++;
+	} while (!srv->next_resume_id ||
+		 cd_reg_find(srv, srv->next_resume_id));
+	return srv->next_resume_id;
+}
+
+static void cd_orphan_unlink(struct cd_server *srv, struct cd_session *o)
+{
+	if (o->orphan_prev)
+		o->orphan_prev->orphan_next = o->orphan_next;
+	else
+		srv->orphan_head = o->orphan_next;
+	if (o->orphan_next)
+		o->orphan_next->orphan_prev = o->orphan_prev;
+	else
+		srv->orphan_tail = o->orphan_prev;
+	o->orphan_prev = NULL;
+	o->orphan_next = NULL;
+	o->orphan = false;
+	atomic_fetch_sub(&srv->orphans, 1);
+}
+
+/* ---- ending sessions -------------------------------------------------- */
+
+/* Free a session's chunks, buffers and itself; no counter but chunks'. */
+static void cd_session_release(struct cd_session *s)
 {
 	size_t i;
 
-	if (!s)
-		return;
 	for (i = 0; s->nr_chunks && i < s->tab_cap; ) {
 		/* Deleting shifts later entries back into slot i. */
 		if (s->tab[i].handle)
@@ -369,10 +459,140 @@ void cd_session_free(struct cd_session *s)
 	free(s->tab);
 	free(s->payload);
 	free(s->out);
+	OPENSSL_cleanse(s->server_nonce, sizeof(s->server_nonce));
+	OPENSSL_cleanse(s->token, sizeof(s->token));
+	free(s);
+}
+
+/* The connection is gone: a session no more (orphans are not counted). */
+static void cd_session_closed(struct cd_session *s)
+{
 	atomic_fetch_sub(&s->srv->sessions, 1);
 	cd_count(s->srv, CD_STAT_SESSIONS_CLOSED);
-	OPENSSL_cleanse(s->server_nonce, sizeof(s->server_nonce));
-	free(s);
+}
+
+/**
+ * cd_session_free() - end a session: free its chunks and buffers
+ * @s: the session (not an orphan), or NULL
+ */
+void cd_session_free(struct cd_session *s)
+{
+	if (!s)
+		return;
+	if (s->resume) {
+		pthread_mutex_lock(&s->srv->reg_lock);
+		cd_reg_del(s->srv, s);
+		pthread_mutex_unlock(&s->srv->reg_lock);
+	}
+	cd_session_closed(s);
+	cd_session_release(s);
+}
+
+/**
+ * cd_session_end() - the connection of a session ended
+ * @s: the session, or NULL
+ * @keep: false when the server stops: free everything
+ * @now_ms: monotonic time in ms
+ *
+ * A session of capability RESUME that holds chunks becomes an orphan for
+ * orphan_timeout (docs/protocol.md 6.1): its chunks stay, charged to the
+ * budget, until a RESUME takes it over or it expires.  Beyond
+ * max_sessions orphans the oldest is freed.  Any other session is freed.
+ */
+void cd_session_end(struct cd_session *s, bool keep, u64 now_ms)
+{
+	struct cd_server *srv;
+	struct cd_session *evict = NULL;
+
+	if (!s)
+		return;
+	srv = s->srv;
+	if (!keep || !s->resume || !s->nr_chunks) {
+		cd_session_free(s);
+		return;
+	}
+	/* Only the chunks and the names stay. */
+	free(s->payload);
+	s->payload = NULL;
+	s->payload_cap = 0;
+	free(s->out);
+	s->out = NULL;
+	s->out_cap = 0;
+	s->out_off = 0;
+	s->out_len = 0;
+	s->tx = NULL;
+	s->kick = NULL;
+	pthread_mutex_lock(&srv->reg_lock);
+	s->orphan = true;
+	s->orphan_deadline_ms = now_ms + srv->cfg.orphan_timeout_ms;
+	s->orphan_next = NULL;
+	s->orphan_prev = srv->orphan_tail;
+	if (srv->orphan_tail)
+		srv->orphan_tail->orphan_next = s;
+	else
+		srv->orphan_head = s;
+	srv->orphan_tail = s;
+	if (atomic_fetch_add(&srv->orphans, 1) + 1 > srv->cfg.max_sessions) {
+		evict = srv->orphan_head;
+		cd_orphan_unlink(srv, evict);
+		cd_reg_del(srv, evict);
+	}
+	pthread_mutex_unlock(&srv->reg_lock);
+	cd_session_closed(s);
+	cd_count(srv, CD_STAT_SESSIONS_ORPHANED);
+	if (evict) {
+		cd_count(srv, CD_STAT_ORPHANS_EXPIRED);
+		cd_session_release(evict);
+	}
+}
+
+/**
+ * cd_orphans_expire() - free the orphans whose time is up
+ * @srv: the server
+ * @now_ms: monotonic time in ms
+ */
+void cd_orphans_expire(struct cd_server *srv, u64 now_ms)
+{
+	for (;;) {
+		struct cd_session *o;
+
+		if (!atomic_load(&srv->orphans))
+			return;
+		pthread_mutex_lock(&srv->reg_lock);
+		o = srv->orphan_head;
+		/* Same timeout for all: the oldest expires first. */
+		if (o && now_ms >= o->orphan_deadline_ms) {
+			cd_orphan_unlink(srv, o);
+			cd_reg_del(srv, o);
+		} else {
+			o = NULL;
+		}
+		pthread_mutex_unlock(&srv->reg_lock);
+		if (!o)
+			return;
+		cd_count(srv, CD_STAT_ORPHANS_EXPIRED);
+		cd_session_release(o);
+	}
+}
+
+/**
+ * cd_server_fini() - free every orphan and the registry
+ * @srv: the server, no session left but orphans (every loop stopped)
+ */
+void cd_server_fini(struct cd_server *srv)
+{
+	struct cd_session *o;
+
+	if (!srv->reg)
+		return;
+	while ((o = srv->orphan_head)) {
+		cd_orphan_unlink(srv, o);
+		cd_reg_del(srv, o);
+		cd_session_release(o);
+	}
+	pthread_mutex_destroy(&srv->reg_lock);
+	free(srv->reg);
+	srv->reg = NULL;
 }
 
 /**
@@ -518,8 +738,9 @@ static int cd_do_hello(struct cd_session *s, const struct virgo_wire_msg *m,
 	struct cd_server *srv = s->srv;
 	struct virgo_wire_hello_rep rep;
 	struct virgo_wire_hello_req req;
-	u8 buf[VIRGO_WIRE_HELLO_REP_LEN];
+	u8 buf[VIRGO_WIRE_HELLO_REP_MAX];
 	u64 used;
+	int len;
 
 	if (s->hello_done) {
 		cd_count(srv, CD_STAT_ERR_SEQUENCE);
@@ -548,10 +769,26 @@ static int cd_do_hello(struct cd_session *s, const struct virgo_wire_msg *m,
 	rep.capacity = srv->cfg.max_memory;
 	rep.free = used < rep.capacity ? rep.capacity - used : 0;
 	memcpy(rep.nonce, s->server_nonce, sizeof(rep.nonce));
-	if (virgo_wire_put_hello_rep(buf, sizeof(buf), &rep) < 0)
+	if ((req.caps & VIRGO_CAP_RESUME) && srv->cfg.orphan_timeout_ms) {
+		rep.caps |= VIRGO_CAP_RESUME;
+#ifndef CD_FUZZ_HANDLES
+		if (cd_random(s->token, sizeof(s->token)))
+			return -EIO;
+#endif	/* the fuzzer's streams know the token: zeroes */
+		pthread_mutex_lock(&srv->reg_lock);
+		s->resume_id = cd_reg_new_id(srv);
+		cd_reg_add(srv, s);
+		pthread_mutex_unlock(&srv->reg_lock);
+		s->resume = true;
+		rep.resume_id = s->resume_id;
+		memcpy(rep.token, s->token, sizeof(rep.token));
+	}
+	len = virgo_wire_put_hello_rep(buf, sizeof(buf), &rep);
+	OPENSSL_cleanse(rep.token, sizeof(rep.token));
+	if (len < 0)
 		return -EIO;
 	s->hello_done = true;
-	return cd_reply(s, m, 0, buf, sizeof(buf));
+	return cd_reply(s, m, 0, buf, (u32)len);
 }
 
 static int cd_do_auth(struct cd_session *s, const struct virgo_wire_msg *m,
@@ -581,6 +818,122 @@ static int cd_do_auth(struct cd_session *s, const struct virgo_wire_msg *m,
 	ret = cd_reply(s, m, 0, mac, sizeof(mac));
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return ret;
+}
+
+/*
+ * What a RESUME must carry to take over a session whose token is @token:
+ * the token itself without a key; with one, HMAC-SHA256(key, "virgo-v1-
+ * resume" || token || this connection's client and server nonces).
+ */
+static int cd_resume_proof(const struct cd_session *s, const u8 *token,
+			   u8 *proof)
+{
+	u8 input[VIRGO_WIRE_RESUME_INPUT_LEN];
+	unsigned int mac_len = 0;
+	int ret = 0;
+
+	if (!s->srv->cfg.psk_len) {
+		memcpy(proof, token, VIRGO_WIRE_TOKEN_LEN);
+		return 0;
+	}
+	virgo_wire_resume_input(input, token, s->client_nonce,
+				s->server_nonce);
+	if (!HMAC(EVP_sha256(), s->srv->cfg.psk, (int)s->srv->cfg.psk_len,
+		  input, sizeof(input), proof, &mac_len) ||
+	    mac_len != VIRGO_WIRE_MAC_LEN)
+		ret = -EIO;
+	OPENSSL_cleanse(input, sizeof(input));
+	return ret;
+}
+
+/* Take the orphan @o's chunks and names; @s has none (never allocated). */
+static void cd_session_adopt(struct cd_session *s, struct cd_session *o)
+{
+	free(s->tab);
+	s->tab = o->tab;
+	s->tab_cap = o->tab_cap;
+	s->nr_chunks = o->nr_chunks;
+	s->bytes = o->bytes;
+	s->handle_base = o->handle_base;
+	s->next_handle = o->next_handle;
+	o->tab = NULL;
+	o->tab_cap = 0;
+	o->nr_chunks = 0;
+	o->bytes = 0;
+}
+
+/*
+ * RESUME (docs/protocol.md 6.1), handshake done and payload checked:
+ * PROTO unless the capability was agreed, INVAL if this session allocated
+ * or resumed already, NOENT for an unknown id (this session's own
+ * included) or a wrong proof (not told apart), BUSY if that session still
+ * has its connection (which is told to close), else this session becomes
+ * the orphan: its handles, its id, this connection's token.
+ */
+static int cd_do_resume(struct cd_session *s, const struct virgo_wire_msg *m,
+			const u8 *p)
+{
+	static const u8 no_token[VIRGO_WIRE_TOKEN_LEN];
+	struct cd_server *srv = s->srv;
+	u8 proof[VIRGO_WIRE_MAC_LEN], want[VIRGO_WIRE_MAC_LEN] = { 0 };
+	u8 rep[VIRGO_WIRE_RESUME_REP_LEN];
+	struct cd_session *o;
+	int err = 0, ret;
+	u64 id;
+
+	if (!s->resume) {
+		err = -EPROTONOSUPPORT;
+		goto refuse;
+	}
+	if (s->allocated || s->resumed) {
+		err = -EINVAL;
+		goto refuse;
+	}
+	id = virgo_wire_get_resume_req(p, proof);
+	pthread_mutex_lock(&srv->reg_lock);
+	o = cd_reg_find(srv, id);
+	if (o == s)
+		o = NULL;	/* not another session */
+	/* The same work whether the id is known or not. */
+	ret = cd_resume_proof(s, o ? o->token : no_token, want);
+	if (ret) {
+		pthread_mutex_unlock(&srv->reg_lock);
+		return ret;
+	}
+	if (CRYPTO_memcmp(want, proof, sizeof(want)) || !o) {
+		pthread_mutex_unlock(&srv->reg_lock);
+		err = -ENOENT;
+		goto refuse;
+	}
+	if (!o->orphan) {
+		/* Its connection has not broken yet, as far as we know. */
+		atomic_store(&o->kicked, true);
+		if (o->kick)
+			o->kick(o->kick_arg);
+		pthread_mutex_unlock(&srv->reg_lock);
+		err = -EBUSY;
+		goto refuse;
+	}
+	cd_orphan_unlink(srv, o);
+	cd_reg_del(srv, o);
+	cd_reg_del(srv, s);
+	s->resume_id = o->resume_id;
+	cd_reg_add(srv, s);
+	pthread_mutex_unlock(&srv->reg_lock);
+
+	cd_session_adopt(s, o);
+	cd_session_release(o);
+	s->resumed = true;
+	cd_count(srv, CD_STAT_SESSIONS_RESUMED);
+	OPENSSL_cleanse(want, sizeof(want));
+	OPENSSL_cleanse(proof, sizeof(proof));
+	virgo_wire_put_resume_rep(rep, sizeof(rep), s->nr_chunks, s->bytes);
+	return cd_reply(s, m, 0, rep, sizeof(rep));
+refuse:
+	OPENSSL_cleanse(want, sizeof(want));
+	OPENSSL_cleanse(proof, sizeof(proof));
+	cd_count(srv, CD_STAT_ERR_RESUME);
+	return cd_reply_err(s, m, err);
 }
 
 static int cd_do_alloc(struct cd_session *s, const struct virgo_wire_msg *m,
@@ -628,6 +981,7 @@ static int cd_do_alloc(struct cd_session *s, const struct virgo_wire_msg *m,
 		virgo_wire_set_handle(rep, i, c.handle);
 	}
 	s->out_len += VIRGO_WIRE_HDR_LEN + (size_t)len;
+	s->allocated = true;
 	atomic_fetch_add(&srv->lent_bytes, total);
 	atomic_fetch_add(&srv->lent_chunks, count);
 	atomic_fetch_add(&srv->stats[CD_STAT_CHUNKS_ALLOCATED], count);
@@ -776,6 +1130,8 @@ static int cd_execute(struct cd_session *s, const struct virgo_wire_msg *m,
 		return cd_do_stat(s, m);
 	case VIRGO_OP_PING:
 		return cd_reply(s, m, 0, p, m->len);
+	case VIRGO_OP_RESUME:
+		return cd_do_resume(s, m, p);
 	}
 	return -EPROTO;	/* virgo_wire_hdr_unpack() refuses the rest */
 }

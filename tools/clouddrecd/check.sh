@@ -3,7 +3,10 @@
 #
 # make clouddrecd-check: virgo-clouddrecd built with ASan + UBSan (+ LSan)
 # on 127.0.0.1 (a port the kernel picks), the conformance suite against it
-# without a key and with one, SIGTERM: the daemon must exit 0 within
+# without a key and with one (both with --orphan-timeout 2: the session
+# resumption cases, orphan expiry included), once more against a daemon
+# with --orphan-timeout 0 (RESUME never granted: those cases skip, PROTO
+# without it is checked), a SIGTERM with an orphan left (freed), SIGTERM: the daemon must exit 0 within
 # 15 s with nothing lent and no sanitizer or leak report in its log; a
 # key file others can read must be refused; then the daemon's fuzzer for
 # FUZZ_TIME seconds (default 25).  Last line: "N passed, N failed".
@@ -43,7 +46,8 @@ start() {
 	shift
 	rm -f "$work/stats"
 	"$daemon" --listen 127.0.0.1:0 --threads 2 --max-memory 64M \
-		--handshake-timeout 2 --stats-file "$work/stats" "$@" \
+		--handshake-timeout 2 --orphan-timeout "$orphan_timeout" \
+		--stats-file "$work/stats" "$@" \
 		2>"$work/$name.log" &
 	daemon_pid=$!
 	port=
@@ -80,7 +84,8 @@ stop() {
 		cat "$work/$name.log"
 		bad "$name: exit $rc after SIGTERM"
 	elif ! grep -q '^lent_bytes 0$' "$work/stats" ||
-	     ! grep -q '^sessions 0$' "$work/stats"; then
+	     ! grep -q '^sessions 0$' "$work/stats" ||
+	     ! grep -q '^orphans 0$' "$work/stats"; then
 		cat "$work/stats"
 		bad "$name: stats file after exit"
 	else
@@ -92,7 +97,8 @@ stop() {
 suite() {
 	local name=$1
 	shift
-	if timeout 300 "$suite" --handshake-timeout 2 "$@" 127.0.0.1 "$port" \
+	if timeout 300 "$suite" --handshake-timeout 2 \
+		--orphan-timeout "$orphan_timeout" "$@" 127.0.0.1 "$port" \
 		>"$work/$name.out" 2>&1; then
 		ok "$name: $(tail -n 1 "$work/$name.out")"
 	else
@@ -101,12 +107,79 @@ suite() {
 	fi
 }
 
+orphan_timeout=2
 if start nokey; then
 	suite conformance-nokey
 	stop nokey
 else
 	bad "nokey: daemon did not start"
 fi
+
+# A session left as an orphan when SIGTERM comes: freed, exit 0.  The
+# client: HELLO offering RESUME, ALLOC of 4096 bytes, connection dropped.
+leave_orphan() {
+	python3 - "$1" <<'PY'
+import socket, struct, sys
+def frame(op, pl):
+    return struct.pack("<IBBHIIQ", 0x4f475256, 1, op, 0, len(pl), 0, op) + pl
+def reply(s):
+    hdr = b""
+    while len(hdr) < 24:
+        hdr += s.recv(24 - len(hdr))
+    n, st = struct.unpack_from("<II", hdr, 8)
+    pl = b""
+    while len(pl) < n:
+        pl += s.recv(n - len(pl))
+    return st, pl
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(frame(1, struct.pack("<HHI", 1, 1, 1) + bytes(32)))
+st, pl = reply(s)
+assert st == 0 and len(pl) == 112, (st, len(pl))
+s.sendall(frame(3, struct.pack("<III", 1, 0, 4096)))
+st, pl = reply(s)
+assert st == 0 and len(pl) == 16, (st, len(pl))
+s.close()
+PY
+}
+
+orphan_timeout=600
+if start orphan; then
+	if leave_orphan "$port" >"$work/orphan.out" 2>&1; then
+		for i in $(seq 30); do
+			grep -q '^orphans 1$' "$work/stats" && break
+			sleep 0.1
+		done
+		if grep -q '^orphans 1$' "$work/stats" &&
+		   grep -q '^lent_bytes 4096$' "$work/stats"; then
+			ok "a broken session is kept: orphans 1, lent_bytes 4096"
+		else
+			cat "$work/stats"
+			bad "no orphan in the stats file"
+		fi
+	else
+		cat "$work/orphan.out"
+		bad "orphan: could not leave an orphan"
+	fi
+	stop orphan
+else
+	bad "orphan: daemon did not start"
+fi
+
+# Resumption off: the capability is never granted.
+orphan_timeout=0
+if start noresume; then
+	suite conformance-noresume
+	if grep -q '^# server does not grant RESUME' \
+		"$work/conformance-noresume.out"; then
+		ok "--orphan-timeout 0: RESUME not granted"
+	else
+		bad "--orphan-timeout 0: RESUME granted"
+	fi
+	stop noresume
+else
+	bad "noresume: daemon did not start"
+fi
+orphan_timeout=2
 
 umask 077
 printf 'virgo-check-%s\n' "$RANDOM$RANDOM" >"$work/psk"

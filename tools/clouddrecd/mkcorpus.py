@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """Write the seed corpus of cd_fuzz (tools/clouddrecd/corpus/).
 
-Each seed: one setup byte (bit 0: server with a key), then a client's
-byte stream: HELLO, then requests of every opcode, good and bad.
+Each seed: one setup byte (bit 0: server with a key, bit 1: partial
+sends, bit 2: several connections cut at "~CUT" + a control byte), then a
+client's byte stream: HELLO, then requests of every opcode, good and bad.
 """
 import os
 import struct
@@ -17,8 +18,23 @@ def frame(op, payload=b"", tag=1, flags=0, status=0):
                        status, tag) + payload
 
 
-def hello(vmin=1, vmax=1):
-    return frame(1, struct.pack("<HHI", vmin, vmax, 0) + bytes(range(32)))
+def hello(vmin=1, vmax=1, caps=0):
+    return frame(1, struct.pack("<HHI", vmin, vmax, caps) + bytes(range(32)))
+
+
+def hello_r():
+    """HELLO offering capability RESUME."""
+    return hello(caps=1)
+
+
+def resume(sid, proof=bytes(32)):
+    """RESUME: cd_fuzz's resume ids are 1, 2, ..., its tokens zeroes."""
+    return frame(9, struct.pack("<Q", sid) + proof)
+
+
+def cut(end=True, expire=False):
+    """Next connection: end this one (else keep it open), jump the clock."""
+    return b"~CUT" + bytes([(1 if end else 0) | (2 if expire else 0)])
 
 
 def alloc(*sizes):
@@ -56,6 +72,30 @@ def main(out):
         "bigread": b"\x08" + hello() + alloc(*([8192] * 64)) + b"".join(
             rw(6, 2 + i % 64, 0, 8192) for i in range(100)),
         "badhdr": b"\x00" + hello() + b"VRGO\x02\x08" + bytes(18),
+        # Resumption (protocol.md 6.1): an orphan taken over, its handles
+        # read and freed, a second RESUME of it refused.
+        "resume": b"\x04" + hello_r() + alloc(16, 4096) +
+        rw(5, 3, 0, 4, b"abcd") + cut() + hello_r() + resume(1) +
+        rw(6, 3, 0, 4) + alloc(8) + resume(1) + free(2, 3, 4) + frame(7) +
+        cut() + hello_r() + resume(1) + resume(2),
+        # The first connection still open: BUSY kicks it, then OK.
+        "resume_busy": b"\x06" + hello_r() + alloc(64) + cut(end=False) +
+        hello_r() + resume(1) + resume(1) + cut(end=False) + hello_r() +
+        resume(1) + rw(6, 2, 0, 64) + cut(end=False) + hello_r(),
+        # Expiry, eviction past max_sessions orphans, a header error
+        # ending a session that holds chunks.
+        "resume_expire": b"\x04" + hello_r() + alloc(8) + cut(expire=True) +
+        hello_r() + resume(1) + alloc(8) + cut() + hello_r() + alloc(8) +
+        cut() + hello_r() + alloc(8) + cut() + hello_r() + alloc(8) +
+        b"VRGO\x02\x08" + bytes(18) + cut() + hello_r() + resume(2),
+        # PERM before HELLO, PROTO without the capability, INVAL malformed
+        # and after an ALLOC; NOENT own id, unknown id, wrong proof.
+        "resume_errors": b"\x04" + resume(1) + hello() + resume(1) + cut() +
+        hello_r() + resume(0) + frame(9, bytes(39)) + frame(9, bytes(41)) +
+        resume(2) + resume(7) + resume(1, b"\x01" * 32) + alloc(8) +
+        resume(1) + frame(9, flags=1),
+        # With a key: PERM before AUTH.
+        "resume_keyed": b"\x05" + hello_r() + resume(1) + frame(2, bytes(32)),
     }
     os.makedirs(out, exist_ok=True)
     for name, data in seeds.items():

@@ -169,6 +169,47 @@ int main(int argc, char **argv)
 	one("rep-error-perm", VIRGO_OP_READ, VIRGO_WF_REPLY, VIRGO_ST_PERM,
 	    NULL, 0);
 
+	/* Capability RESUME: HELLO offering it, 112-byte reply, RESUME. */
+	hq.caps = VIRGO_CAP_RESUME;
+	hp.caps = VIRGO_CAP_RESUME;
+	hp.resume_id = 0x1234abcdULL;
+	for (i = 0; i < VIRGO_WIRE_TOKEN_LEN; i++)
+		hp.token[i] = (u8)(0xa0 + i);
+	n = virgo_wire_put_hello_req(buf, sizeof(buf), &hq);
+	one("req-hello-resume", VIRGO_OP_HELLO, 0, 0, buf, n);
+	n = virgo_wire_put_hello_rep(buf, sizeof(buf), &hp);
+	one("rep-hello-resume", VIRGO_OP_HELLO, VIRGO_WF_REPLY, 0, buf, n);
+	n = virgo_wire_put_resume_req(buf, sizeof(buf), hp.resume_id, mac);
+	one("req-resume", VIRGO_OP_RESUME, 0, 0, buf, n);
+	n = virgo_wire_put_resume_rep(buf, sizeof(buf), 3, 3ULL << 20);
+	one("rep-resume", VIRGO_OP_RESUME, VIRGO_WF_REPLY, 0, buf, n);
+	one("rep-error-busy", VIRGO_OP_RESUME, VIRGO_WF_REPLY, VIRGO_ST_BUSY,
+	    NULL, 0);
+
+	/* A resumed session: the client's side, then the server's. */
+	seed_start(&s, 0);
+	n = virgo_wire_put_hello_req(buf, sizeof(buf), &hq);
+	seed_frame(&s, VIRGO_OP_HELLO, 0, 0, 1, buf, n);
+	seed_frame(&s, VIRGO_OP_AUTH, 0, 0, 2, mac, sizeof(mac));
+	n = virgo_wire_put_resume_req(buf, sizeof(buf), hp.resume_id, mac);
+	seed_frame(&s, VIRGO_OP_RESUME, 0, 0, 3, buf, n);
+	n = virgo_wire_put_rw_req(buf, sizeof(buf), &rw);
+	seed_frame(&s, VIRGO_OP_READ, 0, 0, 4, buf, n);
+	seed_write(&s, "session-resume-client");
+
+	seed_start(&s, 0);
+	n = virgo_wire_put_hello_rep(buf, sizeof(buf), &hp);
+	seed_frame(&s, VIRGO_OP_HELLO, VIRGO_WF_REPLY, 0, 1, buf, n);
+	seed_frame(&s, VIRGO_OP_AUTH, VIRGO_WF_REPLY, 0, 2, mac, sizeof(mac));
+	seed_frame(&s, VIRGO_OP_RESUME, VIRGO_WF_REPLY, VIRGO_ST_BUSY, 3,
+		   NULL, 0);
+	n = virgo_wire_put_resume_rep(buf, sizeof(buf), 3, 3ULL << 20);
+	seed_frame(&s, VIRGO_OP_RESUME, VIRGO_WF_REPLY, 0, 3, buf, n);
+	seed_frame(&s, VIRGO_OP_READ, VIRGO_WF_REPLY, 0, 4, data, rw.length);
+	seed_write(&s, "session-resume-server");
+	hq.caps = 0;
+	hp.caps = 0;
+
 	/* A client's side of a session, then the server's. */
 	seed_start(&s, 0);
 	n = virgo_wire_put_hello_req(buf, sizeof(buf), &hq);

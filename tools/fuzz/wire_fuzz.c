@@ -141,8 +141,9 @@ static void roundtrip(const struct virgo_wire_msg *m, const u8 *frame,
 		struct virgo_wire_hello_rep h;
 		struct virgo_wire_limits adv;
 
-		FUZZ_CHECK(len == 72);
 		virgo_wire_get_hello_rep(pl, &h);
+		FUZZ_CHECK(len == (h.caps & VIRGO_CAP_RESUME ? 112 : 72));
+		FUZZ_CHECK(!(h.caps & VIRGO_CAP_RESUME) || h.resume_id);
 		FUZZ_CHECK(h.version == 1 && h.flags <= 1);
 		FUZZ_CHECK(h.max_inflight >= 1 && h.free <= h.capacity);
 		adv.max_payload = h.max_payload;
@@ -247,6 +248,26 @@ static void roundtrip(const struct virgo_wire_msg *m, const u8 *frame,
 		memcpy(p, pl, len);
 		n = len;
 		break;
+	case VIRGO_OP_RESUME: {
+		u8 proof[VIRGO_WIRE_MAC_LEN];
+		u64 id;
+
+		FUZZ_CHECK(len == 40);
+		id = virgo_wire_get_resume_req(pl, proof);
+		FUZZ_CHECK(id != 0);
+		n = virgo_wire_put_resume_req(p, len, id, proof);
+		short_n = virgo_wire_put_resume_req(p, len - 1, id, proof);
+		break;
+	}
+	case VIRGO_OP_RESUME | 0x100: {
+		u64 chunks, bytes;
+
+		FUZZ_CHECK(len == 16);
+		virgo_wire_get_resume_rep(pl, &chunks, &bytes);
+		n = virgo_wire_put_resume_rep(p, len, chunks, bytes);
+		short_n = virgo_wire_put_resume_rep(p, len - 1, chunks, bytes);
+		break;
+	}
 	case VIRGO_OP_WRITE | 0x100:
 	case VIRGO_OP_STAT:
 		FUZZ_CHECK(len == 0);

@@ -19,7 +19,13 @@
 # cleanly (EIO, exit 1, well within the RPC timeout), never wrong bytes,
 # and the allocation frees.
 #
-# Not here yet: drain (KUnit covers it), session resumption.
+# replicas=1, session resumption: node1's link cut for longer than the
+# client's TCP keepalive/user timeout (the client drops the connection,
+# its reconnects time out) and restored; the client resumes its session
+# (same epoch, node1's sessions_resumed counts it), every byte reads back
+# (cmp), node1 lends exactly what it lent before.
+#
+# Not here yet: drain (KUnit covers it).
 #
 # Environment: VIRGO_E2E_PORT (default 4646).
 # shellcheck source-path=SCRIPTDIR
@@ -65,6 +71,16 @@ repaired() {
 	t=$(node_run 0 "cat /sys/kernel/debug/virgo/table") || return 1
 	! grep -q " $n2 " <<<"$t" &&
 		grep -q '^allocations 1 .*stale_replicas 0 repaired_chunks [1-9]' <<<"$t"
+}
+
+# peer_epoch ADDR: the client's connection epoch of peer ADDR
+peer_epoch() {
+	node_run 0 "awk '\$2 == \"$1\" { print \$4 }' /sys/kernel/virgo/peers"
+}
+
+# resumed IDX: sessions node IDX let a client resume
+resumed() {
+	node_run "$1" "awk '\$1 == \"sessions_resumed\" { print \$2 }' /sys/kernel/debug/virgo_clouddrec/stats"
 }
 
 # rw_ms CMD: run CMD on node0; print its wall time in ms; keep its status
@@ -146,6 +162,41 @@ expect "reading it fails with EIO, not wrong bytes" \
 	grep -q 'Input/output error' <<<"$out"
 expect "... and virgoctl exits 1" grep -q 'exit=1' <<<"$out"
 expect "free it" node_run 0 "virgoctl free $b"
+expect "node1: lends nothing" lent_zero 1
+expect "node3: lends nothing" lent_zero 3
+
+e2e_step "replicas=1: a link cut past the TCP timeouts, the session resumes"
+c=$(node_run 0 "virgoctl alloc 8M")
+expect "alloc 8M ($c)" test -n "$c"
+expect "write 8 MiB, read back" \
+	node_run -t 120 0 "head -c 8388608 /dev/urandom >/tmp/r7 && virgoctl write $c -i /tmp/r7 && virgoctl read $c 8M -o /tmp/o7 && cmp /tmp/r7 /tmp/o7"
+held=$(lent 1)
+expect "node1 holds part of it ($held bytes)" test "$held" -gt 0
+epoch0=$(peer_epoch "$n1")
+resumed0=$(resumed 1)
+t0=$(date +%s)
+link_down 1
+# A read during the cut leaves bytes unacknowledged: the client's TCP user
+# timeout (30 s) or keepalive (25 s) drops the connection; reconnects time
+# out while the link is down.
+out=$(node_run -t 60 0 "virgoctl read $c 8M -o /tmp/o8 2>&1; echo exit=\$?")
+e2e_log "a read during the cut: ${out//$'\n'/ }"
+expect "the client gives the connection up (within 60 s of the cut)" \
+	wait_for 60 test "$(peer_state "$n1")" = down
+sleep $((40 - ($(date +%s) - t0) > 0 ? 40 - ($(date +%s) - t0) : 0))
+link_up 1
+e2e_log "link cut for $(($(date +%s) - t0)) s"
+t1=$(date +%s)
+expect "the client is back on node1 (within 90 s)" \
+	wait_for 90 test "$(peer_state "$n1")" = up
+expect "... in the same session: epoch $epoch0 kept" \
+	test "$(peer_epoch "$n1")" = "$epoch0"
+expect "... node1 resumed it" test "$(resumed 1)" -gt "${resumed0:-0}"
+e2e_log "resumed $(($(date +%s) - t1)) s after the link came back"
+expect "all 8 MiB read back intact" \
+	node_run -t 120 0 "virgoctl read $c 8M -o /tmp/o9 && cmp /tmp/r7 /tmp/o9"
+expect "node1 lends what it lent before ($held)" test "$(lent 1)" -eq "$held"
+expect "free it" node_run 0 "virgoctl free $c"
 expect "node1: lends nothing" lent_zero 1
 expect "node3: lends nothing" lent_zero 3
 expect "node0: rmmod virgo" node_run 0 "rmmod virgo"
