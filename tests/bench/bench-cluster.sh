@@ -13,7 +13,7 @@
 #          server on :5201
 #   node2, node3  virgo_clouddrec.ko on :4646, virgo_netbench server
 #
-# Every round (VIRGO_BENCH_ROUNDS, default 5), interleaved in one boot:
+# Every round (VIRGO_BENCH_ROUNDS, default 8), interleaved in one boot:
 # TCP RTT (16-byte ping-pong with node1; and with node1..3 at once), the
 # raw TCP stream both ways, NVMe/TCP O_DIRECT write and read of the
 # ramdisk, then with the client's peers set to node1's kernel server:
@@ -38,7 +38,7 @@ set -uo pipefail
 # shellcheck source=../e2e/helpers.sh
 . "$E2E_LIB_DIR/helpers.sh"
 
-rounds=${VIRGO_BENCH_ROUNDS:-5}
+rounds=${VIRGO_BENCH_ROUNDS:-8}
 smps=${VIRGO_BENCH_SMP:-1 2}
 big=${VIRGO_BENCH_BIG:-67108864}
 small=${VIRGO_BENCH_SMALL:-1048576}
@@ -229,7 +229,7 @@ one_boot() {
 	e2e_log "nvme-tcp: $queues queues (admin + I/O)"
 	expect "node0: insmod virgo.ko, virgo_bench_mod.ko" node_run 0 \
 		"insmod /virgo/virgo.ko peers=$(node_ip 1):$KPORT && insmod /virgo/virgo_bench_mod.ko"
-	node_run 0 "dmesg | grep -o 'no virgo syscalls.*\|serving the virgo syscalls'" |
+	node_run 0 "dmesg | grep -oE 'no virgo syscalls.*|serving the virgo syscalls'" |
 		sed 's/^/syscalls: /' >>"$E2E_RESULTS/notes.txt"
 	for ((r = 1; r <= rounds; r++)); do
 		round=$r
