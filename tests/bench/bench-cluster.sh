@@ -18,7 +18,10 @@
 # raw TCP stream both ways, NVMe/TCP O_DIRECT write and read of the
 # ramdisk, then with the client's peers set to node1's kernel server:
 # virgo_set/virgo_get through the kernel API and pwrite/pread through
-# /dev/virgo, malloc of 4 KiB and 16 MiB; the same with node1's daemon;
+# /dev/virgo (and, for comparison, /dev/virgo in 1 MiB calls one after
+# the other: the stop-and-wait the user path had inside one call before
+# it pinned the user pages), malloc of 4 KiB and 16 MiB; the same with
+# node1's daemon;
 # then with the three kernel servers.  Transfers of 64 MiB and 1 MiB
 # (VIRGO_BENCH_BIG, VIRGO_BENCH_SMALL); every byte read back is compared
 # (a difference fails the run).  A virgo write is measured twice: cold
@@ -198,6 +201,7 @@ one_round() {
 		kapi k1 "$s"
 		record dev1 "$s" /virgo/virgo_netbench dev "$s"
 	done
+	record dev1s "$big" /virgo/virgo_netbench dev "$big" 1048576
 	kmalloc mk1 4096
 	kmalloc mk1 16777216
 	expect "peers: node1's daemon" setpeers "$d1" || return 1

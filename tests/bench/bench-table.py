@@ -12,6 +12,7 @@ Metrics (times in ns):
   k1, d1, k3         virgo kernel API "cold set get" with node1's kernel
                      server, node1's daemon, three kernel servers
   dev1               the same through /dev/virgo (node1's kernel server)
+  dev1s              the same in 1 MiB pwrite()/pread() calls in turn
   mk1, md1, mk3      virgo_malloc() times (SIZE bytes each)
 Throughput is SIZE / time (MB = 10^6 bytes); each cell is the median over
 the rounds; a ratio is the median of the per-round ratios (both sides
@@ -97,7 +98,11 @@ def main():
                     ("virgo set / NVMe write", ("k1", size, 1), ("nvme", size, 0)),
                     ("virgo get / NVMe read", ("k1", size, 2), ("nvme", size, 1)),
                     ("virgo cold / warm write", ("k1", size, 0), ("k1", size, 1)),
+                    ("/dev/virgo set / raw tx", ("dev1", size, 1), ("tcp_send", size, 0)),
+                    ("/dev/virgo get / raw rx", ("dev1", size, 2), ("tcp_recv", size, 0)),
                     ("/dev/virgo / kernel API set", ("dev1", size, 1), ("k1", size, 1)),
+                    ("/dev/virgo 1 call / 1 MiB calls set", ("dev1", size, 1), ("dev1s", size, 1)),
+                    ("/dev/virgo 1 call / 1 MiB calls get", ("dev1", size, 2), ("dev1s", size, 2)),
                     ("/dev/virgo / kernel API get", ("dev1", size, 2), ("k1", size, 2)),
                     ("/dev/virgo cold / kernel cold", ("dev1", size, 0), ("k1", size, 0)),
                     ("daemon / kernel server set", ("d1", size, 1), ("k1", size, 1)),

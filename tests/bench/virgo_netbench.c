@@ -18,10 +18,13 @@
  *   rtt N PORT HOST...       N rounds of a 16-byte ping-pong with every
  *                            HOST at once (one host: the TCP RTT; three:
  *                            a parallel ping); the N round times
- *   dev SIZE                 /dev/virgo: VIRGO_IOC_MALLOC, pwrite() of a
+ *   dev SIZE [STEP]          /dev/virgo: VIRGO_IOC_MALLOC, pwrite() of a
  *                            pattern (cold), pwrite() of another (warm),
  *                            pread() into a zeroed buffer, every byte
- *                            compared, VIRGO_IOC_FREE: "cold set get"
+ *                            compared, VIRGO_IOC_FREE: "cold set get";
+ *                            one call each, or calls of STEP bytes one
+ *                            after the other (1 MiB: what the user path
+ *                            did inside one call before it pinned)
  *   nvme DEV SIZE            O_DIRECT pwrite() of SIZE bytes of a pattern
  *                            at offset 0 of block device DEV in one call
  *                            (the block layer keeps it all in flight),
@@ -321,12 +324,27 @@ static int rtt(int n, int port, int nh, char **hosts)
 	return 0;
 }
 
-static int dev_rw(__u64 size)
+/* pwrite()/pread() of @size bytes in calls of at most @step bytes. */
+static int dev_io(int fd, unsigned char *buf, __u64 size, __u64 addr,
+		  __u64 step, int write)
+{
+	__u64 done, n;
+
+	for (done = 0; done < size; done += n) {
+		n = size - done < step ? size - done : step;
+		if ((write ? pwrite(fd, buf + done, n, addr + done) :
+		     pread(fd, buf + done, n, addr + done)) != (ssize_t)n)
+			return -1;
+	}
+	return 0;
+}
+
+static int dev_rw(__u64 size, __u64 step)
 {
 	struct virgo_ioc_malloc m = { .size = size };
 	struct virgo_ioc_free f;
 	unsigned char *a = malloc(size), *b = malloc(size);
-	__u64 t[4];
+	__u64 t[3];
 	int fd = open("/dev/virgo", O_RDWR);
 
 	if (fd < 0 || !a || !b)
@@ -335,19 +353,17 @@ static int dev_rw(__u64 size)
 		die("VIRGO_IOC_MALLOC");
 	fill(a, size, 0, (__u32)now_ns());
 	t[0] = now_ns();
-	if (pwrite(fd, a, size, m.addr) != (ssize_t)size)
+	if (dev_io(fd, a, size, m.addr, step, 1))
 		die("pwrite (cold)");
-	t[1] = now_ns();
+	t[0] = now_ns() - t[0];
 	fill(a, size, 0, (__u32)now_ns() ^ 0x5a5a5a5a);
-	t[2] = now_ns();
-	if (pwrite(fd, a, size, m.addr) != (ssize_t)size)
+	t[1] = now_ns();
+	if (dev_io(fd, a, size, m.addr, step, 1))
 		die("pwrite");
-	t[3] = now_ns();
+	t[1] = now_ns() - t[1];
 	memset(b, 0, size);
-	t[0] = t[1] - t[0];
-	t[1] = t[3] - t[2];
 	t[2] = now_ns();
-	if (pread(fd, b, size, m.addr) != (ssize_t)size)
+	if (dev_io(fd, b, size, m.addr, step, 0))
 		die("pread");
 	t[2] = now_ns() - t[2];
 	if (memcmp(a, b, size)) {
@@ -397,7 +413,7 @@ static void bad_usage(void)
 {
 	fprintf(stderr, "%s",
 		"usage: virgo_netbench server PORT | send|recv HOST PORT SIZE |\n"
-		"       rtt N PORT HOST... | dev SIZE | nvme DEV SIZE\n");
+		"       rtt N PORT HOST... | dev SIZE [STEP] | nvme DEV SIZE\n");
 	exit(2);
 }
 
@@ -414,8 +430,9 @@ int main(int argc, char **argv)
 			      !strcmp(argv[1], "send"));
 	if (!strcmp(argv[1], "rtt") && argc >= 5)
 		return rtt(atoi(argv[2]), atoi(argv[3]), argc - 4, argv + 4);
-	if (!strcmp(argv[1], "dev") && argc == 3)
-		return dev_rw(strtoull(argv[2], NULL, 0));
+	if (!strcmp(argv[1], "dev") && (argc == 3 || argc == 4))
+		return dev_rw(strtoull(argv[2], NULL, 0),
+			      argc == 4 ? strtoull(argv[3], NULL, 0) : ~0ULL);
 	if (!strcmp(argv[1], "nvme") && argc == 4)
 		return nvme(argv[2], strtoull(argv[3], NULL, 0));
 	bad_usage();
