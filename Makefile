@@ -20,7 +20,7 @@
 #   make examples   examples/virgo_example.ko, a module using the kernel API
 #   make bench      the cluster benchmark's module and program (tests/bench)
 #   make bench-cluster  virgo vs raw TCP and NVMe/TCP in a qemu cluster
-#                   (root, TCG, ~30 min; tests/bench/bench-cluster.sh)
+#                   (root, TCG, ~20 min; tests/bench/bench-cluster.sh)
 #   make tools      libvirgo (tools/libvirgo) and virgoctl (tools/virgoctl)
 #   make tools-static   the same, virgoctl linked fully static
 #   make install    modules, headers, Module.symvers, libvirgo, virgoctl, man
