@@ -3,8 +3,9 @@
  * virgo client: what an administrator sees and changes at run time.
  *
  *   /sys/kernel/virgo/peers    read: one line per peer;
- *                              write: "add a.b.c.d:port[@domain]",
- *                              "del a.b.c.d:port" or "drain a.b.c.d:port"
+ *                              write: "add ADDR:PORT[@domain]",
+ *                              "del ADDR:PORT" or "drain ADDR:PORT",
+ *                              ADDR a.b.c.d or [ipv6] (virgo_addr.h)
  *   /sys/kernel/debug/virgo/table   the VIRGO address translation table:
  *                              every allocation and where each chunk lives
  *   /sys/kernel/debug/virgo/peers   the peers with their connection state
@@ -24,6 +25,10 @@
 static struct virgo_client *admin_client;
 static struct dentry *admin_dir;
 static struct kobject *admin_kobj;
+
+/* Longest peers line: 9 numbers of up to 20 digits, "[ipv6]:port", label. */
+#define ADMIN_PEER_LINE_LEN \
+	(9 * 21 + VIRGO_ADDR_STRLEN + VIRGO_PEER_DOMAIN_LEN)
 
 static void admin_peer_line(struct seq_file *m, char *buf, size_t size,
 			    struct virgo_peer *peer)
@@ -52,7 +57,7 @@ static int admin_peers_show(struct seq_file *m, void *v)
 {
 	struct virgo_peer **peers;
 	unsigned int nr, i;
-	char line[160];
+	char line[ADMIN_PEER_LINE_LEN];
 
 	seq_puts(m, admin_peers_header);
 	peers = virgo_peers_snapshot(&admin_client->peers, &nr);
@@ -129,8 +134,8 @@ static ssize_t peers_show(struct kobject *kobj, struct kobj_attribute *attr,
 
 	len = sysfs_emit(buf, "%s", admin_peers_header);
 	peers = virgo_peers_snapshot(&admin_client->peers, &nr);
-	for (i = 0; i < nr && len < PAGE_SIZE - 160; i++) {
-		char line[160];
+	for (i = 0; i < nr && len < PAGE_SIZE - ADMIN_PEER_LINE_LEN; i++) {
+		char line[ADMIN_PEER_LINE_LEN];
 
 		admin_peer_line(NULL, line, sizeof(line), peers[i]);
 		len += sysfs_emit_at(buf, len, "%s", line);
@@ -142,7 +147,7 @@ static ssize_t peers_show(struct kobject *kobj, struct kobj_attribute *attr,
 static ssize_t peers_store(struct kobject *kobj, struct kobj_attribute *attr,
 			   const char *buf, size_t count)
 {
-	char cmd[48];
+	char cmd[sizeof("drain ") + VIRGO_PEER_SPEC_LEN];
 	int ret;
 
 	if (count >= sizeof(cmd))

@@ -63,7 +63,7 @@ struct virgo_client {
 
 /**
  * struct virgo_client_config - how to set a client up
- * @peers: comma-separated "a.b.c.d:port" list, or NULL
+ * @peers: comma-separated "a.b.c.d:port" / "[ipv6]:port" list, or NULL
  * @psk: pre-shared key, or NULL
  * @psk_len: bytes in @psk
  * @chunk_size: bytes per chunk, VIRGO_CHUNK_MIN..VIRGO_CHUNK_MAX

@@ -314,7 +314,7 @@ struct clouddrec_session {
 	struct work_struct io_work;
 	struct work_struct release_work;
 	struct list_head node;
-	struct sockaddr_in peer;
+	union virgo_addr peer;
 	bool closing;
 	bool timed_out;
 	bool ready;
@@ -1719,14 +1719,15 @@ static void clouddrec_reaper(struct work_struct *work)
 	cd_tables_free(srv, &expired);
 }
 
-/* Sessions from @addr; under srv->lock. */
-static u32 cd_sessions_from(struct clouddrec_server *srv, __be32 addr)
+/* Sessions from the host @addr names; under srv->lock. */
+static u32 cd_sessions_from(struct clouddrec_server *srv,
+			    const union virgo_addr *addr)
 {
 	struct clouddrec_session *s;
 	u32 n = 0;
 
 	list_for_each_entry(s, &srv->sessions, node)
-		if (s->peer.sin_addr.s_addr == addr)
+		if (virgo_addr_same_host(&s->peer, addr))
 			n++;
 	return n;
 }
@@ -1746,6 +1747,7 @@ static struct clouddrec_session *cd_session_new(struct clouddrec_server *srv,
 						struct socket *sock)
 {
 	struct clouddrec_session *s = kzalloc(sizeof(*s), GFP_KERNEL);
+	struct sockaddr_storage peer;
 
 	if (!s)
 		return NULL;
@@ -1767,7 +1769,9 @@ static struct clouddrec_session *cd_session_new(struct clouddrec_server *srv,
 	do {
 		s->tab->sid = atomic_inc_return(&srv->next_sid);
 	} while (!s->tab->sid);
-	if (kernel_getpeername(sock, (struct sockaddr *)&s->peer) < 0)
+	/* An IPv4 client of a dual-stack listener is stored as IPv4. */
+	if (kernel_getpeername(sock, (struct sockaddr *)&peer) < 0 ||
+	    virgo_addr_from_sockaddr(&s->peer, &peer))
 		memset(&s->peer, 0, sizeof(s->peer));
 	return s;
 }
@@ -1798,7 +1802,7 @@ static void cd_session_start(struct clouddrec_server *srv, struct socket *sock)
 
 	mutex_lock(&srv->lock);
 	if (srv->stopping || srv->nr_sessions >= srv->cfg.max_sessions ||
-	    cd_sessions_from(srv, s->peer.sin_addr.s_addr) >=
+	    cd_sessions_from(srv, &s->peer) >=
 	    srv->cfg.max_sessions_per_addr) {
 		mutex_unlock(&srv->lock);
 		goto refuse;
@@ -1920,21 +1924,30 @@ static int cd_check_config(const struct clouddrec_config *cfg,
 	return virgo_wire_limits_check(lim);
 }
 
-static int cd_listen(struct clouddrec_server *srv)
+/* IPV6_V6ONLY off: a listener on :: takes IPv4 clients too. */
+static int cd_sock_set_dual_stack(struct socket *sock)
 {
-	struct sockaddr_in sin = {
-		.sin_family = AF_INET,
-		.sin_addr.s_addr = srv->cfg.addr,
-		.sin_port = htons(srv->cfg.port),
-	};
+	int off = 0;
+
+	return sock->ops->setsockopt(sock, SOL_IPV6, IPV6_V6ONLY,
+				     KERNEL_SOCKPTR(&off), sizeof(off));
+}
+
+static int cd_listen_on(struct clouddrec_server *srv, union virgo_addr *addr)
+{
 	int ret;
 
-	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
-			       &srv->listener);
+	ret = sock_create_kern(&init_net, addr->sa.sa_family, SOCK_STREAM,
+			       IPPROTO_TCP, &srv->listener);
 	if (ret)
 		return ret;
 	sock_set_reuseaddr(srv->listener->sk);
-	ret = kernel_bind(srv->listener, (struct sockaddr *)&sin, sizeof(sin));
+	if (addr->sa.sa_family == AF_INET6 && virgo_addr_is_any(addr)) {
+		ret = cd_sock_set_dual_stack(srv->listener);
+		if (ret)
+			goto release;
+	}
+	ret = kernel_bind(srv->listener, &addr->sa, virgo_addr_len(addr));
 	if (ret)
 		goto release;
 	ret = kernel_listen(srv->listener, 128);
@@ -1946,6 +1959,42 @@ release:
 	sock_release(srv->listener);
 	srv->listener = NULL;
 	return ret;
+}
+
+/*
+ * Listen on cfg.addr; "any" (AF_UNSPEC or ::) is dual-stack, or 0.0.0.0
+ * on a kernel without IPv6 (not built, or booted with ipv6.disable=1).
+ */
+static int cd_listen(struct clouddrec_server *srv)
+{
+	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+	union virgo_addr addr = srv->cfg.addr;
+	int ret;
+
+	if (addr.sa.sa_family == AF_UNSPEC)
+		virgo_addr_set_v6(&addr, &any6, 0);
+	virgo_addr_set_port(&addr, srv->cfg.port);
+	ret = cd_listen_on(srv, &addr);
+	if (ret == -EAFNOSUPPORT && addr.sa.sa_family == AF_INET6 &&
+	    virgo_addr_is_any(&addr)) {
+		pr_info("no IPv6 sockets (EAFNOSUPPORT): listening on IPv4 only\n");
+		virgo_addr_set_v4(&addr, htonl(INADDR_ANY), srv->cfg.port);
+		ret = cd_listen_on(srv, &addr);
+	}
+	return ret;
+}
+
+/* Where @srv listens, as text ("[::]:7707", "0.0.0.0:7707"). */
+static void cd_listen_addr(struct clouddrec_server *srv, char *buf,
+			   size_t size)
+{
+	struct sockaddr_storage ss;
+	union virgo_addr addr;
+
+	memset(&addr, 0, sizeof(addr));
+	if (kernel_getsockname(srv->listener, (struct sockaddr *)&ss) >= 0)
+		virgo_addr_from_sockaddr(&addr, &ss);
+	virgo_addr_format(&addr, buf, size);
 }
 
 /**
@@ -2105,11 +2154,13 @@ void clouddrec_server_stop(struct clouddrec_server *srv)
  */
 u16 clouddrec_server_port(struct clouddrec_server *srv)
 {
-	struct sockaddr_in sin;
+	struct sockaddr_storage ss;
+	union virgo_addr addr;
 
-	if (kernel_getsockname(srv->listener, (struct sockaddr *)&sin) < 0)
+	if (kernel_getsockname(srv->listener, (struct sockaddr *)&ss) < 0 ||
+	    virgo_addr_from_sockaddr(&addr, &ss))
 		return 0;
-	return ntohs(sin.sin_port);
+	return virgo_addr_port(&addr);
 }
 
 /**
@@ -2212,9 +2263,9 @@ unsigned int clouddrec_server_sessions(struct clouddrec_server *srv)
 
 /* ---- module ---------------------------------------------------------- */
 
-static char *listen_addr = "0.0.0.0";
+static char *listen_addr = "::";
 module_param(listen_addr, charp, 0444);
-MODULE_PARM_DESC(listen_addr, "IPv4 address to listen on (default 0.0.0.0)");
+MODULE_PARM_DESC(listen_addr, "IPv4 or IPv6 address to listen on (default ::, every IPv6 and IPv4 address)");
 
 static ushort port = 7707;
 module_param(port, ushort, 0444);
@@ -2289,14 +2340,17 @@ static struct clouddrec_server *clouddrec;
 
 static int __init clouddrec_init(void)
 {
+	char where[VIRGO_ADDR_STRLEN];
 	struct clouddrec_config cfg;
 	struct clouddrec_server *srv;
 
 	if (!start)
 		return 0;
 	clouddrec_config_default(&cfg);
-	if (!in4_pton(listen_addr, -1, (u8 *)&cfg.addr, -1, NULL)) {
-		pr_err("listen_addr=%s is not an IPv4 address\n", listen_addr);
+	if (virgo_addr_parse_host(listen_addr, strlen(listen_addr), port,
+				  &cfg.addr)) {
+		pr_err("listen_addr=%s is not an IPv4 or IPv6 address\n",
+		       listen_addr);
 		return -EINVAL;
 	}
 	cfg.port = port;
@@ -2340,13 +2394,14 @@ static int __init clouddrec_init(void)
 
 	srv = clouddrec_server_start(&cfg);
 	if (IS_ERR(srv)) {
-		pr_err("cannot start on %s:%u: %ld\n", listen_addr, port,
-		       PTR_ERR(srv));
+		virgo_addr_format(&cfg.addr, where, sizeof(where));
+		pr_err("cannot start on %s: %ld\n", where, PTR_ERR(srv));
 		return PTR_ERR(srv);
 	}
 	clouddrec = srv;
-	pr_info("lending up to %llu MiB on %s:%u%s\n", cfg.max_memory >> 20,
-		listen_addr, port, cfg.psk_len ? ", key required" : "");
+	cd_listen_addr(srv, where, sizeof(where));
+	pr_info("lending up to %llu MiB on %s%s\n", cfg.max_memory >> 20,
+		where, cfg.psk_len ? ", key required" : "");
 	return 0;
 }
 

@@ -10,11 +10,15 @@
 
 #include <linux/types.h>
 
+#include <virgo_addr.h>
+
 struct clouddrec_server;
 
 /**
  * struct clouddrec_config - how a server instance listens and what it lends
- * @addr: IPv4 listen address, network order (0 = any)
+ * @addr: listen address, IPv4 or IPv6 (its port is ignored: @port);
+ *	AF_UNSPEC (zeroed) or :: listens on every IPv6 and IPv4 address
+ *	(dual-stack), or on 0.0.0.0 when the kernel has no IPv6
  * @port: TCP port (0 = any free port; see clouddrec_server_port())
  * @psk: pre-shared key for AUTH, or NULL for none
  * @psk_len: bytes in @psk
@@ -28,7 +32,8 @@ struct clouddrec_server;
  *	progress, within this
  * @handshake_timeout_ms: a session must finish HELLO (and AUTH, with a
  *	key) within this of its connection, or it is closed
- * @max_sessions_per_addr: most sessions from one client IPv4 address
+ * @max_sessions_per_addr: most sessions from one client address (IPv4,
+ *	or IPv6: one /128; an IPv4-mapped address counts as its IPv4 one)
  * @max_session_chunks: most chunks one session may hold at once
  * @orphan_timeout_ms: a session that agreed on RESUME and ends holding
  *	chunks keeps them this long for its client to resume it; 0 turns
@@ -40,7 +45,7 @@ struct clouddrec_server;
  * @debugfs: publish stats and sessions in debugfs (module instance only)
  */
 struct clouddrec_config {
-	__be32 addr;
+	union virgo_addr addr;
 	u16 port;
 	const u8 *psk;
 	size_t psk_len;

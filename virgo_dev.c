@@ -9,8 +9,8 @@
  * charged to the uid that opened the file and is freed when the file is
  * released; one made with VIRGO_MALLOC_F_USER belongs, and is charged, to
  * the caller's user instead (virgo_user.c), as the syscalls' are.  Who may
- * allocate, the per-uid limits and the bounded copies between user memory
- * and the peers are virgo_user.c's.
+ * allocate, the per-uid limits and the transfers between user memory and
+ * the peers are virgo_user.c's.
  */
 
 #include <linux/compat.h>

@@ -19,7 +19,7 @@
 
 static char *peers;
 module_param(peers, charp, 0444);
-MODULE_PARM_DESC(peers, "comma-separated a.b.c.d:port[@domain] list of virgo_clouddrec peers");
+MODULE_PARM_DESC(peers, "comma-separated list of virgo_clouddrec peers: a.b.c.d:port or [ipv6]:port, each with an optional @domain");
 
 static char psk[65];
 module_param_string(psk, psk, sizeof(psk), 0);

@@ -691,8 +691,7 @@ static int vc_release_chunks(struct virgo_client *vc,
 		for (j = 0; j < n; j++)
 			bytes += dead[i + j].len;
 		if (peer) {
-			atomic64_sub(bytes, &peer->placed);
-			atomic64_add(bytes, &peer->free);
+			virgo_peer_credit(peer, dead[i].epoch, bytes);
 			/* Sent only in the chunks' epoch (checked there). */
 			rpcs[nr_rpcs] = vc_free_batch(peer, &dead[i], n);
 			if (rpcs[nr_rpcs])

@@ -864,8 +864,8 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	}
 	vp_disconnect(peer, VIRGO_PEER_DOWN);
 
-	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
-			       &sock);
+	ret = sock_create_kern(&init_net, peer->addr.sa.sa_family, SOCK_STREAM,
+			       IPPROTO_TCP, &sock);
 	if (ret)
 		goto fail;
 	sock->sk->sk_allocation = GFP_NOIO;
@@ -889,8 +889,8 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	peer->sock = sock;
 	vp_sync_memalloc(peer);
 
-	ret = kernel_connect(sock, (struct sockaddr *)&peer->addr,
-			     sizeof(peer->addr), 0);
+	ret = kernel_connect(sock, &peer->addr.sa,
+			     virgo_addr_len(&peer->addr), 0);
 	if (ret)
 		goto fail;
 	ret = vp_greet(peer, &rep, cn);
@@ -1296,16 +1296,15 @@ struct virgo_peer *virgo_peer_get(struct virgo_peer_set *set, u32 id)
 }
 
 /*
- * Parse "a.b.c.d:port" or "a.b.c.d:port@domain" (@domain may be NULL: the
- * label is then ignored).  A label is 1..15 of [A-Za-z0-9_.-].
+ * Parse "ADDR:PORT" or "ADDR:PORT@domain", ADDR a.b.c.d or [ipv6]
+ * (virgo_addr.h), @domain may be NULL: the label is then ignored.  A
+ * label is 1..15 of [A-Za-z0-9_.-].
  */
-static int vp_parse(const char *spec, size_t len, struct sockaddr_in *sin,
+static int vp_parse(const char *spec, size_t len, union virgo_addr *addr,
 		    char *domain)
 {
-	const char *at = memchr(spec, '@', len), *end;
-	char buf[24];
+	const char *at = memchr(spec, '@', len);
 	size_t i;
-	u16 port;
 
 	if (domain)
 		domain[0] = '\0';
@@ -1323,27 +1322,16 @@ static int vp_parse(const char *spec, size_t len, struct sockaddr_in *sin,
 		}
 		len = at - spec;
 	}
-	if (!len || len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, spec, len);
-	buf[len] = '\0';
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	if (!in4_pton(buf, len, (u8 *)&sin->sin_addr.s_addr, ':', &end) ||
-	    *end != ':' || kstrtou16(end + 1, 10, &port) || !port)
-		return -EINVAL;
-	sin->sin_port = htons(port);
-	return 0;
+	return virgo_addr_parse(spec, len, addr);
 }
 
 static struct virgo_peer *vp_find(struct virgo_peer_set *set,
-				  const struct sockaddr_in *sin)
+				  const union virgo_addr *addr)
 {
 	struct virgo_peer *peer;
 
 	list_for_each_entry(peer, &set->list, node)
-		if (peer->addr.sin_addr.s_addr == sin->sin_addr.s_addr &&
-		    peer->addr.sin_port == sin->sin_port)
+		if (virgo_addr_equal(&peer->addr, addr))
 			return peer;
 	return NULL;
 }
@@ -1351,8 +1339,9 @@ static struct virgo_peer *vp_find(struct virgo_peer_set *set,
 /**
  * virgo_peer_add() - add a peer; it is connected in the background
  * @set: the peer set
- * @spec: "a.b.c.d:port" or "a.b.c.d:port@domain" (a failure-domain
- *	label), optionally surrounded by white space
+ * @spec: "ADDR:PORT" or "ADDR:PORT@domain" (a failure-domain label),
+ *	ADDR a.b.c.d or [ipv6] (virgo_addr.h), optionally surrounded by
+ *	white space
  *
  * Return: 0, -EINVAL for a malformed @spec, -EEXIST, or -ENOMEM.
  */
@@ -1360,22 +1349,21 @@ int virgo_peer_add(struct virgo_peer_set *set, const char *spec)
 {
 	char domain[VIRGO_PEER_DOMAIN_LEN];
 	struct virgo_peer *peer;
-	struct sockaddr_in sin;
+	union virgo_addr addr;
 	u32 id;
 	int ret;
 
 	spec = skip_spaces(spec);
-	ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin, domain);
+	ret = vp_parse(spec, strcspn(spec, " \t\n"), &addr, domain);
 	if (ret)
 		return ret;
 
 	peer = kzalloc(sizeof(*peer), GFP_KERNEL);
 	if (!peer)
 		return -ENOMEM;
-	peer->addr = sin;
+	peer->addr = addr;
 	strscpy(peer->domain, domain, sizeof(peer->domain));
-	snprintf(peer->name, sizeof(peer->name), "%pI4:%u",
-		 &sin.sin_addr.s_addr, ntohs(sin.sin_port));
+	virgo_addr_format(&addr, peer->name, sizeof(peer->name));
 	kref_init(&peer->ref);
 	peer->set = set;
 	mutex_init(&peer->conn_lock);
@@ -1386,7 +1374,7 @@ int virgo_peer_add(struct virgo_peer_set *set, const char *spec)
 	virgo_wire_limits_default(&peer->lim);
 
 	mutex_lock(&set->lock);
-	if (vp_find(set, &sin)) {
+	if (vp_find(set, &addr)) {
 		ret = -EEXIST;
 		goto unlock;
 	}
@@ -1429,20 +1417,20 @@ static void vp_remove(struct virgo_peer_set *set, struct virgo_peer *peer)
 }
 
 /*
- * The listed peer "a.b.c.d:port" names, with the set's lock held (also
+ * The listed peer "ADDR:PORT" names, with the set's lock held (also
  * when NULL is returned, with *@ret -EINVAL or -ENOENT; else *@ret is 0).
  */
 static struct virgo_peer *vp_find_spec_locked(struct virgo_peer_set *set,
 					      const char *spec, int *ret)
 {
 	struct virgo_peer *peer = NULL;
-	struct sockaddr_in sin;
+	union virgo_addr addr;
 
 	spec = skip_spaces(spec);
-	*ret = vp_parse(spec, strcspn(spec, " \t\n"), &sin, NULL);
+	*ret = vp_parse(spec, strcspn(spec, " \t\n"), &addr, NULL);
 	mutex_lock(&set->lock);
 	if (!*ret) {
-		peer = vp_find(set, &sin);
+		peer = vp_find(set, &addr);
 		*ret = peer ? 0 : -ENOENT;
 	}
 	return peer;
@@ -1451,7 +1439,8 @@ static struct virgo_peer *vp_find_spec_locked(struct virgo_peer_set *set,
 /**
  * virgo_peer_del() - remove a peer that holds none of our chunks
  * @set: the peer set
- * @spec: "a.b.c.d:port" (a "@domain" suffix is ignored)
+ * @spec: "ADDR:PORT" as for virgo_peer_add() (a "@domain" suffix is
+ *	ignored)
  *
  * Return: 0, -EINVAL, -ENOENT, or -EBUSY while chunks live there.
  */
@@ -1472,7 +1461,7 @@ int virgo_peer_del(struct virgo_peer_set *set, const char *spec)
 /**
  * virgo_peer_drain() - move every chunk off a peer, take nothing new there
  * @set: the peer set
- * @spec: "a.b.c.d:port"
+ * @spec: "ADDR:PORT" as for virgo_peer_del()
  *
  * The client's repair moves its replicas elsewhere; once it holds none,
  * virgo_peer_del() can remove it.
@@ -1494,7 +1483,8 @@ int virgo_peer_drain(struct virgo_peer_set *set, const char *spec)
 /**
  * virgo_peers_add_list() - add a comma-separated list of peers
  * @set: the peer set
- * @list: "a.b.c.d:port[@domain],...", or NULL/empty for none
+ * @list: "ADDR:PORT[@domain],..." (ADDR a.b.c.d or [ipv6]), or
+ *	NULL/empty for none
  *
  * Return: 0, or the first error (the peers before it stay added).
  */
@@ -1502,7 +1492,7 @@ int virgo_peers_add_list(struct virgo_peer_set *set, const char *list)
 {
 	while (list && *list) {
 		size_t len = strcspn(list, ",");
-		char spec[24 + VIRGO_PEER_DOMAIN_LEN];
+		char spec[VIRGO_PEER_SPEC_LEN];
 		int ret;
 
 		if (len >= sizeof(spec))

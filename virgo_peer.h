@@ -16,6 +16,7 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
+#include <virgo_addr.h>
 #include <virgo_wire.h>
 
 /* Expected epoch of a request that belongs to no session (ALLOC, PING). */
@@ -23,6 +24,9 @@
 
 /* Bytes of a failure-domain label, with its NUL. */
 #define VIRGO_PEER_DOMAIN_LEN	16
+
+/* Longest peer spec: "[ipv6]:port@domain", NUL included. */
+#define VIRGO_PEER_SPEC_LEN	(VIRGO_ADDR_STRLEN + VIRGO_PEER_DOMAIN_LEN)
 
 /* Bound on a server's max_inflight that the client accepts. */
 #define VIRGO_CLIENT_MAX_INFLIGHT	1024U
@@ -38,8 +42,8 @@ struct virgo_peer_set;
 /**
  * struct virgo_peer - one cloud node
  * @id: id in the peer set, never 0, never reused while the set lives
- * @addr: its address
- * @name: "a.b.c.d:port"
+ * @addr: its address, IPv4 or IPv6
+ * @name: "a.b.c.d:port" or "[ipv6]:port" (virgo_addr_format())
  * @domain: failure-domain label ("rack1"), or "" for none: two replicas
  *	of a chunk go to distinct domains when there are enough
  * @ref: references; the set holds one while the peer is listed
@@ -94,8 +98,8 @@ struct virgo_peer_set;
  */
 struct virgo_peer {
 	u32 id;
-	struct sockaddr_in addr;
-	char name[24];
+	union virgo_addr addr;
+	char name[VIRGO_ADDR_STRLEN];
 	char domain[VIRGO_PEER_DOMAIN_LEN];
 	struct kref ref;
 	struct virgo_peer_set *set;
@@ -266,6 +270,24 @@ int virgo_rpc_call(struct virgo_peer *peer, u32 epoch, u8 op,
 		   const void *payload, u32 len, const void *data, u32 data_len,
 		   void *rbuf, u32 rlen, u32 *out_epoch);
 int virgo_peer_drain(struct virgo_peer_set *set, const char *spec);
+/**
+ * virgo_peer_credit() - chunks of ours on a peer were freed
+ * @peer: the peer
+ * @epoch: the epoch (server session) they belonged to
+ * @bytes: their bytes
+ *
+ * They are no longer placed there; they are lendable again only if they
+ * were in the current session: an older session's chunks were already
+ * gone when the new connection's HELLO reported the server's free bytes.
+ */
+static inline void virgo_peer_credit(struct virgo_peer *peer, u32 epoch,
+				     u64 bytes)
+{
+	atomic64_sub(bytes, &peer->placed);
+	if (epoch == READ_ONCE(peer->epoch))
+		atomic64_add(bytes, &peer->free);
+}
+
 void virgo_peer_free_handles(struct virgo_peer *peer, u32 epoch,
 			     const u64 *handles, u32 count);
 

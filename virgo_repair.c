@@ -134,8 +134,7 @@ static void vr_release_old(struct virgo_client *vc,
 
 	if (!peer)
 		return;
-	atomic64_sub(len, &peer->placed);
-	atomic64_add(len, &peer->free);
+	virgo_peer_credit(peer, old->epoch, len);
 	virgo_peer_free_handles(peer, old->epoch, &old->handle, 1);
 	virgo_peer_put(peer);
 }

@@ -21,15 +21,26 @@
  * default) bound what one uid holds; a malloc beyond them fails with
  * -EDQUOT.  They bind every uid, root's too, once set.
  *
- * Copies: user buffers move through a bounded kernel buffer, so a huge
- * length never means a huge allocation, and a range is checked as a
- * whole before a byte moves.
+ * Copies: a range is checked as a whole (owner, bounds) before a byte
+ * moves.  Then every user page of the buffer is pinned
+ * (pin_user_pages_fast(), FOLL_WRITE for a read) and the pages mapped
+ * contiguously into the kernel (vmap()); that mapping goes to one
+ * vc_set()/vc_get(),
+ * which keeps its whole request window in flight across the chunks and
+ * peers of the range: no stop-and-wait per step, no bounce copy.  Every
+ * page is pinned before the first request is sent, so a user page that
+ * cannot be had (unmapped, read-only for a read, a PFN mapping) is
+ * -EFAULT with nothing moved: the allocation and the user buffer are
+ * both untouched.  Pinning costs a page pointer per 4 KiB (at most
+ * 4 MiB for MAX_RW_COUNT) and keeps the caller's own pages resident for
+ * the call.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -37,12 +48,13 @@
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
 #include <linux/user_namespace.h>
+#include <linux/vmalloc.h>
 #include <linux/xarray.h>
 
 #include "virgo_user.h"
 
-/* Bytes moved between user space and the peers per step. */
-#define VIRGO_USER_STEP	(1024 * 1024)
+/* Pages pinned per pin_user_pages_fast() call (then a resched point). */
+#define VIRGO_USER_PIN_BATCH	512
 
 static int syscall_gid = -1;
 module_param(syscall_gid, int, 0644);
@@ -331,22 +343,130 @@ static int virgo_user_check(struct virgo_client *vc, const void *owner,
 }
 
 /**
+ * struct virgo_user_pin - user pages pinned and mapped for one transfer
+ * @pages: the pinned pages
+ * @nr: how many are pinned
+ * @map: their contiguous kernel mapping (vmap()), or NULL
+ */
+struct virgo_user_pin {
+	struct page **pages;
+	unsigned int nr;
+	void *map;
+};
+
+static void virgo_user_unpin(struct virgo_user_pin *pin, bool dirty)
+{
+	if (pin->map)
+		vunmap(pin->map);
+	if (pin->nr)
+		unpin_user_pages_dirty_lock(pin->pages, pin->nr, dirty);
+	kvfree(pin->pages);
+}
+
+/*
+ * Pin every page of [@ubuf, @ubuf + @len) and map them: all of them or
+ * none (-EFAULT for a page that cannot be had, -ENOMEM, -EINTR).
+ */
+static int virgo_user_pin(void __user *ubuf, size_t len, bool to_user,
+			  struct virgo_user_pin *pin)
+{
+	unsigned long first = (unsigned long)ubuf & PAGE_MASK;
+	unsigned int gup = to_user ? FOLL_WRITE : 0;
+	unsigned long nr;
+	int ret;
+
+	memset(pin, 0, sizeof(*pin));
+	if (!access_ok(ubuf, len))
+		return -EFAULT;
+	nr = (PAGE_ALIGN((unsigned long)ubuf + len) - first) >> PAGE_SHIFT;
+	pin->pages = kvmalloc_array(nr, sizeof(*pin->pages), GFP_KERNEL);
+	if (!pin->pages)
+		return -ENOMEM;
+	while (pin->nr < nr) {
+		int n = min_t(unsigned long, nr - pin->nr,
+			      VIRGO_USER_PIN_BATCH);
+
+		ret = pin_user_pages_fast(first + pin->nr * PAGE_SIZE, n, gup,
+					  pin->pages + pin->nr);
+		if (ret <= 0) {
+			/* Not mapped, not writable, not pinnable: -EFAULT. */
+			if (ret != -ENOMEM && ret != -EINTR)
+				ret = -EFAULT;
+			goto fail;
+		}
+		pin->nr += ret;
+		ret = -EINTR;
+		if (fatal_signal_pending(current))
+			goto fail;
+		cond_resched();
+	}
+	ret = -ENOMEM;
+	pin->map = vmap(pin->pages, nr, VM_MAP, PAGE_KERNEL);
+	if (!pin->map)
+		goto fail;
+	return 0;
+fail:
+	virgo_user_unpin(pin, false);
+	memset(pin, 0, sizeof(*pin));
+	return ret;
+}
+
+/* The whole range pinned, then one vc_set()/vc_get() with all in flight. */
+static int virgo_user_pinned(struct virgo_client *vc, const void *owner,
+			     u64 addr, void __user *ubuf, size_t len,
+			     bool write)
+{
+	struct virgo_user_pin pin;
+	void *buf;
+	int ret;
+
+	ret = virgo_user_pin(ubuf, len, !write, &pin);
+	if (ret)
+		return ret;
+	buf = pin.map + offset_in_page(ubuf);
+	if (write) {
+		flush_kernel_vmap_range(buf, len);
+		ret = vc_set(vc, addr, owner, buf, len);
+	} else {
+		ret = vc_get(vc, addr, owner, buf, len);
+		invalidate_kernel_vmap_range(buf, len);
+	}
+	/* A read may have written any of the pages, even if it failed. */
+	virgo_user_unpin(&pin, !write);
+	return ret;
+}
+
+/**
  * virgo_user_rw() - move bytes between user memory and an allocation
  * @vc: the client
  * @owner: the caller's owner cookie
  * @addr: any VIRGO address inside the allocation
  * @ubuf: user buffer
- * @len: bytes; [@addr, @addr + @len) must lie inside the allocation
+ * @len: bytes; [@addr, @addr + @len) must lie inside the allocation, and
+ *	at most MAX_RW_COUNT
  * @write: true: user memory to the allocation; false: the other way
  *
- * Return: @len, or a negative errno (-ENOENT, -EPERM, -EINVAL, -EFAULT,
- * -ENOMEM, or a peer's error); a failed write may have written a prefix.
+ * The range is checked, and then every user page of the buffer pinned
+ * and mapped, before the first request is sent; the transfer then keeps
+ * the client's whole request window in flight across chunks and peers.
+ *
+ * What the caller is told:
+ *
+ * * -EFAULT: part of the user buffer could not be had (unmapped, not
+ *   writable for a read, not pinnable); nothing moved: neither the
+ *   allocation nor the user buffer was changed.  Once pinned, the pages
+ *   cannot fault: an munmap() racing the call leaves them to the call.
+ * * -ENOENT, -EPERM, -EINVAL (range, length), -ENOMEM, -EINTR before any
+ *   request: nothing moved.
+ * * a peer's error (-EIO, -ETIMEDOUT, -EINTR on a fatal signal while
+ *   waiting): a write may have written any part of the range, a read any
+ *   part of the buffer; as for vc_set()/vc_get().
+ *
+ * Return: @len, or a negative errno as above.
  */
 ssize_t virgo_user_rw(struct virgo_client *vc, const void *owner, u64 addr,
 		      void __user *ubuf, u64 len, bool write)
 {
-	u64 done = 0;
-	void *buf;
 	int ret;
 
 	if (!len)
@@ -356,28 +476,6 @@ ssize_t virgo_user_rw(struct virgo_client *vc, const void *owner, u64 addr,
 		return ret;
 	if (len > MAX_RW_COUNT)
 		return -EINVAL;
-	buf = kvmalloc(min_t(u64, len, VIRGO_USER_STEP), GFP_KERNEL);
-	if (!buf)
-		return -ENOMEM;
-
-	while (done < len) {
-		size_t n = min_t(u64, len - done, VIRGO_USER_STEP);
-
-		if (write) {
-			ret = -EFAULT;
-			if (copy_from_user(buf, ubuf + done, n))
-				break;
-			ret = vc_set(vc, addr + done, owner, buf, n);
-		} else {
-			ret = vc_get(vc, addr + done, owner, buf, n);
-			if (!ret && copy_to_user(ubuf + done, buf, n))
-				ret = -EFAULT;
-		}
-		if (ret)
-			break;
-		done += n;
-		cond_resched();
-	}
-	kvfree(buf);
+	ret = virgo_user_pinned(vc, owner, addr, ubuf, len, write);
 	return ret ? ret : len;
 }

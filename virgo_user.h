@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * virgo client: what /dev/virgo and the syscalls share -- who may
- * allocate, per-user owner cookies and limits, and bounded copies between
- * user memory and the peers.
+ * allocate, per-user owner cookies and limits, and transfers between
+ * pinned user memory and the peers.
  */
 #ifndef _VIRGO_USER_H
 #define _VIRGO_USER_H

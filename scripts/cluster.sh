@@ -11,7 +11,7 @@
 #         IDX CMD...      run CMD on node IDX (e.g. "1 insmod /virgo/virgo_clouddrec.ko")
 #         all CMD...      run CMD on every node
 #         kill IDX        hard-kill node IDX        down IDX / up IDX   its link
-#         mon IDX CMD...  qemu monitor command      ip IDX              its address
+#         mon IDX CMD...  qemu monitor command      ip IDX              its addresses
 #         check           scan the node logs for Oops/BUG/WARNING/...
 #         help, quit
 #   scripts/cluster.sh initramfs OUT [SRC[:DEST]]...
@@ -41,7 +41,7 @@ repl_help() {
 		all CMD...      run CMD on every node
 		kill IDX        hard-kill node IDX
 		down IDX        cut node IDX's link        up IDX   restore it
-		mon IDX CMD...  qemu monitor command       ip IDX   node address
+		mon IDX CMD...  qemu monitor command       ip IDX   node addresses
 		check           scan node logs for kernel problems
 		quit            tear down and exit (also: end of input)
 	EOF
@@ -60,7 +60,7 @@ cmd_up() {
 	fi
 	cluster_up "$n" || exit 1
 	for ((i = 0; i < n; i++)); do
-		e2e_log "node$i $(node_ip "$i")"
+		e2e_log "node$i $(node_ip "$i") $(node_ip6 "$i")"
 	done
 	e2e_log "modules are in /virgo on every node; type help for commands"
 	[ -t 0 ] && prompt="virgo-cluster> "
@@ -75,7 +75,7 @@ cmd_up() {
 		kill\ *) node_kill "${line#kill }" ;;
 		down\ *) link_down "${line#down }" ;;
 		up\ *) link_up "${line#up }" ;;
-		ip\ *) node_ip "${line#ip }" ;;
+		ip\ *) node_ip "${line#ip }"; node_ip6 "${line#ip }" ;;
 		mon\ *)
 			line=${line#mon }
 			node_monitor "${line%% *}" "${line#* }"

@@ -42,11 +42,8 @@ die() { e2e_err "$*"; e2e_abort "$*"; }
 
 # Build: modules for the kernel the nodes boot, virgoctl fully static.
 e2e_build_modules "$E2E_RESULTS/build.log" || die "module build failed"
-gcc -static -O2 -Wall -Wextra -Werror -I"$repo/include/uapi" \
-	-I"$repo/tools/libvirgo" -o "$E2E_RESULTS/virgoctl" \
-	"$repo/tools/virgoctl/virgoctl.c" "$repo/tools/libvirgo/libvirgo.c" \
-	2>"$E2E_RESULTS/virgoctl.build.log" ||
-	die "cannot build tools/virgoctl (see $E2E_RESULTS/virgoctl.build.log)"
+e2e_build_virgoctl "$E2E_RESULTS/virgoctl" ||
+	die "cannot build tools/virgoctl (see $E2E_RESULTS/virgoctl.log)"
 cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
 
 t0=$SECONDS

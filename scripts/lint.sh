@@ -75,7 +75,11 @@ fi
 
 echo "lint: make W=1 C=2 against $kdir"
 make -C "$kdir" M="$repo" clean >/dev/null
-if ! make -C "$kdir" M="$repo" W=1 C=2 modules >"$out/build" 2>&1; then
+# The benchmark module (tests/bench) too, against virgo's Module.symvers.
+if ! make -C "$kdir" M="$repo" W=1 C=2 modules >"$out/build" 2>&1 ||
+   ! make -C "$kdir" M="$repo/tests/bench" VIRGO_INCLUDE="$repo/include" \
+	KBUILD_EXTRA_SYMBOLS="$repo/Module.symvers" W=1 C=2 modules \
+	>>"$out/build" 2>&1; then
 	cat "$out/build"
 	fail=1
 elif grep -E -i 'warning|error' "$out/build"; then

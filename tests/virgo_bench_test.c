@@ -307,7 +307,7 @@ static void vb_start_cluster(struct kunit *test, int n)
 		struct clouddrec_server *srv;
 
 		clouddrec_config_default(&scfg);
-		scfg.addr = htonl(INADDR_LOOPBACK);
+		virgo_addr_set_v4(&scfg.addr, htonl(INADDR_LOOPBACK), 0);
 		scfg.max_memory = VB_SERVER_MEMORY;
 		scfg.max_chunk = VB_CHUNK;
 		scfg.io_timeout_ms = VB_TIMEOUT_MS;

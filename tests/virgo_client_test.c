@@ -38,7 +38,8 @@ struct vc_test_ctx {
 	unsigned int repair_period_ms;
 	const char *const *domains;
 	unsigned int orphan_timeout_ms;
-	char peers[NR_SERVERS * 40];
+	bool ipv6;
+	char peers[NR_SERVERS * VIRGO_PEER_SPEC_LEN];
 };
 
 static struct vc_test_ctx *vctx(struct kunit *test)
@@ -66,7 +67,7 @@ static u64 lent_everywhere(struct kunit *test)
 static void test_server_config(struct clouddrec_config *cfg, u64 memory)
 {
 	clouddrec_config_default(cfg);
-	cfg->addr = htonl(INADDR_LOOPBACK);
+	virgo_addr_set_v4(&cfg->addr, htonl(INADDR_LOOPBACK), 0);
 	cfg->max_memory = memory;
 	cfg->max_chunk = 65536;
 	cfg->max_sessions = 16;
@@ -87,6 +88,9 @@ static struct clouddrec_server *start_one(struct kunit *test, u64 memory,
 
 	test_server_config(&cfg, memory);
 	cfg.orphan_timeout_ms = vctx(test)->orphan_timeout_ms;
+	if (vctx(test)->ipv6)
+		KUNIT_ASSERT_EQ(test, virgo_addr_parse_host("::1", 3, 0,
+							    &cfg.addr), 0);
 	if (psk) {
 		cfg.psk = psk;
 		cfg.psk_len = strlen(psk);
@@ -115,7 +119,8 @@ static void start_cluster(struct kunit *test, int n, const char *psk,
 	for (i = 0; i < n; i++) {
 		ctx->srv[i] = start_one(test, SERVER_MEMORY, psk);
 		len += scnprintf(ctx->peers + len, sizeof(ctx->peers) - len,
-				 "%s127.0.0.1:%u%s%s", i ? "," : "",
+				 "%s%s:%u%s%s", i ? "," : "",
+				 ctx->ipv6 ? "[::1]" : "127.0.0.1",
 				 clouddrec_server_port(ctx->srv[i]),
 				 ctx->domains ? "@" : "",
 				 ctx->domains ? ctx->domains[i] : "");
@@ -457,6 +462,70 @@ static void vc_test_peer_del_refused_while_used(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vc_malloc(vc_of(test), 100, NULL, &va), -ENODEV);
 }
 
+/*
+ * Peers given as [::1]:port (with failure domains): names, lookups by any
+ * spelling of the address, data over IPv6, del.
+ */
+static void vc_test_ipv6_peers(struct kunit *test)
+{
+	static const char *const domains[] = { "r1", "r2" };
+	struct vc_test_ctx *ctx = vctx(test);
+	const size_t size = 10 * CHUNK + 5;
+	char spec[VIRGO_PEER_SPEC_LEN], want[VIRGO_PEER_SPEC_LEN];
+	struct virgo_peer *peer;
+	u8 *ref, *buf;
+	virgo_addr_t va;
+	u16 port;
+
+	ref = kunit_kmalloc(test, size, GFP_KERNEL);
+	buf = kunit_kzalloc(test, size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ref);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	ctx->ipv6 = true;
+	ctx->domains = domains;
+	start_cluster(test, 2, NULL, NULL);
+	port = clouddrec_server_port(ctx->srv[0]);
+
+	peer = virgo_peer_get(&vc_of(test)->peers, 1);
+	KUNIT_ASSERT_NOT_NULL(test, peer);
+	snprintf(want, sizeof(want), "[::1]:%u", port);
+	KUNIT_EXPECT_STREQ(test, peer->name, want);
+	KUNIT_EXPECT_STREQ(test, peer->domain, "r1");
+	KUNIT_EXPECT_EQ(test, peer->addr.sa.sa_family, AF_INET6);
+	virgo_peer_put(peer);
+
+	/* The same endpoint spelled otherwise is the same peer. */
+	snprintf(spec, sizeof(spec), "[0:0:0:0:0:0:0:1]:%u@r9", port);
+	KUNIT_EXPECT_EQ(test, virgo_peer_add(&vc_of(test)->peers, spec),
+			-EEXIST);
+	snprintf(spec, sizeof(spec), "::1:%u", port);
+	KUNIT_EXPECT_EQ(test, virgo_peer_add(&vc_of(test)->peers, spec),
+			-EINVAL);
+	snprintf(spec, sizeof(spec), "[fe80::1%%lo]:%u", port);
+	KUNIT_EXPECT_EQ(test, virgo_peer_add(&vc_of(test)->peers, spec),
+			-EINVAL);
+	/* 127.0.0.1 is another host. */
+	snprintf(spec, sizeof(spec), "127.0.0.1:%u", port);
+	KUNIT_EXPECT_EQ(test, virgo_peer_del(&vc_of(test)->peers, spec),
+			-ENOENT);
+
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	KUNIT_EXPECT_GT(test, clouddrec_server_lent_bytes(ctx->srv[0]), 0ULL);
+	KUNIT_EXPECT_GT(test, clouddrec_server_lent_bytes(ctx->srv[1]), 0ULL);
+	get_random_bytes(ref, size);
+	KUNIT_EXPECT_EQ(test, vc_set(vc_of(test), va, NULL, ref, size), 0);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, buf, size), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(ref, buf, size), 0);
+
+	snprintf(spec, sizeof(spec), " [::1]:%u\n", port);
+	KUNIT_EXPECT_EQ(test, virgo_peer_del(&vc_of(test)->peers, spec),
+			-EBUSY);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+	KUNIT_EXPECT_EQ(test, virgo_peer_del(&vc_of(test)->peers, spec), 0);
+	KUNIT_EXPECT_EQ(test, vc_of(test)->peers.nr, 1U);
+}
+
 struct vc_worker {
 	struct kunit *test;
 	struct completion done;
@@ -624,6 +693,7 @@ static struct kunit_case virgo_client_test_cases[] = {
 	KUNIT_CASE(vc_test_auth_key_checked),
 	KUNIT_CASE(vc_test_auth_right_key),
 	KUNIT_CASE(vc_test_peer_del_refused_while_used),
+	KUNIT_CASE(vc_test_ipv6_peers),
 	KUNIT_CASE(vc_test_concurrent_users),
 	KUNIT_CASE(vc_test_destroy_frees_remote_memory),
 	KUNIT_CASE(vc_test_thousand_peers),
@@ -1270,6 +1340,27 @@ static void hook_break_connection(struct virgo_peer *peer)
 	mutex_unlock(&peer->conn_lock);
 }
 
+static void vcf_freeing_a_lost_session_credits_nothing(struct kunit *test)
+{
+	const size_t size = 8 * CHUNK;
+	struct virgo_peer *peer;
+	virgo_addr_t va;
+	s64 free_now;
+
+	start_cluster(test, 1, NULL, NULL);
+	peer = first_peer(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	/* A new session (no RESUME here): its HELLO counts the free bytes. */
+	reconnect(test, peer);
+	free_now = atomic64_read(&peer->free);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	/* The lost chunks were not in it: nothing to give back. */
+	KUNIT_EXPECT_EQ(test, atomic64_read(&peer->free), free_now);
+	KUNIT_EXPECT_LE(test, atomic64_read(&peer->free), (s64)peer->capacity);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&peer->placed), 0LL);
+	virgo_peer_put(peer);
+}
+
 static void vcf_lost_connection_resumes_with_every_byte(struct kunit *test)
 {
 	const size_t size = 6 * CHUNK + 77;
@@ -1383,6 +1474,7 @@ static struct kunit_case virgo_client_fault_cases[] = {
 	KUNIT_CASE(vcf_removed_peer_never_connects_again),
 	KUNIT_CASE(vcf_peer_add_del_races_malloc),
 	KUNIT_CASE(vcf_killed_caller_stops_waiting),
+	KUNIT_CASE(vcf_freeing_a_lost_session_credits_nothing),
 	KUNIT_CASE(vcf_lost_connection_resumes_with_every_byte),
 	KUNIT_CASE(vcf_restarted_server_loses_only_its_session),
 	{}

@@ -30,6 +30,8 @@ struct cd_test_ctx {
 	struct clouddrec_server *srv;
 	struct clouddrec_config cfg;
 	struct socket *socks[40];
+	/* Where tc_connect() connects; the port is the server's. */
+	union virgo_addr dst;
 	u8 *buf;		/* reply payloads, TEST_CHUNK + 64 bytes */
 	u64 tag;
 };
@@ -97,19 +99,15 @@ static struct socket *tc_connect(struct kunit *test)
 static struct socket *__tc_connect(struct kunit *test, int rcvbuf)
 {
 	struct cd_test_ctx *ctx = ctx_of(test);
-	struct sockaddr_in sin = {
-		.sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-		.sin_port = htons(clouddrec_server_port(ctx->srv)),
-	};
+	union virgo_addr dst = ctx->dst;
 	struct socket *sock;
 	int i, ret;
 
 	for (i = 0; i < ARRAY_SIZE(ctx->socks) && ctx->socks[i]; i++)
 		;
 	KUNIT_ASSERT_LT(test, i, (int)ARRAY_SIZE(ctx->socks));
-	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
-			       &sock);
+	ret = sock_create_kern(&init_net, dst.sa.sa_family, SOCK_STREAM,
+			       IPPROTO_TCP, &sock);
 	KUNIT_ASSERT_EQ(test, ret, 0);
 	ctx->socks[i] = sock;
 	sock->sk->sk_rcvtimeo = 10 * HZ;
@@ -120,7 +118,8 @@ static struct socket *__tc_connect(struct kunit *test, int rcvbuf)
 		sock->sk->sk_userlocks |= SOCK_RCVBUF_LOCK;
 		WRITE_ONCE(sock->sk->sk_rcvbuf, rcvbuf);
 	}
-	ret = kernel_connect(sock, (struct sockaddr *)&sin, sizeof(sin), 0);
+	virgo_addr_set_port(&dst, clouddrec_server_port(ctx->srv));
+	ret = kernel_connect(sock, &dst.sa, virgo_addr_len(&dst), 0);
 	KUNIT_ASSERT_EQ(test, ret, 0);
 	return sock;
 }
@@ -378,7 +377,8 @@ static int cd_test_init(struct kunit *test)
 	if (!ctx->buf)
 		return -ENOMEM;
 	clouddrec_config_default(&ctx->cfg);
-	ctx->cfg.addr = htonl(INADDR_LOOPBACK);
+	virgo_addr_set_v4(&ctx->cfg.addr, htonl(INADDR_LOOPBACK), 0);
+	ctx->dst = ctx->cfg.addr;
 	ctx->cfg.port = 0;
 	ctx->cfg.max_memory = TEST_MEMORY;
 	ctx->cfg.max_chunk = TEST_CHUNK;
@@ -1089,6 +1089,89 @@ static void cd_test_sessions_per_addr_capped(struct kunit *test)
 	extra = tc_session(test);
 	KUNIT_EXPECT_EQ(test, tc_call(test, extra, VIRGO_OP_PING, "x", 1,
 				      &rlen), 0);
+}
+
+/* Make the next tc_connect()s go to @ip ("127.0.0.1", "::1"). */
+static void tc_use(struct kunit *test, const char *ip)
+{
+	KUNIT_ASSERT_EQ(test, virgo_addr_parse_host(ip, strlen(ip), 0,
+						    &ctx_of(test)->dst), 0);
+}
+
+/*
+ * The default listen address (any, dual-stack) serves IPv6 and IPv4
+ * clients, and the per-address cap counts each host apart: an IPv4
+ * client, which the listener sees as ::ffff:127.0.0.1, as 127.0.0.1.
+ */
+static void cd_test_dual_stack_sessions_per_addr(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	struct socket *v6, *v4, *extra;
+	u32 rlen;
+
+	memset(&ctx->cfg.addr, 0, sizeof(ctx->cfg.addr));
+	ctx->cfg.max_sessions = 8;
+	ctx->cfg.max_sessions_per_addr = 2;
+	start_server(test);
+
+	tc_use(test, "::1");
+	v6 = tc_session(test);
+	KUNIT_EXPECT_EQ(test, tc_call(test, v6, VIRGO_OP_PING, "6", 1, &rlen),
+			0);
+	tc_session(test);
+	extra = tc_connect(test);
+	KUNIT_EXPECT_TRUE(test, tc_closed(extra));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_SESSIONS_REFUSED),
+			1ULL);
+
+	tc_use(test, "127.0.0.1");
+	v4 = tc_session(test);
+	KUNIT_EXPECT_EQ(test, tc_call(test, v4, VIRGO_OP_PING, "4", 1, &rlen),
+			0);
+	tc_session(test);
+	extra = tc_connect(test);
+	KUNIT_EXPECT_TRUE(test, tc_closed(extra));
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(ctx->srv,
+						    CD_STAT_SESSIONS_REFUSED),
+			2ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_sessions(ctx->srv), 4U);
+
+	/* One IPv6 session gone: one more IPv6 client may come. */
+	tc_close(test, v6);
+	msleep(200);
+	tc_use(test, "::1");
+	v6 = tc_session(test);
+	KUNIT_EXPECT_EQ(test, tc_call(test, v6, VIRGO_OP_PING, "6", 1, &rlen),
+			0);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_sessions(ctx->srv), 4U);
+}
+
+/* A server on ::1 serves IPv6 there, and nothing on 127.0.0.1. */
+static void cd_test_listen_ipv6_only(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	union virgo_addr v4;
+	struct socket *sock;
+	u32 rlen;
+	int ret;
+
+	KUNIT_ASSERT_EQ(test, virgo_addr_parse_host("[::1]", 5, 0,
+						    &ctx->cfg.addr), 0);
+	start_server(test);
+	tc_use(test, "::1");
+	sock = tc_session(test);
+	KUNIT_EXPECT_EQ(test, tc_call(test, sock, VIRGO_OP_PING, "6", 1,
+				      &rlen), 0);
+
+	virgo_addr_set_v4(&v4, htonl(INADDR_LOOPBACK),
+			  clouddrec_server_port(ctx->srv));
+	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
+			       &sock);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	ret = kernel_connect(sock, &v4.sa, virgo_addr_len(&v4), 0);
+	sock_release(sock);
+	KUNIT_EXPECT_EQ(test, ret, -ECONNREFUSED);
 }
 
 /*
@@ -2007,6 +2090,8 @@ static struct kunit_case virgo_clouddrec_test_cases[] = {
 	KUNIT_CASE(cd_test_preauth_big_frame_closes),
 	KUNIT_CASE(cd_test_handshake_deadline),
 	KUNIT_CASE(cd_test_sessions_per_addr_capped),
+	KUNIT_CASE(cd_test_dual_stack_sessions_per_addr),
+	KUNIT_CASE(cd_test_listen_ipv6_only),
 	KUNIT_CASE(cd_test_rx_buffers_bounded),
 	KUNIT_CASE(cd_test_deaf_sessions_do_not_stall_others),
 	KUNIT_CASE(cd_test_queued_read_reply_keeps_its_bytes),

@@ -2854,15 +2854,16 @@ int main(int argc, char **argv)
 	}
 	c.resume = k.hello.caps & VIRGO_CAP_RESUME;
 	conn_close(&k);
-	if (!c.resume)
+	if (!c.resume) {
 		puts("# server does not grant RESUME (orphan_timeout 0?)");
 		puts("# RESUME cases skipped, but for PROTO without it");
-	else if (!c.orphan_timeout || c.orphan_timeout > 30)
+	} else if (!c.orphan_timeout || c.orphan_timeout > 30) {
 		puts("# server grants RESUME; no --orphan-timeout 1..30");
 		puts("# the expiry case is skipped");
-	else
+	} else {
 		printf("# server grants RESUME, orphan timeout %u s\n",
 		       c.orphan_timeout);
+	}
 	printf("# server: max_payload %u max_chunk %u max_batch %u",
 	       c.lim.max_payload, c.lim.max_chunk, c.lim.max_batch);
 	printf(" max_inflight %u capacity %llu free %llu%s\n",

@@ -7,6 +7,8 @@
 # Kernel command line parameters (set by tests/e2e/lib.sh):
 #   e2e.node=IDX        node index (hostname becomes nodeIDX)
 #   e2e.ip=A.B.C.D/NN   address of eth0
+#   e2e.ip6=V6/NN       its IPv6 address (no duplicate address detection:
+#                       usable at once)
 #
 # The console (ttyS0) carries the kernel log and this script's progress
 # lines only.  Commands arrive on the second serial port (ttyS1), which the
@@ -42,12 +44,14 @@ mount -t configfs configfs /sys/kernel/config 2>/dev/null
 
 node=0
 addr=
+addr6=
 debug=0
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case "$arg" in
 	e2e.node=*) node=${arg#e2e.node=} ;;
 	e2e.ip=*) addr=${arg#e2e.ip=} ;;
+	e2e.ip6=*) addr6=${arg#e2e.ip6=} ;;
 	e2e.debug=*) debug=${arg#e2e.debug=} ;;
 	esac
 done
@@ -66,8 +70,12 @@ while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do
 done
 if [ -n "$addr" ] && [ -e /sys/class/net/eth0 ]; then
 	ip addr add "$addr" dev eth0
+	if [ -n "$addr6" ] && [ -d /proc/sys/net/ipv6/conf/eth0 ]; then
+		echo 0 >/proc/sys/net/ipv6/conf/eth0/accept_dad
+		ip addr add "$addr6" dev eth0
+	fi
 	ip link set eth0 up
-	say "node$node eth0 $addr"
+	say "node$node eth0 $addr $addr6"
 else
 	say "node$node: no eth0 or no e2e.ip=; network not configured"
 fi

@@ -13,6 +13,8 @@
 #   servers_load PARAMS        insmod virgo_clouddrec.ko PARAMS on nodes 1..
 #   client_load PARAMS         insmod virgo.ko peers=<nodes 1..> PARAMS on 0
 #   peer_of IDX                "a.b.c.d:port" of cloud node IDX
+#   peer6_of IDX               "[ipv6]:port" of cloud node IDX
+#   all_peers / all_peers6     every cloud node, comma-separated
 #   cd_stats IDX               the node's virgo_clouddrec/stats
 #   cd_stat IDX NAME           one value of it
 #   cd_idle IDX [SECS]         wait until the node lends nothing and has
@@ -88,13 +90,17 @@ expect_all() {
 
 peer_of() { echo "$(node_ip "$1"):$E2E_PORT"; }
 
+peer6_of() { echo "[$(node_ip6 "$1")]:$E2E_PORT"; }
+
 all_peers() {
-	local i peers=
+	local i peers='' of=${1:-peer_of}
 	for ((i = 1; i < $(node_count); i++)); do
-		peers+="${peers:+,}$(peer_of "$i")"
+		peers+="${peers:+,}$("$of" "$i")"
 	done
 	echo "$peers"
 }
+
+all_peers6() { all_peers peer6_of; }
 
 # The live cloud nodes.
 servers() {

@@ -14,6 +14,10 @@
 # API (IDX is a node index 0..N-1):
 #   e2e_begin NAME            results dir, output log, traps, counters
 #   e2e_build_modules LOG     make the modules for the booted kernel
+#   e2e_build_virgoctl OUT    virgoctl, static, for the nodes
+#   e2e_build_dkms DIR        the modules as DKMS builds them (and the
+#                             example against the installed header), used
+#                             by cluster_up instead of the tree's
 #   cluster_add_file SRC [DEST]  put SRC into every node's initramfs (before
 #                             cluster_up); DEST defaults to /virgo/<name>
 #   cluster_up N              boot N nodes, wait until all answer (returns 1
@@ -26,6 +30,7 @@
 #   node_wait [-t SECS] IDX NAME   wait for it: prints its output, returns
 #                             its status (124 if still running at timeout)
 #   node_ip IDX               the node's address (10.99.0.(10+IDX))
+#   node_ip6 IDX              its IPv6 address (fd00:7669:7267::(10+IDX))
 #   node_ping IDX IP [COUNT]  ping from node IDX; ok if any reply comes back
 #   node_count                number of nodes of the cluster
 #   node_alive IDX            true while the node's qemu runs
@@ -66,6 +71,8 @@
 #   VIRGO_E2E_DEBUG=1         nodes log every command frame to /tmp/virgo-ctl.log
 #   VIRGO_E2E_MODULES         space-separated .ko files to put in /virgo
 #                             (default: <repo>/virgo.ko <repo>/virgo_clouddrec.ko)
+#   VIRGO_E2E_DKMS_DIR        DKMS-built modules for every scenario
+#                             (run.sh --dkms sets it; e2e_build_dkms)
 #
 # Results dir: nodeI.console.log (full kernel log from boot, with
 # ignore_loglevel), nodeI.dmesg (dmesg fetched at teardown), nodeI.qemu.log
@@ -75,13 +82,15 @@
 # cluster_up in the same scenario go to cluster2/, and so on.
 #
 # Network: the netns "virgo-e2e-<pid>" holds a bridge br0 without any address
-# and one tap per node; the guests use 10.99.0.0/24 among themselves.  There
-# is no route and no link out of the namespace, so no guest packet can leave.
+# and one tap per node; the guests use 10.99.0.0/24 and the unique-local
+# fd00:7669:7267::/64 among themselves.  There is no route and no link out
+# of the namespace, so no guest packet can leave.
 
 E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_REPO=$(cd "$E2E_LIB_DIR/../.." && pwd)
 E2E_NODECTL=$E2E_LIB_DIR/nodectl.py
 E2E_SUBNET=10.99.0
+E2E_SUBNET6=fd00:7669:7267:
 # shellcheck disable=SC2034 # for scenarios: where modules and -f files land
 E2E_GUEST_DIR=/virgo
 
@@ -165,6 +174,93 @@ e2e_build_modules() {
 	if ! make -C "$E2E_REPO" KDIR="$kdir" >"$log" 2>&1; then
 		tail -n 30 "$log" >&2
 		e2e_err "module build failed (full log: $log)"
+		return 1
+	fi
+}
+
+# e2e_build_dkms DIR: virgo.ko and virgo_clouddrec.ko as DKMS builds them
+# for the nodes' kernel, from the tree the virgo-dkms package ships (make
+# install-dkms-src), in scratch dkms/source/install trees under DIR
+# (--dkmstree, --sourcetree, --installtree, --no-depmod: nothing under
+# /var/lib/dkms, /usr/src or /lib/modules; signed with a throw-away key,
+# as Debian's dkms signs), then examples/virgo_example.ko built as a third
+# party would: against the installed <linux/virgo.h> (make install-header)
+# and the Module.symvers DKMS keeps.  Leaves DIR/virgo.ko,
+# DIR/virgo_clouddrec.ko, DIR/Module.symvers, DIR/virgo_example.ko and
+# DIR/*.log, and sets VIRGO_E2E_MODULES to the two modules (cluster_up
+# puts them into /virgo/).  With VIRGO_E2E_DKMS_DIR set (run.sh --dkms
+# built them once for every scenario) it only uses that directory.
+e2e_build_dkms() {
+	local dir=$1 kver kdir version arch t0 m rc=0
+	if [ -n "${VIRGO_E2E_DKMS_DIR:-}" ] && [ "$dir" != "$VIRGO_E2E_DKMS_DIR" ]; then
+		dir=$VIRGO_E2E_DKMS_DIR
+		e2e_log "DKMS-built modules from $dir"
+	else
+		kver=$(e2e_kver) || return 1
+		kdir=/lib/modules/$kver/build
+		version=$(cat "$E2E_REPO/VERSION")
+		arch=$(uname -m)
+		command -v dkms >/dev/null ||
+			{ e2e_err "no dkms (scripts/deps.sh)"; return 1; }
+		rm -rf "$dir"
+		mkdir -p "$dir/src" "$dir/dkms" "$dir/inst/$kver" "$dir/ex" || return 1
+		t0=$SECONDS
+		e2e_log "DKMS build of virgo $version for $kver (scratch trees in $dir)"
+		{
+			make -s -C "$E2E_REPO" install-dkms-src KDIR="$kdir" \
+				DESTDIR="$dir/src" DKMS_SRCDIR="/virgo-$version" &&
+			make -s -C "$E2E_REPO" install-header KDIR="$kdir" \
+				DESTDIR="$dir" KINCLUDEDIR=/include &&
+			mok_signing_key=$dir/mok.key mok_certificate=$dir/mok.der \
+				dkms add -m virgo -v "$version" --dkmstree "$dir/dkms" \
+				--sourcetree "$dir/src" --installtree "$dir/inst" \
+				--no-depmod &&
+			mok_signing_key=$dir/mok.key mok_certificate=$dir/mok.der \
+				dkms install -m virgo -v "$version" -k "$kver" \
+				--dkmstree "$dir/dkms" --sourcetree "$dir/src" \
+				--installtree "$dir/inst" --no-depmod
+		} >"$dir/dkms.log" 2>&1 || rc=1
+		for m in virgo virgo_clouddrec; do
+			cp "$dir/inst/$kver/updates/dkms/$m.ko" "$dir/$m.ko" 2>/dev/null ||
+				rc=1
+		done
+		cp "$dir/dkms/virgo/kernel-$kver-$arch/Module.symvers" \
+			"$dir/Module.symvers" 2>/dev/null || rc=1
+		if [ $rc -ne 0 ]; then
+			find "$dir/dkms" -name make.log -exec cat {} + >>"$dir/dkms.log" 2>/dev/null
+			tail -n 30 "$dir/dkms.log" >&2
+			e2e_err "DKMS build failed (full log: $dir/dkms.log)"
+			return 1
+		fi
+		cp "$E2E_REPO/examples/virgo_example.c" "$E2E_REPO/examples/Kbuild" \
+			"$dir/ex/"
+		if ! make -C "$kdir" M="$dir/ex" VIRGO_INCLUDE="$dir/include" \
+			KBUILD_EXTRA_SYMBOLS="$dir/Module.symvers" modules \
+			>"$dir/example.log" 2>&1; then
+			tail -n 20 "$dir/example.log" >&2
+			e2e_err "examples/virgo_example.c against the DKMS build failed"
+			return 1
+		fi
+		cp "$dir/ex/virgo_example.ko" "$dir/virgo_example.ko"
+		# Only the results stay: no module tree, no build objects.
+		rm -rf "$dir/src" "$dir/dkms" "$dir/inst" "$dir/ex" "$dir/mok.key"
+		e2e_log "DKMS build and example: $((SECONDS - t0)) s"
+	fi
+	VIRGO_E2E_MODULES="$dir/virgo.ko $dir/virgo_clouddrec.ko"
+}
+
+# e2e_build_virgoctl OUT: virgoctl (tools/virgoctl, with libvirgo and
+# libcrypto) linked fully static for the nodes' busybox root, built into
+# OUT, outside the tree.  The linker's notes about dlopen/getaddrinfo in
+# static libcrypto go to OUT.log (virgoctl resolves no host names).
+e2e_build_virgoctl() {
+	local out=$1 r=$E2E_REPO
+	if ! gcc -static -O2 -Wall -Wextra -Werror -I"$r/include/uapi" \
+		-I"$r/tools/libvirgo" -I"$r/include" -o "$out" \
+		"$r/tools/virgoctl/virgoctl.c" "$r/tools/virgoctl/vc_remote.c" \
+		"$r/tools/libvirgo/libvirgo.c" -lcrypto >"$out.log" 2>&1; then
+		cat "$out.log" >&2
+		e2e_err "cannot build tools/virgoctl (libssl-dev: scripts/deps.sh)"
 		return 1
 	fi
 }
@@ -434,6 +530,9 @@ _e2e_modules() {
 	local kver=$1 m vm mods
 	E2E_MODFILES=()
 	mods=${VIRGO_E2E_MODULES:-$E2E_REPO/virgo.ko $E2E_REPO/virgo_clouddrec.ko}
+	if [ -z "${VIRGO_E2E_MODULES:-}" ] && [ -n "${VIRGO_E2E_DKMS_DIR:-}" ]; then
+		mods="$VIRGO_E2E_DKMS_DIR/virgo.ko $VIRGO_E2E_DKMS_DIR/virgo_clouddrec.ko"
+	fi
 	for m in $mods; do
 		if [ ! -e "$m" ]; then
 			e2e_err "module $m not built (make KDIR=/lib/modules/$kver/build); nodes boot without it"
@@ -462,8 +561,9 @@ _e2e_netns_up() {
 	# address, no route.
 	ip netns exec "$E2E_NETNS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
 		net.ipv6.conf.default.disable_ipv6=1 2>/dev/null
-	ip -n "$E2E_NETNS" link add br0 type bridge stp_state 0 forward_delay 0 ||
-		return 1
+	# No multicast snooping: IPv6 neighbour discovery needs no querier.
+	ip -n "$E2E_NETNS" link add br0 type bridge stp_state 0 forward_delay 0 \
+		mcast_snooping 0 || return 1
 	ip -n "$E2E_NETNS" link set br0 up || return 1
 	for ((i = 0; i < n; i++)); do
 		ip -n "$E2E_NETNS" tuntap add dev "tap$i" mode tap &&
@@ -482,12 +582,15 @@ _e2e_qemu_start() {
 	# init_on_alloc=0: Debian's kernel zeroes every allocation by default,
 	# which would hide a server that lends a chunk without zeroing it; the
 	# scenarios' zero checks only mean something without it.
+	# no_timer_check: on a loaded host TCG can be too slow for the IO-APIC
+	# timer check at boot, which then panics ("IO-APIC + timer doesn't
+	# work"; seen twice in one bench-cluster run at load 12 on 2 cores).
 	E2E_PID[i]=$( (ip netns exec "$E2E_NETNS" qemu-system-x86_64 \
 		-name "virgo-e2e-$$-node$i" \
 		-accel tcg -cpu max -smp "$E2E_SMP" -m "$E2E_MEM" \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$E2E_WORK/initramfs.cpio" \
-		-append "console=ttyS0,115200 ignore_loglevel panic=1 init_on_alloc=0 e2e.node=$i e2e.ip=$(node_ip "$i")/24 e2e.debug=${VIRGO_E2E_DEBUG:-0}" \
+		-append "console=ttyS0,115200 ignore_loglevel panic=1 init_on_alloc=0 no_timer_check e2e.node=$i e2e.ip=$(node_ip "$i")/24 e2e.ip6=$(node_ip6 "$i")/64 e2e.debug=${VIRGO_E2E_DEBUG:-0}" \
 		-serial "file:$E2E_NODEDIR/node$i.console.log" \
 		-chardev "socket,id=ctl,path=$E2E_WORK/n$i.ctl,server=on,wait=off" \
 		-serial chardev:ctl \
@@ -615,6 +718,8 @@ _e2e_idx() {
 node_count() { echo "$E2E_N"; }
 
 node_ip() { echo "$E2E_SUBNET.$((10 + $1))"; }
+
+node_ip6() { echo "$E2E_SUBNET6:$((10 + $1))"; }
 
 node_log() { echo "$E2E_NODEDIR/node$1.console.log"; }
 

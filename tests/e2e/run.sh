@@ -3,7 +3,12 @@
 #
 # Run the virgo e2e cluster scenarios (qemu/TCG, needs root).
 #
-#   tests/e2e/run.sh [--no-build] [scenario...]
+#   tests/e2e/run.sh [--no-build] [--dkms] [scenario...]
+#
+# --dkms: every scenario's nodes load virgo.ko and virgo_clouddrec.ko as
+# DKMS builds them from the virgo-dkms source tree (scratch dkms trees,
+# built once: e2e_build_dkms in lib.sh) instead of the tree's make
+# modules; the scenario tools does so on its own in any case.
 #
 # A scenario is a name (data -> tests/e2e/scenarios/data.sh) or a path;
 # default: every tests/e2e/scenarios/*.sh.  First builds the modules against
@@ -23,10 +28,15 @@ repo=$(cd "$here/../.." && pwd)
 . "$here/lib.sh"
 
 build=1
-if [ "${1:-}" = --no-build ]; then
-	build=0
+dkms=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--no-build) build=0 ;;
+	--dkms) dkms=1 ;;
+	*) break ;;
+	esac
 	shift
-fi
+done
 case "${1:-}" in
 -h | --help)
 	# The header comment, up to the first shellcheck directive.
@@ -76,6 +86,10 @@ mkdir -p "$run_dir" || fail_all "cannot create $run_dir"
 
 if [ "$build" = 1 ]; then
 	e2e_build_modules "$run_dir/build.log" || fail_all "cannot build the modules"
+fi
+if [ "$dkms" = 1 ]; then
+	e2e_build_dkms "$run_dir/dkms" || fail_all "DKMS build failed"
+	export VIRGO_E2E_DKMS_DIR=$run_dir/dkms
 fi
 e2e_log "nodes boot Debian's kernel $kver"
 

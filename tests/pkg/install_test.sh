@@ -11,8 +11,12 @@
 #     Module.symvers (the two-line examples/Kbuild, outside this tree),
 #     and, as the control, failing without that Module.symvers.
 #  3. make uninstall DESTDIR=<tmp> leaves no file.
-#  4. make deb: the four packages, lintian without errors (its tags are
-#     printed), their contents (dpkg-deb -c), one version everywhere.
+#  4. make deb: the five packages, lintian without errors (its tags are
+#     printed), their contents (dpkg-deb -c), one version everywhere;
+#     virgo-clouddrecd: exactly its daemon, man page, systemd unit (and
+#     copyright/changelog), the unit starting /usr/sbin/virgo-clouddrecd
+#     with the hardening of docs/clouddrecd.md, neither enabled nor
+#     started by its maintainer scripts, the daemon's --help.
 #  5. DKMS: the virgo-dkms payload's source tree added to a scratch dkms
 #     tree and installed into a scratch module tree (--dkmstree,
 #     --sourcetree, --installtree, --no-depmod: nothing under /var/lib/dkms
@@ -238,7 +242,7 @@ ok "make deb"
 deb() { echo "$debdir/${1}_${version}_${2}.deb"; }
 hostarch=$(dpkg --print-architecture)
 for p in virgo-dkms:all virgoctl:$hostarch libvirgo1:$hostarch \
-	 libvirgo-dev:$hostarch; do
+	 libvirgo-dev:$hostarch virgo-clouddrecd:$hostarch; do
 	f=$(deb "${p%%:*}" "${p#*:}")
 	check "deb: $(basename "$f")" test -f "$f"
 done
@@ -249,7 +253,8 @@ leftovers() {
 		 "$repo"/debian/tmp "$repo"/debian/.debhelper \
 		 "$repo"/debian/*.substvars "$repo"/debian/virgo-dkms \
 		 "$repo"/debian/virgoctl "$repo"/debian/libvirgo1 \
-		 "$repo"/debian/libvirgo-dev; do
+		 "$repo"/debian/libvirgo-dev "$repo"/debian/virgo-clouddrecd \
+		 "$repo"/tools/clouddrecd/virgo-clouddrecd.service.tmp; do
 		[ -e "$f" ] && echo "left: $f"
 	done
 	return 0
@@ -295,6 +300,64 @@ check "deb: libvirgo-dev" contents libvirgo-dev "$hostarch" \
 	usr/include/libvirgo.h usr/include/linux/virgo.h "$ma/libvirgo.a" \
 	"$ma/libvirgo.so" "$ma/pkgconfig/libvirgo.pc" \
 	usr/share/man/man3/libvirgo.3.gz
+# virgo-clouddrecd: exactly these files, the unit as docs/clouddrecd.md says.
+cdeb=$(deb virgo-clouddrecd "$hostarch")
+cat >"$tmp/cd.expected" <<'EOF2'
+lib/systemd/system/virgo-clouddrecd.service
+usr/sbin/virgo-clouddrecd
+usr/share/doc/virgo-clouddrecd/changelog.gz
+usr/share/doc/virgo-clouddrecd/copyright
+usr/share/man/man8/virgo-clouddrecd.8.gz
+EOF2
+dpkg-deb -c "$cdeb" | awk '$1 !~ /^d/ { print $6 }' | sed 's|^\./||' | sort \
+	>"$tmp/cd.got"
+check "deb: virgo-clouddrecd holds exactly daemon, man page, unit" \
+	diff -u "$tmp/cd.expected" "$tmp/cd.got"
+dpkg-deb -x "$cdeb" "$tmp/cd"
+unit=$tmp/cd/lib/systemd/system/virgo-clouddrecd.service
+check "deb: the unit starts /usr/sbin/virgo-clouddrecd with the key as a credential" \
+	bash -c "grep -q '^ExecStart=/usr/sbin/virgo-clouddrecd ' '$unit' &&
+		 grep -q -- '--psk-file \${CREDENTIALS_DIRECTORY}/psk' '$unit' &&
+		 grep -qx 'LoadCredential=psk:/etc/virgo/clouddrecd.psk' '$unit'"
+hardening_ok() {
+	local d
+	for d in DynamicUser=yes NoNewPrivileges=yes ProtectSystem=strict \
+		 ProtectHome=yes PrivateTmp=yes PrivateDevices=yes \
+		 ProtectKernelTunables=yes ProtectKernelModules=yes \
+		 ProtectControlGroups=yes MemoryDenyWriteExecute=yes \
+		 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX' \
+		 SystemCallFilter=@system-service SystemCallFilter=~@privileged \
+		 CapabilityBoundingSet= UMask=0077; do
+		grep -qx -- "$d" "$unit" || { echo "unit lacks $d"; return 1; }
+	done
+	grep -q '^MemoryMax=[0-9]' "$unit" || { echo "unit lacks MemoryMax"; return 1; }
+}
+check "deb: the unit has the hardening of docs/clouddrecd.md" hardening_ok
+# systemd's own parser: no unknown key, no bad line (exit 0 and silent).
+if command -v systemd-analyze >/dev/null; then
+	sed "s|^ExecStart=/usr/sbin/|ExecStart=$tmp/cd/usr/sbin/|" "$unit" \
+		>"$tmp/virgo-clouddrecd.service"
+	check "deb: systemd-analyze verify accepts the unit, silently" bash -c \
+		"out=\$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no \
+		 '$tmp/virgo-clouddrecd.service' 2>&1) && test -z \"\$out\""
+fi
+dpkg-deb -e "$cdeb" "$tmp/cdctl"
+# dh_installsystemd --no-enable --no-start --no-stop-on-upgrade: no
+# deb-systemd-invoke at all (no start, stop or restart: a restart frees
+# what the daemon lends), and enable only for a unit the admin enabled.
+check "deb: virgo-clouddrecd's scripts never start, stop or enable it on their own" \
+	bash -c "! cat '$tmp'/cdctl/preinst '$tmp'/cdctl/postinst '$tmp'/cdctl/prerm \
+		 2>/dev/null | grep -q 'deb-systemd-invoke' &&
+		 grep -q \"deb-systemd-helper debian-installed 'virgo-clouddrecd.service'\" '$tmp/cdctl/postinst' &&
+		 ! grep -q 'was-enabled defaults to true' '$tmp/cdctl/postinst'"
+check "deb: the packaged daemon runs (--help)" bash -c \
+	"'$tmp/cd/usr/sbin/virgo-clouddrecd' --help | grep -q -- '--psk-file'"
+check "deb: the packaged man page renders without warnings" bash -c \
+	"out=\$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings \
+	 -E UTF-8 -l -Tutf8 -Z '$tmp/cd/usr/share/man/man8/virgo-clouddrecd.8.gz' 2>&1 >/dev/null) &&
+	 test -z \"\$out\""
+check "deb: virgoctl links libcrypto (status --peer)" bash -c \
+	"dpkg-deb -f '$(deb virgoctl "$hostarch")' Depends | grep -q libssl"
 check "deb: every package is version $version" bash -c \
 	"for f in '$debdir'/*_${version}_*.deb; do
 	   test \"\$(dpkg-deb -f \"\$f\" Version)\" = '$version' || exit 1; done"

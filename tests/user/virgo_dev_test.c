@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,6 +119,133 @@ static void test_roundtrip(void)
 	}
 	CHECK(vfree_(fd, addr) == 0, "FREE");
 	close(fd);
+	free(a);
+	free(b);
+}
+
+/*
+ * A fault on a user page moves nothing: a SET from, or a GET into, a
+ * buffer with a hole (or read-only pages) is EFAULT, and afterwards the
+ * allocation still holds what it held and the buffer's mapped pages are
+ * unchanged.  The hole lies past the first MiB, so a transfer that moved
+ * the buffer in steps would have written (or copied out) a prefix.
+ */
+static void test_efault_moves_nothing(void)
+{
+	const size_t size = 4 * 1024 * 1024 + 333;
+	const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	const size_t map_len = size + 4 * pg, off = 5;
+	const size_t hole = ((3 * 1024 * 1024) / pg) * pg;
+	unsigned char *shadow = malloc(size), *b = malloc(size), *m;
+	unsigned char *pat = malloc(map_len);
+	__u64 addr;
+	int fd = xopen();
+
+	CHECK(shadow && b && pat, "malloc");
+	m = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED, "mmap");
+	if (!shadow || !b || !pat || m == MAP_FAILED)
+		goto out;
+	fill(pat, map_len, 12);
+	CHECK(vmalloc_(fd, size, &addr) == 0, "MALLOC");
+	fill(shadow, size, 11);
+	CHECK(vrw(fd, VIRGO_IOC_SET, addr, shadow, size) == 0, "SET shadow");
+
+	/* A hole 3 MiB into the source buffer. */
+	fill(m, map_len, 12);
+	CHECK(munmap(m + hole, pg) == 0, "munmap");
+	errno = 0;
+	CHECK(vrw(fd, VIRGO_IOC_SET, addr, m + off, size) < 0 &&
+	      errno == EFAULT, "SET across a hole");
+	errno = 0;
+	CHECK(pwrite(fd, m + off, size, addr) < 0 && errno == EFAULT,
+	      "pwrite across a hole");
+	memset(b, 0, size);
+	CHECK(vrw(fd, VIRGO_IOC_GET, addr, b, size) == 0, "GET after");
+	CHECK(!memcmp(b, shadow, size), "a failed SET wrote something");
+
+	/* The same hole as a destination: the mapped pages stay as they are. */
+	errno = 0;
+	CHECK(vrw(fd, VIRGO_IOC_GET, addr, m + off, size) < 0 &&
+	      errno == EFAULT, "GET across a hole");
+	errno = 0;
+	CHECK(pread(fd, m + off, size, addr) < 0 && errno == EFAULT,
+	      "pread across a hole");
+	CHECK(!memcmp(m, pat, hole) &&
+	      !memcmp(m + hole + pg, pat + hole + pg, map_len - hole - pg),
+	      "a failed GET copied something out");
+	munmap(m, hole);
+	munmap(m + hole + pg, map_len - hole - pg);
+
+	/* Read-only pages are no destination either. */
+	m = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED, "mmap read-only");
+	if (m != MAP_FAILED) {
+		errno = 0;
+		CHECK(vrw(fd, VIRGO_IOC_GET, addr, m + off, size) < 0 &&
+		      errno == EFAULT, "GET into read-only pages");
+		CHECK(vrw(fd, VIRGO_IOC_GET, addr, m, 100) < 0 &&
+		      errno == EFAULT, "small GET into a read-only page");
+		munmap(m, map_len);
+	}
+	CHECK(vfree_(fd, addr) == 0, "FREE");
+out:
+	close(fd);
+	free(shadow);
+	free(b);
+	free(pat);
+}
+
+/*
+ * Large transfers at odd offsets of both the allocation and the user
+ * buffer, compared with a shadow copy: pieces of several chunks, starting
+ * and ending inside pages and chunks.
+ */
+static void test_large_unaligned(void)
+{
+	const size_t size = 9 * 1024 * 1024 + 123;
+	unsigned char *shadow = calloc(1, size), *a = malloc(size + 8);
+	unsigned char *b = malloc(size + 8);
+	__u64 addr;
+	int fd = xopen(), round;
+
+	CHECK(shadow && a && b, "malloc");
+	if (!shadow || !a || !b)
+		goto out;
+	CHECK(vmalloc_(fd, size, &addr) == 0, "MALLOC");
+	for (round = 0; round < 6; round++) {
+		size_t off = (size_t)rand() % (size / 2);
+		size_t len = 1024 * 1024 + (size_t)rand() % (size - off -
+							      1024 * 1024);
+		size_t ua = 1 + round % 7;
+
+		fill(a + ua, len, round + 100);
+		memcpy(shadow + off, a + ua, len);
+		if (round & 1)
+			CHECK(pwrite(fd, a + ua, len, addr + off) ==
+			      (ssize_t)len, "pwrite %zu@%zu", len, off);
+		else
+			CHECK(vrw(fd, VIRGO_IOC_SET, addr + off, a + ua, len) ==
+			      0, "SET %zu@%zu", len, off);
+		off = (size_t)rand() % (size / 2);
+		len = 1 + (size_t)rand() % (size - off);
+		ua = 7 - round % 7;
+		if (round & 2)
+			CHECK(pread(fd, b + ua, len, addr + off) ==
+			      (ssize_t)len, "pread %zu@%zu", len, off);
+		else
+			CHECK(vrw(fd, VIRGO_IOC_GET, addr + off, b + ua, len) ==
+			      0, "GET %zu@%zu", len, off);
+		CHECK(!memcmp(b + ua, shadow + off, len), "data %zu@%zu",
+		      len, off);
+	}
+	CHECK(vrw(fd, VIRGO_IOC_GET, addr, b + 3, size) == 0, "GET all");
+	CHECK(!memcmp(b + 3, shadow, size), "data of the whole allocation");
+	CHECK(vfree_(fd, addr) == 0, "FREE");
+out:
+	close(fd);
+	free(shadow);
 	free(a);
 	free(b);
 }
@@ -382,13 +510,36 @@ static void test_access(void)
 	set_limits("-1", "0", "0");
 }
 
+/*
+ * Right after boot the peers may not be reachable yet (in the UML kernel
+ * the built-in client starts before the built-in server and backs off):
+ * wait up to 30 s for a malloc to succeed before testing anything.
+ */
+static void wait_for_peers(void)
+{
+	int fd = xopen(), i;
+	__u64 addr;
+
+	for (i = 0; i < 300; i++) {
+		if (!vmalloc_(fd, 1, &addr)) {
+			vfree_(fd, addr);
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
 		dev = argv[1];
 	srand(42);
+	wait_for_peers();
 	test_roundtrip();
 	test_bad_input();
+	test_efault_moves_nothing();
+	test_large_unaligned();
 	test_other_fd_and_process();
 	test_user_owned();
 	test_huge();

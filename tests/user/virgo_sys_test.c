@@ -287,6 +287,89 @@ static void test_bad_input(int syscalls)
 	check(!virgo_free(addr), "free", "virgo_free");
 }
 
+/* ---- per-allocation replicas ------------------------------------------ */
+
+/*
+ * The replica count of every chunk of the allocation at @addr, from
+ * debugfs virgo/table: that count if all chunks agree, 0 if they do not,
+ * -1 if the table cannot be read or lacks the allocation.
+ */
+static int table_replicas(virgo_addr_t addr)
+{
+	char line[512], head[32];
+	int in = 0, want = -1, r;
+	FILE *f = fopen("/sys/kernel/debug/virgo/table", "re");
+	char *p;
+
+	if (!f)
+		return -1;
+	snprintf(head, sizeof(head), "0x%llx ", (unsigned long long)addr);
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] != ' ') {
+			in = !strncmp(line, head, strlen(head));
+			continue;
+		}
+		p = strstr(line, " replicas ");
+		if (!in || strncmp(line, "  chunk ", 8) || !p)
+			continue;
+		r = atoi(p + 10);
+		want = want < 0 || want == r ? r : 0;
+	}
+	fclose(f);
+	return want;
+}
+
+/* virgo_malloc_replicas(): bounds, and the count the table records. */
+static void test_replicas(unsigned int nr_peers, unsigned int peers_up)
+{
+	size_t size = 2 * chunk_size + 77;
+	unsigned char *a = xmalloc(size), *b = xmalloc(size);
+	virgo_addr_t addr = 0;
+	unsigned int n;
+	int r;
+
+	EXPECT_ERR(virgo_malloc_replicas(100, 4, &addr), EINVAL,
+		   "malloc_replicas 4 (over VIRGO_MAX_REPLICAS)");
+	EXPECT_ERR(virgo_malloc_replicas(100, 1, NULL), EFAULT,
+		   "malloc_replicas NULL addr");
+	EXPECT_ERR(virgo_malloc_replicas(0, 1, &addr), EINVAL,
+		   "malloc_replicas size 0");
+	/* As many copies as there are peers, or one more when that fits. */
+	for (n = 1; n <= VIRGO_MAX_REPLICAS; n++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "malloc_replicas %u (%u peers up)",
+			 n, peers_up);
+		if (n > nr_peers) {
+			EXPECT_ERR(virgo_malloc_replicas(size, n, &addr),
+				   ENOSPC, name);
+			continue;
+		}
+		/* A peer down: either outcome would be right. */
+		if (n > peers_up)
+			continue;
+		if (virgo_malloc_replicas(size, n, &addr)) {
+			check(0, name, "failed");
+			continue;
+		}
+		check(1, name, "");
+		fill(a, size);
+		check(!virgo_set(addr, a, size) && !virgo_get(addr, b, size) &&
+		      !memcmp(a, b, size), "... round trip", "%zu bytes",
+		      size);
+		r = table_replicas(addr);
+		if (r < 0)
+			printf("%s\n",
+			       "note: no debugfs virgo/table: copies not counted");
+		else
+			check(r == (int)n, "... every chunk has n copies",
+			      "table says %d", r);
+		check(!virgo_free(addr), "... free", "virgo_free");
+	}
+	free(a);
+	free(b);
+}
+
 /* ---- threads ---------------------------------------------------------- */
 
 #define THREADS		4
@@ -858,6 +941,7 @@ int main(int argc, char **argv)
 
 	test_roundtrips();
 	test_bad_input(!strcmp(backend, "syscall"));
+	test_replicas(st0.nr_peers, st0.peers_up);
 	test_other_user(!strcmp(backend, "device"));
 	test_limits(!strcmp(backend, "device"));
 

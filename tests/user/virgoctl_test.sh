@@ -4,7 +4,8 @@
 # virgoctl end to end, as root, on a kernel with virgo.ko loaded and at
 # least one reachable peer: alloc/write/read/free with the bytes compared,
 # table and status (human and --json) showing the allocation, peers
-# list/add/del, exit status 2 for usage errors and 1 for failed
+# list/add/del, alloc --replicas (the table shows the copies; more
+# replicas than peers: ENOSPC), exit status 2 for usage errors and 1 for failed
 # operations, --help everywhere.  busybox sh compatible.  Prints
 # "PASS name" / "FAIL name: ..." and "virgoctl_test: N passed, N failed";
 # exits 1 on any failure.
@@ -272,6 +273,48 @@ if [ -n "$a2" ]; then
 else
 	ko "alloc --json" "got '$(cat "$tmp/out")'"
 fi
+# --- alloc --replicas ---------------------------------------------------
+expect 2 "alloc --replicas 4" alloc 4K --replicas 4
+expect 2 "alloc -r without N" alloc 4K -r
+vc --json status
+npeers=$(sed -n 's/.*"nr_peers":\([0-9]*\).*/\1/p' "$tmp/out")
+npeers=${npeers:-0}
+expect 0 "alloc --replicas 1 --json" --json alloc 4K --replicas 1
+has "alloc --json says replicas 1" "$tmp/out" '"replicas":1}'
+a3=$(sed -n 's/^{"addr":"\(0x[0-9a-f]*\)".*/\1/p' "$tmp/out")
+[ -n "$a3" ] && expect 0 "free the replicas 1 allocation" free "$a3"
+if [ "$npeers" -ge 2 ]; then
+	# 2 chunks and a byte, every chunk on 2 peers, written and read back.
+	rsize=$((2 * chunk + 1))
+	expect 0 "alloc $rsize -r 2" alloc "$rsize" -r 2
+	a4=$(cat "$tmp/out")
+	head -c "$rsize" /dev/urandom >"$tmp/r2"
+	expect 0 "write the replicated allocation" write "$a4" -i "$tmp/r2"
+	expect 0 "read it back" read "$a4" "$rsize" -o "$tmp/r2.back"
+	if cmp -s "$tmp/r2" "$tmp/r2.back"; then
+		ok "replicas 2: read back what was written"
+	else
+		ko "replicas 2: read back what was written" "differs"
+	fi
+	t=/sys/kernel/debug/virgo/table
+	if [ -r "$t" ]; then
+		n2=$(awk -v a="$a4" '/^[^ ]/ { in_a = ($1 == a) }
+			in_a && /^  chunk / && / replicas 2 / { n++ }
+			END { print n + 0 }' "$t")
+		if [ "$n2" -eq 3 ]; then
+			ok "debugfs table: its 3 chunks have 2 replicas"
+		else
+			ko "debugfs table: its 3 chunks have 2 replicas" "$n2"
+		fi
+	fi
+	expect 0 "free the replicated allocation" free "$a4"
+fi
+if [ "$npeers" -ge 1 ] && [ "$npeers" -lt 3 ]; then
+	expect 1 "alloc --replicas $((npeers + 1)) with $npeers peers" \
+		alloc 4K --replicas $((npeers + 1))
+	has "... fails with ENOSPC" "$tmp/err" "No space left on device"
+fi
+
 expect 0 "free" free "$addr"
 expect 1 "free again" free "$addr"
 expect 0 "table after free" table

@@ -8,8 +8,11 @@
 # with --orphan-timeout 0 (RESUME never granted: those cases skip, PROTO
 # without it is checked), a SIGTERM with an orphan left (freed), SIGTERM: the daemon must exit 0 within
 # 15 s with nothing lent and no sanitizer or leak report in its log; a
-# key file others can read must be refused; then the daemon's fuzzer for
-# FUZZ_TIME seconds (default 25).  Last line: "N passed, N failed".
+# key file others can read must be refused; virgoctl status --peer against
+# it, without and with the key (tests/remote/virgoctl_peer_test.sh: its
+# counters equal the daemon's stats file, no/wrong/exposed key refused
+# with exit 1); then the daemon's fuzzer for FUZZ_TIME seconds (default
+# 25).  Last line: "N passed, N failed".
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +37,7 @@ bad() { echo "FAIL $1"; failed=$((failed + 1)); }
 
 make -s -C "$here" asan || exit 1
 make -s -C "$top/tests/conformance" asan || exit 1
+make -s -C "$top/tools/virgoctl" || exit 1
 daemon=$here/virgo-clouddrecd-asan
 suite=$top/tests/conformance/virgo-conformance-asan
 
@@ -59,6 +63,27 @@ start() {
 	done
 	cat "$work/$name.log"
 	return 1
+}
+
+# peer_test NAME [KEYFILE]: virgoctl status --peer against the daemon,
+# once its stats file shows no orphan left by the suite (orphans expire
+# after --orphan-timeout) and nothing lent by one, or by the orphan the
+# caller keeps on purpose (then lent_bytes is what the test compares).
+peer_test() {
+	local name=$1 i
+	shift
+	for i in $(seq 100); do
+		grep -q "^orphans ${want_orphans:-0}\$" "$work/stats" && break
+		sleep 0.1
+	done
+	if VIRGOCTL=$top/tools/virgoctl/virgoctl TMPDIR=$work \
+		sh "$top/tests/remote/virgoctl_peer_test.sh" "127.0.0.1:$port" \
+		"$work/stats" "$@" >"$work/$name.out" 2>&1; then
+		ok "$name: $(tail -n 1 "$work/$name.out")"
+	else
+		cat "$work/$name.out"
+		bad "$name: virgoctl status --peer"
+	fi
 }
 
 # stop NAME: SIGTERM, exit 0 within 15 s, clean log, nothing lent.
@@ -110,6 +135,7 @@ suite() {
 orphan_timeout=2
 if start nokey; then
 	suite conformance-nokey
+	peer_test virgoctl-peer-nokey
 	stop nokey
 else
 	bad "nokey: daemon did not start"
@@ -152,6 +178,8 @@ if start orphan; then
 		if grep -q '^orphans 1$' "$work/stats" &&
 		   grep -q '^lent_bytes 4096$' "$work/stats"; then
 			ok "a broken session is kept: orphans 1, lent_bytes 4096"
+			# Lent and stable: what STAT over the wire must say too.
+			want_orphans=1 peer_test virgoctl-peer-orphan
 		else
 			cat "$work/stats"
 			bad "no orphan in the stats file"
@@ -197,6 +225,7 @@ chmod 0600 "$work/psk"
 
 if start key --psk-file "$work/psk"; then
 	suite conformance-key --key "$work/psk"
+	peer_test virgoctl-peer-key "$work/psk"
 	# The same server from a client without the key: setup must fail.
 	if "$suite" 127.0.0.1 "$port" >"$work/nokey-client.out" 2>&1; then
 		bad "a client without the key passed against a keyed server"

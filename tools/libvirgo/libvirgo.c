@@ -175,6 +175,50 @@ int virgo_malloc(size_t size, virgo_addr_t *addr)
 	return -1;
 }
 
+int virgo_malloc_replicas(size_t size, unsigned int replicas,
+			  virgo_addr_t *addr)
+{
+	struct virgo_ioc_malloc m = {
+		.size = size,
+		.flags = VIRGO_MALLOC_F_USER | VIRGO_MALLOC_REPLICAS(replicas),
+	};
+	int fd, ret, saved;
+
+	if (!replicas)
+		return virgo_malloc(size, addr);
+	if (replicas > VIRGO_MAX_REPLICAS) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!addr) {
+		errno = EFAULT;
+		return -1;
+	}
+	switch (lv_backend()) {
+	case LV_DEVICE:
+		if (lv_ioctl(VIRGO_IOC_MALLOC, &m))
+			return -1;
+		*addr = m.addr;
+		return 0;
+	case LV_SYSCALL:
+		/*
+		 * The system call has no flags: this one allocation goes
+		 * through the device, owned by the user all the same.
+		 */
+		fd = lv_open_device();
+		if (fd < 0)
+			return -1;
+		ret = ioctl(fd, VIRGO_IOC_MALLOC, &m) ? -1 : 0;
+		saved = errno;
+		close(fd);
+		errno = saved;
+		if (!ret)
+			*addr = m.addr;
+		return ret;
+	}
+	return -1;
+}
+
 int virgo_free(virgo_addr_t addr)
 {
 	struct virgo_ioc_free f = { .addr = addr };

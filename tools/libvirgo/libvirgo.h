@@ -77,6 +77,43 @@ typedef uint64_t virgo_addr_t;
  */
 int virgo_malloc(size_t size, virgo_addr_t *addr);
 
+/* The most copies of a chunk virgo.ko keeps (its replicas parameter). */
+#define VIRGO_MAX_REPLICAS	3
+
+/*
+ * NAME
+ *	virgo_malloc_replicas - allocate with a given number of copies
+ *
+ * SYNOPSIS
+ *	int virgo_malloc_replicas(size_t size, unsigned int replicas,
+ *				  virgo_addr_t *addr);
+ *
+ * DESCRIPTION
+ *	As virgo_malloc(), but every chunk of the allocation is kept on
+ *	replicas distinct peers (and, where the peers carry failure-domain
+ *	labels, on distinct domains first), whatever virgo.ko's replicas
+ *	parameter says: a write goes to every copy, a read to one and to
+ *	the next when it fails, and a copy lost with its peer is re-created
+ *	on another (docs/operations.md, "Replicas").  replicas 0 is
+ *	virgo_malloc(): virgo.ko's default.  Every byte is lent replicas
+ *	times.  The allocation belongs to the user as with virgo_malloc();
+ *	with the system call backend (which has no flags) this one call goes
+ *	through /dev/virgo.
+ *
+ * RETURN VALUE
+ *	0 on success; -1 with errno set on error, and *addr is unchanged.
+ *
+ * ERRORS
+ *	As virgo_malloc(), and:
+ *	EINVAL	replicas is over VIRGO_MAX_REPLICAS (3), or virgo.ko is
+ *		older than per-allocation replicas and refuses the flag
+ *	ENOSPC	fewer than replicas reachable peers have room for a chunk
+ *	ENODEV, EACCES	(system call backend) /dev/virgo is missing or may
+ *		not be opened by this process
+ */
+int virgo_malloc_replicas(size_t size, unsigned int replicas,
+			  virgo_addr_t *addr);
+
 /*
  * NAME
  *	virgo_free - free an allocation

@@ -3,7 +3,8 @@
  * virgoctl: the administration tool of virgo, kernel memory spread across
  * many machines.
  *
- *   virgoctl [--json] status | table [--chunks] | alloc SIZE | free ADDR |
+ *   virgoctl [--json] status [--peer ADDR:PORT [--psk-file FILE]] |
+ *	      table [--chunks] | alloc SIZE [--replicas N] | free ADDR |
  *	      read ADDR LEN [-o FILE] | write ADDR [-i FILE] |
  *	      peers list | peers add ADDR:PORT[@DOMAIN] | peers del ADDR:PORT |
  *	      peers drain ADDR:PORT |
@@ -23,7 +24,8 @@
  * line, unknown keys and columns are skipped, a value that is not a number
  * shows as "?" (null in JSON), and malformed lines are ignored.
  * VIRGOCTL_SYSROOT, if set, is put in front of every one of those paths
- * (tests point it at a fake tree).
+ * (tests point it at a fake tree).  status --peer asks a cloud node itself,
+ * over TCP (vc_remote.c).
  *
  * Exit status: 0 success, 1 the operation failed, 2 usage error.
  */
@@ -45,6 +47,7 @@
 #include <unistd.h>
 
 #include "libvirgo.h"
+#include "vc_remote.h"
 
 #define VIRGOCTL_VERSION	"1.0"
 
@@ -1309,16 +1312,142 @@ static void status_print_client(const struct status *s)
 	}
 }
 
+/* ---- status --peer: a cloud node over the wire ------------------------- */
+
+static void remote_json(const char *spec, const struct vc_remote *r)
+{
+	j_open(NULL, '{');
+	j_str("peer", spec);
+	j_u64("protocol", r->version);
+	j_bool("authenticated", r->auth_required);
+	j_u64("rtt_us", r->rtt_us);
+	j_open("limits", '{');
+	j_u64("max_payload", r->max_payload);
+	j_u64("max_chunk", r->max_chunk);
+	j_u64("max_batch", r->max_batch);
+	j_u64("max_inflight", r->max_inflight);
+	j_close('}');
+	j_open("stat", '{');
+	j_u64("capacity", r->capacity);
+	j_u64("free", r->free);
+	j_u64("lent_bytes", r->lent_bytes);
+	j_u64("lent_chunks", r->lent_chunks);
+	j_u64("sessions", r->sessions);
+	j_u64("session_bytes", r->session_bytes);
+	j_u64("session_chunks", r->session_chunks);
+	j_u64("requests", r->requests);
+	j_close('}');
+	j_close('}');
+}
+
+static void remote_print(const char *spec, const struct vc_remote *r)
+{
+	char b1[32], b2[32], b3[32], b4[32];
+
+	printf("server      %s, protocol %u, %s, STAT round trip %llu us\n",
+	       spec, r->version,
+	       r->auth_required ? "key verified" : "no key (unauthenticated)",
+	       (u64)r->rtt_us);
+	printf("capacity    %s (%llu bytes), %s free\n",
+	       human(b1, sizeof(b1), r->capacity), (u64)r->capacity,
+	       human(b2, sizeof(b2), r->free));
+	printf("lent        %s (%llu bytes) in %llu chunk%s\n",
+	       human(b3, sizeof(b3), r->lent_bytes), (u64)r->lent_bytes,
+	       (u64)r->lent_chunks, r->lent_chunks == 1 ? "" : "s");
+	printf("sessions    %llu (this one included)\n", (u64)r->sessions);
+	printf("requests    %llu served\n", (u64)r->requests);
+	printf("limits      max_chunk %s, max_batch %u, max_inflight %u, ",
+	       human(b4, sizeof(b4), r->max_chunk), r->max_batch,
+	       r->max_inflight);
+	printf("max_payload %u\n", r->max_payload);
+}
+
+/* status --peer ADDR:PORT [--psk-file FILE] [--timeout SECS] */
+static int status_peer(const char *spec, const char *psk_file,
+		       int timeout_s)
+{
+	struct vc_key key = { 0 };
+	struct vc_remote r;
+	char err[256];
+	int ret;
+
+	if (psk_file && vc_key_read(psk_file, &key, err, sizeof(err))) {
+		error("%s", err);
+		return EXIT_FAIL;
+	}
+	ret = vc_remote_stat(spec, &key, timeout_s * 1000, &r, err,
+			     sizeof(err));
+	vc_key_wipe(&key);
+	if (ret) {
+		error("status --peer %s", err);
+		return EXIT_FAIL;
+	}
+	if (json)
+		remote_json(spec, &r);
+	else
+		remote_print(spec, &r);
+	return EXIT_OK;
+}
+
+/* The value of option @name at argv[*i] ("--name V" or "--name=V"). */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n))
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] || *i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	struct status s = {
 		.sessions = { .ncol = 4, .align = "lrrl" },
 	};
-	int ret = EXIT_OK;
+	const char *peer = NULL, *psk_file = NULL, *v;
+	int ret = EXIT_OK, i, timeout_s = 5;
+	u64 t;
 
-	if (argc > 1)
-		return usage_error("status", "unexpected argument '%s'",
-				   argv[1]);
+	for (i = 1; i < argc; i++) {
+		const char *o = argv[i];
+
+		v = opt_value(argc, argv, &i, "--peer");
+		if (v) {
+			peer = v;
+			continue;
+		}
+		v = opt_value(argc, argv, &i, "--psk-file");
+		if (v) {
+			psk_file = v;
+			continue;
+		}
+		v = opt_value(argc, argv, &i, "--timeout");
+		if (v) {
+			if (parse_u64(v, &t) || !t || t > 3600)
+				return usage_error("status",
+						   "--timeout takes 1..3600 seconds, not '%s'",
+						   v);
+			timeout_s = (int)t;
+			continue;
+		}
+		if (!strncmp(o, "--peer", 6) || !strncmp(o, "--psk-file", 10) ||
+		    !strncmp(o, "--timeout", 9))
+			return usage_error("status", "%s needs a value", o);
+		return usage_error("status", "unexpected argument '%s'", o);
+	}
+	if (peer && !vc_remote_valid_spec(peer))
+		return usage_error("status",
+				   "not a peer address: '%s' (a.b.c.d:port or [v6]:port)",
+				   peer);
+	if (!peer && (psk_file || timeout_s != 5))
+		return usage_error("status",
+				   "--psk-file and --timeout go with --peer");
+	if (peer)
+		return status_peer(peer, psk_file, timeout_s);
 	tab_add(&s.sessions, "SESSION");
 	tab_add(&s.sessions, "BYTES");
 	tab_add(&s.sessions, "CHUNKS");
@@ -1507,12 +1636,47 @@ static int cmd_table(int argc, char **argv)
 
 /* ---- alloc, free -------------------------------------------------------- */
 
+/* alloc's "--replicas N" / "-r N" / "--replicas=N": moved out of argv. */
+static int take_replicas(int *argc, char **argv, unsigned int *replicas)
+{
+	int i, n = 1;
+	const char *v;
+	u64 r;
+
+	*replicas = 0;
+	for (i = 1; i < *argc; i++) {
+		v = opt_value(*argc, argv, &i, "--replicas");
+		if (!v)
+			v = opt_value(*argc, argv, &i, "-r");
+		if (!v && (!strcmp(argv[i], "--replicas") ||
+			   !strcmp(argv[i], "-r")))
+			return usage_error("alloc", "%s needs a number",
+					   argv[i]);
+		if (!v) {
+			argv[n++] = argv[i];
+			continue;
+		}
+		if (parse_u64(v, &r) || r < 1 || r > VIRGO_MAX_REPLICAS)
+			return usage_error("alloc",
+					   "--replicas takes 1..%d, not '%s'",
+					   VIRGO_MAX_REPLICAS, v);
+		*replicas = (unsigned int)r;
+	}
+	*argc = n;
+	return 0;
+}
+
 static int cmd_alloc(int argc, char **argv)
 {
+	unsigned int replicas;
 	char what[64];
 	u64 size;
 	virgo_addr_t addr;
+	int ret;
 
+	ret = take_replicas(&argc, argv, &replicas);
+	if (ret)
+		return ret;
 	if (argc != 2)
 		return nargs_error("alloc", argc, argv, 2, "SIZE");
 	if (parse_size(argv[1], &size))
@@ -1525,9 +1689,14 @@ static int cmd_alloc(int argc, char **argv)
 		virgo_error("alloc", ENOMEM);
 		return EXIT_FAIL;
 	}
-	if (virgo_malloc(size, &addr)) {
+	if (virgo_malloc_replicas(size, replicas, &addr)) {
+		int err = errno;
+
 		snprintf(what, sizeof(what), "alloc %llu", size);
-		virgo_error(what, errno);
+		virgo_error(what, err);
+		if (replicas > 1 && err == ENOSPC)
+			note("%u replicas need %u peers with room", replicas,
+			     replicas);
 		return EXIT_FAIL;
 	}
 	if (json) {
@@ -1535,6 +1704,10 @@ static int cmd_alloc(int argc, char **argv)
 		j_addr("addr", addr);
 		j_u64("size", size);
 		j_str("backend", virgo_backend());
+		if (replicas)
+			j_u64("replicas", replicas);
+		else
+			j_null("replicas");
 		j_close('}');
 	} else {
 		printf("0x%llx\n", (u64)addr);
@@ -1760,13 +1933,18 @@ static int cmd_write(int argc, char **argv)
 
 /* ---- peers -------------------------------------------------------------- */
 
-/* a.b.c.d:port, port 1..65535 (what the kernel's parser accepts) */
-/* "a.b.c.d:port", optionally "@domain" (the module checks the label). */
+/*
+ * "a.b.c.d:port" or "[ipv6]:port", port 1..65535, optionally "@domain":
+ * what the kernel's parser accepts (it also checks the label, and
+ * refuses link-local and multicast IPv6 addresses; inet_pton() already
+ * refuses zone ids).
+ */
 static bool valid_peer(const char *spec)
 {
-	char s[64], host[INET_ADDRSTRLEN], *colon, *at;
-	struct in_addr in;
-	u64 port;
+	char s[96], *host, *port, *at, *end;
+	unsigned char ip[sizeof(struct in6_addr)];
+	int family = AF_INET;
+	u64 num;
 
 	if (strlen(spec) >= sizeof(s))
 		return false;
@@ -1774,27 +1952,36 @@ static bool valid_peer(const char *spec)
 	at = strchr(s, '@');
 	if (at)
 		*at = '\0';
-	colon = strrchr(s, ':');
-	if (!colon || colon - s >= (long)sizeof(host))
+	host = s;
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return false;
+		*end = '\0';
+		host = s + 1;
+		port = end + 2;
+		family = AF_INET6;
+	} else {
+		port = strchr(s, ':');
+		if (!port)
+			return false;
+		*port++ = '\0';
+	}
+	if (inet_pton(family, host, ip) != 1)
 		return false;
-	memcpy(host, s, colon - s);
-	host[colon - s] = '\0';
-	if (inet_pton(AF_INET, host, &in) != 1)
+	if (!isdigit((unsigned char)port[0]) || strlen(port) > 5)
 		return false;
-	if (!isdigit((unsigned char)colon[1]) || colon[1] == '0' ||
-	    strlen(colon + 1) > 5)
-		return false;
-	return !parse_u64(colon + 1, &port) && port && port <= 65535;
+	return !parse_u64(port, &num) && num && num <= 65535;
 }
 
 static int peers_change(const char *verb, const char *spec)
 {
-	char p[PATH_MAX], cmd[64];
+	char p[PATH_MAX], cmd[112];
 	int fd, len, err;
 
 	if (!valid_peer(spec))
 		return usage_error("peers",
-				   "not a peer address: '%s' (a.b.c.d:port)",
+				   "not a peer address: '%s' (a.b.c.d:port or [ipv6]:port)",
 				   spec);
 	len = snprintf(cmd, sizeof(cmd), "%s %s", verb, spec);
 	fd = open(kpath(p, sizeof(p), SYSFS_PEERS), O_WRONLY | O_CLOEXEC);
@@ -2179,14 +2366,25 @@ static int cmd_blk(int argc, char **argv)
 /* ---- main --------------------------------------------------------------- */
 
 static const struct cmd cmds[] = {
-	{ "status", "",
+	{ "status", "[--peer ADDR:PORT [--psk-file FILE] [--timeout SECS]]",
 	  "The client (virgo.ko): backend, peers configured and up, chunk size,\n"
 	  "live allocations (VIRGO_IOC_STAT), and every peer with its state,\n"
 	  "round trip, free memory and what is placed there (debugfs\n"
 	  "virgo/peers, else /sys/kernel/virgo/peers).  The local server\n"
 	  "(virgo_clouddrec.ko), if loaded: memory lent, sessions, requests\n"
 	  "(debugfs virgo_clouddrec/{stats,sessions}).\n"
-	  "Fails (1) if neither module is loaded or a file cannot be read.\n",
+	  "Fails (1) if neither module is loaded or a file cannot be read.\n"
+	  "\n"
+	  "With --peer: a cloud node's counters over the wire, from any host\n"
+	  "that reaches it (virgo_clouddrec.ko or virgo-clouddrecd): HELLO,\n"
+	  "AUTH with the key of --psk-file when the node asks for one (the\n"
+	  "file must be readable by its owner only, as for virgo-clouddrecd),\n"
+	  "then STAT: capacity, free, bytes and chunks lent, sessions,\n"
+	  "requests served, and the node's limits.  ADDR:PORT is a.b.c.d:port\n"
+	  "or [IPv6]:port.  With a key, a node that does not ask for it is\n"
+	  "refused.  --timeout (default 5 s) bounds the connect and each reply.\n"
+	  "Fails (1) if the node cannot be reached, wants a key that is not\n"
+	  "given, refuses the key, or answers anything but the protocol.\n",
 	  cmd_status },
 	{ "table", "[--chunks]",
 	  "The VIRGO address translation table (debugfs virgo/table): every\n"
@@ -2194,12 +2392,14 @@ static const struct cmd cmds[] = {
 	  "holding them; with -c, --chunks, also every chunk: offset, length,\n"
 	  "peer, connection epoch and handle.\n",
 	  cmd_table },
-	{ "alloc", "SIZE",
+	{ "alloc", "SIZE [--replicas N]",
 	  "Allocate SIZE bytes and print the first VIRGO address (0x...).\n"
 	  "SIZE: decimal or 0x hex, optional suffix K, M, G or T (powers of\n"
 	  "1024, \"KiB\" and \"KB\" are read alike).  The allocation belongs to\n"
 	  "your user and lives until freed (virgoctl free) or virgo.ko is\n"
-	  "unloaded.\n",
+	  "unloaded.  -r, --replicas N (1..3): keep every chunk on N distinct\n"
+	  "peers whatever virgo.ko's replicas parameter says (default: that\n"
+	  "parameter); fails with ENOSPC when fewer than N peers have room.\n",
 	  cmd_alloc },
 	{ "free", "ADDR",
 	  "Free the allocation whose first VIRGO address is ADDR.\n",
@@ -2247,14 +2447,18 @@ static void print_usage(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  status                   the client, its peers, the local server\n"
+		"  status --peer ADDR:PORT [--psk-file FILE]\n"
+		"                           a cloud node's counters over the wire\n"
 		"  table [--chunks]         the VIRGO address translation table\n"
-		"  alloc SIZE               allocate SIZE bytes, print the address\n"
+		"  alloc SIZE [--replicas N]  allocate SIZE bytes (N copies of each\n"
+		"                           chunk), print the address\n"
 		"  free ADDR                free an allocation\n"
 		"  read ADDR LEN [-o FILE]  read bytes (to stdout by default)\n"
 		"  write ADDR [-i FILE]     write bytes (from stdin by default)\n"
 		"  peers list               the client's peers\n"
-		"  peers add|del ADDR:PORT  add or remove a peer (add: ADDR:PORT@DOMAIN\n"
-		"                         gives its failure domain)\n"
+		"  peers add|del ADDR:PORT  add or remove a peer: a.b.c.d:port or\n"
+		"                         [ipv6]:port (add: ADDR:PORT@DOMAIN gives its\n"
+		"                         failure domain)\n"
 		"  peers drain ADDR:PORT    move its chunks elsewhere (replicas >= 2)\n"
 		"  blk create SIZE [--replicas N] [--name NAME]\n"
 		"                           a block device over remote memory\n"

@@ -25,6 +25,10 @@
  *	holds allocations across many steps with it.  Commands:
  *	  malloc NAME SIZE	   allocate (SIZE may end in K, M or G)
  *	  fill NAME SEED	   write the pattern SEED over all of it
+ *	  set1 NAME SEED	   the same in one VIRGO_IOC_SET call, timed
+ *	  mtime N SIZE [GAP_MS]	   N mallocs of SIZE (each freed), GAP_MS
+ *				   apart: every time, median and maximum
+ *				   in ms
  *	  touch NAME SEED	   write it only around every chunk boundary
  *				   (every chunk gets written to)
  *	  check NAME [SAMPLES]	   read all of it (or SAMPLES random ranges
@@ -1035,6 +1039,74 @@ static int sh_fill(struct sh_alloc *a, __u64 seed)
 	return ret;
 }
 
+/*
+ * One VIRGO_IOC_SET of the whole allocation (fill writes IO_STEP at a
+ * time): the time of a single large call, e.g. right after a node died.
+ */
+static int sh_set1(struct sh_alloc *a, __u64 seed)
+{
+	unsigned char *buf = xmalloc(a->size);
+	double t0, ms;
+	int ret;
+
+	pattern(buf, 0, a->size, seed);
+	t0 = now_ms();
+	ret = v_rw(sh_fd, true, true, a->addr, buf, a->size);
+	ms = now_ms() - t0;
+	sh_info("set1 %s pattern %llu: %s, %llu bytes in one call, %.0f ms\n",
+		a->name, (unsigned long long)seed, ret ? strerror(ret) : "ok",
+		(unsigned long long)a->size, ms);
+	/* A failed write leaves the contents unknown. */
+	a->filled = !ret;
+	a->seed = seed;
+	a->sparse = false;
+	free(buf);
+	return ret;
+}
+
+static int cmp_ms(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * "mtime N SIZE [GAP_MS]": N mallocs of SIZE, each freed at once, GAP_MS
+ * apart; every time, the median and the maximum, in ms.
+ */
+static int sh_mtime(const char *n_s, const char *size_s, const char *gap_s)
+{
+	unsigned long n = strtoul(n_s, NULL, 0), i;
+	unsigned long gap_ms = gap_s ? strtoul(gap_s, NULL, 0) : 0;
+	__u64 size = parse_size(size_s), addr = 0;
+	double ms[100], t0;
+	int ret;
+
+	if (!n || n > 100 || !size || gap_ms > 10000)
+		return 2;
+	for (i = 0; i < n; i++) {
+		if (i && gap_ms)
+			usleep(gap_ms * 1000);
+		t0 = now_ms();
+		ret = v_malloc(sh_fd, size, &addr);
+		ms[i] = now_ms() - t0;
+		if (ret) {
+			sh_info("mtime: malloc %lu of %lu: %s\n", i + 1, n,
+				strerror(ret));
+			return ret;
+		}
+		sh_info("mtime %lu: %.1f ms\n", i + 1, ms[i]);
+		ret = v_free(sh_fd, addr);
+		if (ret)
+			return ret;
+	}
+	qsort(ms, n, sizeof(ms[0]), cmp_ms);
+	sh_info("mtime %lu x %llu: median %.0f ms max %.0f ms\n", n,
+		(unsigned long long)size, ms[n / 2], ms[n - 1]);
+	return 0;
+}
+
 /* Bytes written on each side of a chunk boundary by "touch". */
 #define TOUCH_HALF	32
 
@@ -1380,6 +1452,8 @@ static int sh_run(int argc, char **argv)
 	struct sh_alloc *a = NULL;
 	const char *cmd = argv[0];
 
+	if (!strcmp(cmd, "mtime") && (argc == 3 || argc == 4))
+		return sh_mtime(argv[1], argv[2], argc == 4 ? argv[3] : NULL);
 	if (argc >= 2 && strcmp(cmd, "malloc"))
 		a = sh_find(argv[1]);
 	if (argc >= 2 && strcmp(cmd, "malloc") && !a)
@@ -1389,6 +1463,8 @@ static int sh_run(int argc, char **argv)
 		return sh_malloc(argv[1], argv[2]);
 	if (!strcmp(cmd, "fill") && argc == 3)
 		return sh_fill(a, strtoull(argv[2], NULL, 0));
+	if (!strcmp(cmd, "set1") && argc == 3)
+		return sh_set1(a, strtoull(argv[2], NULL, 0));
 	if (!strcmp(cmd, "touch") && argc == 3)
 		return sh_touch(a, strtoull(argv[2], NULL, 0));
 	if (!strcmp(cmd, "check") && (argc == 2 || argc == 3))

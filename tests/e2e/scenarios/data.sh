@@ -17,6 +17,15 @@
 #               two with their own) x 15 iterations of malloc (up to 640
 #               KiB), write, read back, rewrite part, read back, free, plus
 #               a long-lived allocation per thread; every byte compared
+#   ipv6        the IPv4 client's sessions on the servers (default listen
+#               address ::, dual-stack) show its IPv4 address; the client
+#               reloaded with IPv6 peers only ([fd00:...]:port;
+#               node1 and node2 listen on the default ::, dual-stack,
+#               node3 reloaded with listen_addr=<its IPv6 address>): the
+#               peers file lists them so, every server's sessions come
+#               from node0's IPv6 address, virgo_e2e integrity (60 ops
+#               over 4 MiB, shadow compare) passes; servers back to 0;
+#               node3 and the client back to the defaults
 #   large       one 256 MiB allocation: every cloud node lends part of it
 #               while it lives (each node's lent_bytes equals what the
 #               client's table puts there, and they add up to 256 MiB);
@@ -77,6 +86,34 @@ e2e_phase "threads: concurrent user-space load"
 expect "virgo_e2e threads -s $seed -t 4 -n 15 -m 640K" \
 	node_run -t 300 0 /virgo/virgo_e2e threads -s "$seed" -t 4 -n 15 -m 640K
 servers_lent_zero
+
+e2e_phase "ipv6: the client over IPv6 only"
+# The servers listen on the default :: (dual-stack); the IPv4 client's
+# sessions show its IPv4 address, not ::ffff:a.b.c.d.
+expect_all "the IPv4 client's sessions show as $(node_ip 0)" "$(servers)" \
+	"f=/sys/kernel/debug/virgo_clouddrec/sessions; cat \$f; grep -q '^$(node_ip 0):' \$f && ! grep -q '^\[' \$f"
+for i in 1 2 3; do
+	expect "node0 -> node$i over IPv6" node_ping 0 "$(node_ip6 "$i")" 3
+done
+expect "node0: rmmod virgo" node_run 0 "rmmod virgo"
+servers_idle
+expect "node3: virgo_clouddrec on listen_addr=$(node_ip6 3) only" \
+	node_run 3 "rmmod virgo_clouddrec && insmod /virgo/virgo_clouddrec.ko port=$E2E_PORT max_memory_mb=192 listen_addr=$(node_ip6 3)"
+expect "node0: insmod virgo.ko peers=$(all_peers6)" \
+	node_run 0 "insmod /virgo/virgo.ko peers=$(all_peers6)"
+expect "the client lists its 3 peers by their IPv6 addresses" \
+	node_run 0 "cat /sys/kernel/virgo/peers; awk -v p='$(all_peers6)' 'BEGIN { n = split(p, a, \",\"); for (i = 1; i <= n; i++) want[a[i]] = 1 } NR > 1 && (\$2 in want) { ok++ } NR > 1 { all++ } END { exit !(ok == 3 && all == 3) }' /sys/kernel/virgo/peers"
+expect "virgo_e2e integrity -s $seed -S 4M -n 60 over IPv6" \
+	node_run -t 300 0 /virgo/virgo_e2e integrity -s "$seed" -S 4M -n 60
+# The sessions were there during the run; they stay while virgo.ko is loaded.
+expect_all "its sessions come from node0's IPv6 address, none over IPv4" \
+	"$(servers)" "f=/sys/kernel/debug/virgo_clouddrec/sessions; cat \$f; grep -q '^\[$(node_ip6 0)\]:' \$f && ! grep -q '^$(node_ip 0):' \$f"
+servers_lent_zero
+expect "node0: rmmod virgo" node_run 0 "rmmod virgo"
+servers_idle
+expect "node3: virgo_clouddrec back on the default address" \
+	node_run 3 "rmmod virgo_clouddrec && insmod /virgo/virgo_clouddrec.ko port=$E2E_PORT max_memory_mb=192"
+client_load
 
 e2e_phase "large: one $large allocation over the cloud nodes"
 expect "start the virgo_e2e shell" vsh_start

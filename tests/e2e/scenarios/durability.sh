@@ -17,7 +17,8 @@
 # replicas=1 (the client reloaded, peers node1 and node3): node3's module
 # reloaded (its memory genuinely gone) -> a read of the allocation fails
 # cleanly (EIO, exit 1, well within the RPC timeout), never wrong bytes,
-# and the allocation frees.
+# and the allocation frees; one allocated with virgoctl alloc --replicas 2
+# on that replicas=1 client is lent twice and reads back intact.
 #
 # replicas=1, session resumption: node1's link cut for longer than the
 # client's TCP keepalive/user timeout (the client drops the connection,
@@ -25,10 +26,14 @@
 # (same epoch, node1's sessions_resumed counts it), every byte reads back
 # (cmp), node1 lends exactly what it lent before.
 #
-# Not here yet: drain (KUnit covers it).
+# First, drain: 8 MiB (replicas=2) written, virgoctl peers drain node1 ->
+# node1's lent_bytes reach 0 (bounded wait, time reported), the client
+# places nothing there, every chunk has 2 live replicas on node2 and
+# node3, all 8 MiB read back byte for byte; node1 deleted and added back.
 #
 # Environment: VIRGO_E2E_PORT (default 4646).
 # shellcheck source-path=SCRIPTDIR
+# shellcheck disable=SC2317 # predicates are called through expect/wait_for
 set -uo pipefail
 
 # shellcheck source=../lib.sh
@@ -42,10 +47,7 @@ dead_ms=5000
 
 e2e_begin durability
 
-gcc -static -O2 -Wall -Wextra -Werror -I"$E2E_REPO/include/uapi" \
-	-I"$E2E_REPO/tools/libvirgo" -o "$E2E_RESULTS/virgoctl" \
-	"$E2E_REPO/tools/virgoctl/virgoctl.c" \
-	"$E2E_REPO/tools/libvirgo/libvirgo.c" ||
+e2e_build_virgoctl "$E2E_RESULTS/virgoctl" ||
 	e2e_abort "cannot build tools/virgoctl"
 cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
 cluster_up 4 || e2e_abort "cluster did not come up"
@@ -59,23 +61,45 @@ lent() {
 	node_run "$1" "awk '\$1 == \"lent_bytes\" { print \$2 }' /sys/kernel/debug/virgo_clouddrec/stats"
 }
 
-# lent_zero IDX: node IDX lends nothing (waits up to 10 s)
-lent_zero() {
-	wait_for 10 test "$(lent "$1")" = 0
+# lends_nothing IDX: node IDX lends nothing now
+lends_nothing() {
+	[ "$(lent "$1")" = 0 ]
 }
 
-# repaired: no replica of node0's table on node2, nothing stale, and some
-# chunks re-created
+# lent_zero IDX: node IDX lends nothing (waits up to 10 s; lent is read
+# again at every try)
+lent_zero() {
+	wait_for 10 lends_nothing "$1"
+}
+
+# placed ADDR:PORT: bytes the client has placed on that peer
+placed() {
+	node_run 0 "awk '\$2 == \"$1\" { print \$8 }' /sys/kernel/virgo/peers"
+}
+
+# repaired_chunks: the client's count of chunks repair re-created so far
+repaired_chunks() {
+	node_run 0 "awk '\$1 == \"repaired_chunks\" { print \$2 }' /sys/kernel/virgo/replicas"
+}
+
+# repaired: no replica of node0's table on node2, nothing stale, and more
+# chunks re-created than the $rep0 before the kill (the drain made some)
 repaired() {
 	local t
 	t=$(node_run 0 "cat /sys/kernel/debug/virgo/table") || return 1
 	! grep -q " $n2 " <<<"$t" &&
-		grep -q '^allocations 1 .*stale_replicas 0 repaired_chunks [1-9]' <<<"$t"
+		grep -q '^allocations 1 .*stale_replicas 0 ' <<<"$t" &&
+		[ "$(repaired_chunks)" -gt "$rep0" ]
 }
 
 # peer_epoch ADDR: the client's connection epoch of peer ADDR
 peer_epoch() {
 	node_run 0 "awk '\$2 == \"$1\" { print \$4 }' /sys/kernel/virgo/peers"
+}
+
+# peer_is STATE ADDR: the client's peer ADDR is in STATE (up, down, ...)
+peer_is() {
+	test "$(peer_state "$2")" = "$1"
 }
 
 # resumed IDX: sessions node IDX let a client resume
@@ -98,9 +122,36 @@ for i in 1 2 3; do
 		node_run "$i" "insmod /virgo/virgo_clouddrec.ko port=$port"
 done
 
-e2e_step "replicas=2: a node dies, no byte is lost"
+e2e_step "drain: a node's chunks move to the others, no byte is lost"
 expect "node0: insmod virgo.ko replicas=2 peer_dead_ms=$dead_ms" \
 	node_run 0 "insmod /virgo/virgo.ko replicas=2 peer_dead_ms=$dead_ms rpc_timeout_ms=$rpc_ms peers=$n1,$n2,$n3"
+d=$(node_run 0 "virgoctl alloc 8M")
+expect "alloc 8M ($d)" test -n "$d"
+expect "write 8 MiB of random bytes, read them back" \
+	node_run -t 120 0 "head -c 8388608 /dev/urandom >/tmp/d1 && virgoctl write $d -i /tmp/d1 && virgoctl read $d 8M -o /tmp/d2 && cmp /tmp/d1 /tmp/d2"
+l1=$(lent 1)
+expect "node1 holds part of it ($l1 bytes)" test "${l1:-0}" -gt 0
+t0=$(date +%s%N)
+expect "virgoctl peers drain $n1" node_run 0 "virgoctl peers drain $n1"
+expect "node1 lends nothing any more (within 60 s)" wait_for 60 lends_nothing 1
+drain_ms=$((($(date +%s%N) - t0) / 1000000))
+e2e_log "drain of node1: $l1 bytes moved in $drain_ms ms ($(node_run 0 "head -n 1 /sys/kernel/debug/virgo/table"))"
+expect "the client places nothing on node1 ($(placed "$n1"))" \
+	test "$(placed "$n1")" = 0
+expect "all 8 MiB read back byte for byte after the drain" \
+	node_run -t 120 0 "virgoctl read $d 8M -o /tmp/d2 && cmp /tmp/d1 /tmp/d2"
+expect "every chunk still has 2 replicas, none stale, none on node1" \
+	node_run 0 "test \$(grep -c 'replicas 2 stale 0x0' /sys/kernel/debug/virgo/table) -eq 8 && ! grep -q ' $n1 ' /sys/kernel/debug/virgo/table"
+total=$(($(lent 2) + $(lent 3)))
+expect "node2 and node3 lend every byte twice ($total)" \
+	test "$total" -eq $((2 * 8388608))
+expect "peers del node1 (nothing placed), then add it back" \
+	node_run 0 "virgoctl peers del $n1 && virgoctl peers add $n1"
+expect "free it" node_run 0 "virgoctl free $d"
+expect "node2: lends nothing" lent_zero 2
+expect "node3: lends nothing" lent_zero 3
+
+e2e_step "replicas=2: a node dies, no byte is lost"
 a=$(node_run 0 "virgoctl alloc 24M")
 expect "alloc 24M ($a)" test -n "$a"
 expect "write 24 MiB of random bytes, read them back" \
@@ -112,6 +163,8 @@ done
 expect "the cloud nodes lend every byte twice ($total)" \
 	test "$total" -eq $((2 * 25165824))
 base=$(rw_ms "virgoctl read $a 24M -o /tmp/o2 && cmp /tmp/r1 /tmp/o2")
+rep0=$(repaired_chunks)
+rep0=${rep0:-0}
 node_kill 2
 # The killed node sends no RST: its connection looks up until TCP gives it
 # up, so the first pieces sent there time out (rpc_timeout_ms) and fail
@@ -155,15 +208,33 @@ expect "alloc 8M ($b)" test -n "$b"
 expect "write 8 MiB, read back" \
 	node_run -t 120 0 "head -c 8388608 /dev/urandom >/tmp/r4 && virgoctl write $b -i /tmp/r4 && virgoctl read $b 8M -o /tmp/o4 && cmp /tmp/r4 /tmp/o4"
 expect "node3 holds part of it" test "$(lent 3)" -gt 0
+# The same client, one allocation with 2 copies (virgoctl alloc --replicas,
+# the ioctl's VIRGO_MALLOC_REPLICAS flag): on node1 and node3 both.
+l13=$(($(lent 1) + $(lent 3)))
+e=$(node_run 0 "virgoctl alloc 4M --replicas 2")
+expect "alloc 4M --replicas 2 on a replicas=1 client ($e)" test -n "$e"
+expect "write 4 MiB to it, read back" \
+	node_run -t 120 0 "head -c 4194304 /dev/urandom >/tmp/r5 && virgoctl write $e -i /tmp/r5 && virgoctl read $e 4M -o /tmp/o7 && cmp /tmp/r5 /tmp/o7"
+l13b=$(($(lent 1) + $(lent 3)))
+expect "it is lent twice ($l13 -> $l13b bytes)" \
+	test "$((l13b - l13))" -eq $((2 * 4194304))
 expect "node3: reload virgo_clouddrec (its memory is gone)" \
 	node_run 3 "rmmod virgo_clouddrec && insmod /virgo/virgo_clouddrec.ko port=$port"
 out=$(node_run -t 60 0 "virgoctl read $b 8M -o /tmp/o5 2>&1; echo exit=\$?")
 expect "reading it fails with EIO, not wrong bytes" \
 	grep -q 'Input/output error' <<<"$out"
 expect "... and virgoctl exits 1" grep -q 'exit=1' <<<"$out"
+expect "the --replicas 2 allocation reads back intact" \
+	node_run -t 120 0 "virgoctl read $e 4M -o /tmp/o8 && cmp /tmp/r5 /tmp/o8"
 expect "free it" node_run 0 "virgoctl free $b"
+expect "free the --replicas 2 allocation" node_run 0 "virgoctl free $e"
 expect "node1: lends nothing" lent_zero 1
 expect "node3: lends nothing" lent_zero 3
+# The same client goes on: freeing the chunks lost with node3's old
+# session must not inflate its view of node3's free memory (it did once:
+# placement then put every chunk of the next allocation on node3, and the
+# next phase found nothing on node1).  Logged for the record.
+e2e_log "the client's view (free column) vs the servers' STAT free: $(node_run 0 "cat /sys/kernel/virgo/peers" | tr '\n' ';') node1 $(node_run 0 "virgoctl --json status --peer $n1" | sed -n 's/.*"free":\([0-9]*\).*/\1/p'), node3 $(node_run 0 "virgoctl --json status --peer $n3" | sed -n 's/.*"free":\([0-9]*\).*/\1/p')"
 
 e2e_step "replicas=1: a link cut past the TCP timeouts, the session resumes"
 c=$(node_run 0 "virgoctl alloc 8M")
@@ -182,13 +253,13 @@ link_down 1
 out=$(node_run -t 60 0 "virgoctl read $c 8M -o /tmp/o8 2>&1; echo exit=\$?")
 e2e_log "a read during the cut: ${out//$'\n'/ }"
 expect "the client gives the connection up (within 60 s of the cut)" \
-	wait_for 60 test "$(peer_state "$n1")" = down
+	wait_for 60 peer_is down "$n1"
 sleep $((40 - ($(date +%s) - t0) > 0 ? 40 - ($(date +%s) - t0) : 0))
 link_up 1
 e2e_log "link cut for $(($(date +%s) - t0)) s"
 t1=$(date +%s)
 expect "the client is back on node1 (within 90 s)" \
-	wait_for 90 test "$(peer_state "$n1")" = up
+	wait_for 90 peer_is up "$n1"
 expect "... in the same session: epoch $epoch0 kept" \
 	test "$(peer_epoch "$n1")" = "$epoch0"
 expect "... node1 resumed it" test "$(resumed 1)" -gt "${resumed0:-0}"

@@ -14,11 +14,18 @@
 # tests/user/virgoctl_test.sh pass; without debugfs virgoctl table says
 # how to mount it; an allocation left behind by virgoctl outlives the
 # process and is released on the cloud nodes when virgo.ko is unloaded.
+# The nodes load the modules DKMS built (e2e_build_dkms: the virgo-dkms
+# source tree in scratch dkms trees, as tests/pkg/install_test.sh step 5).
 # examples/virgo_example.ko, a third-party-style module built out of tree
-# against <linux/virgo.h> and virgo's Module.symvers, loads (its init
+# against the installed <linux/virgo.h> and the Module.symvers of that
+# DKMS build, loads (its init
 # writes and reads back 3 MiB and checks the API contract); the
 # allocation it keeps is its own (virgoctl read: EPERM) and is freed when
-# it unloads without freeing it.
+# it unloads without freeing it.  virgoctl status --peer against node1's
+# kernel server (tests/remote/virgoctl_peer_test.sh on node1, and from node0
+# while it holds memory there: capacity, lent_bytes, lent_chunks equal
+# node1's debugfs stats), then with psk=: key verified, no key and a wrong
+# key refused (err_auth counts it).
 #
 # Environment: VIRGO_E2E_NODES (default 3), VIRGO_E2E_PORT (default 4646).
 # shellcheck source-path=SCRIPTDIR
@@ -40,20 +47,33 @@ gcc "${cflags[@]}" -o "$E2E_RESULTS/virgo_sys_test" \
 	"$E2E_REPO/tests/user/virgo_sys_test.c" \
 	"$E2E_REPO/tools/libvirgo/libvirgo.c" -lpthread ||
 	e2e_abort "cannot build tests/user/virgo_sys_test.c"
-gcc "${cflags[@]}" -o "$E2E_RESULTS/virgoctl" \
-	"$E2E_REPO/tools/virgoctl/virgoctl.c" \
-	"$E2E_REPO/tools/libvirgo/libvirgo.c" ||
+e2e_build_virgoctl "$E2E_RESULTS/virgoctl" ||
 	e2e_abort "cannot build tools/virgoctl"
 cluster_add_file "$E2E_RESULTS/virgo_sys_test" /virgo/virgo_sys_test
 cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
 cluster_add_file "$E2E_REPO/tests/user/virgoctl_test.sh" /virgo/virgoctl_test.sh
-# The example module, built as a user would: out of tree, against the
-# nodes' kernel headers, virgo's header and virgo's Module.symvers.
-make -s -C "$E2E_REPO" KDIR="/lib/modules/$(e2e_kver)/build" examples \
-	>"$E2E_RESULTS/examples.log" 2>&1 ||
-	e2e_abort "cannot build examples/ (see $E2E_RESULTS/examples.log)"
-cluster_add_file "$E2E_REPO/examples/virgo_example.ko" /virgo/virgo_example.ko
+cluster_add_file "$E2E_REPO/tests/remote/virgoctl_peer_test.sh" \
+	/virgo/virgoctl_peer_test.sh
+# The modules as DKMS builds them from the virgo-dkms source tree (not the
+# tree's make modules), and the example module built as a user would: out
+# of tree, against the installed <linux/virgo.h> and the Module.symvers of
+# that DKMS build.
+dkms_dir=$E2E_RESULTS/dkms
+t0=$SECONDS
+e2e_build_dkms "$dkms_dir" || e2e_abort "DKMS build of the modules failed"
+dkms_dir=${VIRGO_E2E_DKMS_DIR:-$dkms_dir}
+e2e_ok "modules built by DKMS for $(e2e_kver), example against the installed header ($((SECONDS - t0)) s)"
+expect "the DKMS modules are signed as Debian's dkms signs them" \
+	test "$(modinfo -F signer "$dkms_dir/virgo.ko")" = "DKMS module signing key"
+expect "the example depends on virgo (modpost used the DKMS Module.symvers)" \
+	test "$(modinfo -F depends "$dkms_dir/virgo_example.ko")" = virgo
+cluster_add_file "$dkms_dir/virgo_example.ko" /virgo/virgo_example.ko
 cluster_up "$nodes" || e2e_abort "cluster did not come up"
+for m in virgo virgo_clouddrec; do
+	sum=$(md5sum <"$dkms_dir/$m.ko" | cut -d' ' -f1)
+	expect "node0's /virgo/$m.ko is the DKMS build" \
+		node_run 0 "test \"\$(md5sum </virgo/$m.ko | cut -d' ' -f1)\" = $sum"
+done
 
 peers=
 for ((i = 1; i < nodes; i++)); do
@@ -156,12 +176,52 @@ for ((i = 1; i < nodes; i++)); do
 	lent=$((lent + ${b:-0}))
 done
 expect "cloud nodes lend the 3 MiB ($lent bytes)" test "$lent" -ge 3145728
+
+e2e_step "virgoctl status --peer: the kernel server's counters over the wire"
+cdstats=/sys/kernel/debug/virgo_clouddrec/stats
+# On node1 itself, against its own address: the counters equal debugfs.
+expect "node1: virgoctl_peer_test.sh against itself (no key)" \
+	node_run -t 120 1 "sh /virgo/virgoctl_peer_test.sh $(node_ip 1):$port $cdstats"
+# From the client, while it holds the 3 MiB there.
+wire=$(node_run 0 "virgoctl --json status --peer $(node_ip 1):$port")
+expect "node0: status --peer node1 ($wire)" grep -q '"protocol":1' <<<"$wire"
+for f in capacity lent_bytes lent_chunks; do
+	w=$(sed -n "s/.*\"$f\":\([0-9]*\).*/\1/p" <<<"$wire")
+	d=$(node_run 1 "awk '\$1 == \"$f\" { print \$2 }' $cdstats")
+	expect "node0 sees node1's $f over the wire ($w = debugfs $d)" \
+		test -n "$w" -a "$w" = "$d"
+done
+expect "... and node1 lends part of the 3 MiB" test "${w:-0}" -gt 0
+
 expect "node0: rmmod virgo with the allocation live" \
 	node_run 0 "rmmod virgo"
 for ((i = 1; i < nodes; i++)); do
 	expect "node$i: lends nothing now" node_run "$i" \
 		"for n in 1 2 3 4 5 6 7 8 9 10; do grep -qx 'lent_bytes 0' /sys/kernel/debug/virgo_clouddrec/stats && exit 0; sleep 1; done; exit 1"
 done
+
+e2e_step "virgoctl status --peer against a kernel server with a key"
+# The key as the module takes it (psk=) and as virgoctl reads it (a file,
+# mode 0600, one trailing newline dropped).
+psk=e2e-tools-key-$RANDOM
+expect "node1: reload virgo_clouddrec with psk=" \
+	node_run 1 "rmmod virgo_clouddrec && insmod /virgo/virgo_clouddrec.ko port=$port psk=$psk"
+for i in 0 1; do
+	node_run "$i" "umask 077; echo $psk >/tmp/psk" >/dev/null
+done
+expect "node1: virgoctl_peer_test.sh against itself (key)" \
+	node_run -t 120 1 "sh /virgo/virgoctl_peer_test.sh $(node_ip 1):$port $cdstats /tmp/psk"
+expect "node0: status --peer node1 --psk-file: key verified" \
+	node_run 0 "virgoctl status --peer $(node_ip 1):$port --psk-file /tmp/psk | grep -q ', key verified,'"
+vc_fails 0 "node0: status --peer node1 without the key" "asks for the key" \
+	status --peer "$(node_ip 1):$port"
+err0=$(node_run 1 "awk '\$1 == \"err_auth\" { print \$2 }' $cdstats")
+node_run 0 "umask 077; echo wrong-$psk >/tmp/bad" >/dev/null
+vc_fails 0 "node0: status --peer node1 with a wrong key" "refused the key" \
+	status --peer "$(node_ip 1):$port" --psk-file /tmp/bad
+err1=$(node_run 1 "awk '\$1 == \"err_auth\" { print \$2 }' $cdstats")
+expect "node1 counted the wrong key (err_auth $err0 -> $err1)" \
+	test "${err1:-0}" -gt "${err0:-0}"
 
 e2e_step "unload"
 for ((i = 1; i < nodes; i++)); do
