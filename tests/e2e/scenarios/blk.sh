@@ -66,11 +66,7 @@ cluster_add_file "$E2E_REPO/virgo_blk.ko" /virgo/virgo_blk.ko
 # dependency, so it goes in by hand.
 cluster_add_file "/lib/modules/$kver/kernel/fs/configfs/configfs.ko" \
 	/virgo/configfs.ko
-# Static, built here (not in the tree: nothing shared with other builds).
-gcc -static -O2 -Wall -Wextra -Werror -I"$E2E_REPO/include/uapi" \
-	-I"$E2E_REPO/tools/libvirgo" -o "$E2E_RESULTS/virgoctl" \
-	"$E2E_REPO/tools/virgoctl/virgoctl.c" \
-	"$E2E_REPO/tools/libvirgo/libvirgo.c" ||
+e2e_build_virgoctl "$E2E_RESULTS/virgoctl" ||
 	e2e_abort "cannot build tools/virgoctl"
 cluster_add_file "$E2E_RESULTS/virgoctl" /virgo/bin/virgoctl
 cluster_add_file "$E2E_REPO/tests/e2e/progs/virgoctl_blk_test.sh" \
