@@ -799,7 +799,6 @@ struct vc_io {
 	struct vc_io_req reqs[VC_IO_WINDOW];
 	unsigned int nr;
 	int err;
-	unsigned long lost_deadline;
 };
 
 /* What a failed piece means to the caller. */
@@ -881,8 +880,9 @@ static int vc_io_wait(struct vc_io_req *q, unsigned long deadline)
 
 /*
  * @q failed with @err: when only its connection broke, wait (until
- * @deadline) for the session to be resumed and send it again, as often
- * as the connection breaks.  Returns @q's final result.
+ * @deadline, the round's: a resume never makes a call longer than one
+ * rpc_timeout_ms round) for the session to be resumed and send it again,
+ * as often as the connection breaks.  Returns @q's final result.
  */
 static int vc_io_resend(struct vc_io *io, struct vc_io_req *q, int err,
 			unsigned long deadline)
@@ -890,11 +890,6 @@ static int vc_io_resend(struct vc_io *io, struct vc_io_req *q, int err,
 	const struct virgo_replica *rep;
 	struct virgo_peer *peer;
 
-	/* One wait for the whole call, not one per piece. */
-	if (err == VIRGO_ERR_CONN_LOST && !io->lost_deadline)
-		io->lost_deadline = vc_io_round(io) | 1;
-	if (io->lost_deadline && time_before(io->lost_deadline, deadline))
-		deadline = io->lost_deadline;
 	while (err == VIRGO_ERR_CONN_LOST && time_before(jiffies, deadline)) {
 		rep = &io->e->chunks[q->idx].replicas[q->replica];
 		peer = virgo_peer_get(&io->vc->peers, rep->peer_id);
@@ -965,7 +960,7 @@ static int vc_read_failover(struct vc_io *io, struct vc_io_req *q, int err)
 			return 0;
 	}
 	/* No replica left: the last one's connection may come back. */
-	err = vc_io_resend(io, q, err, vc_io_round(io));
+	err = vc_io_resend(io, q, err, io->round);
 	return vc_io_errno(err);
 }
 

@@ -307,7 +307,7 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		   u32 data_len)
 {
 	struct virgo_peer_set *set = peer->set;
-	long slot_wait = msecs_to_jiffies(set->rpc_timeout_ms);
+	long slot_wait = msecs_to_jiffies(set->rpc_timeout_ms), sndtimeo;
 	u8 hdr[VIRGO_WIRE_HDR_LEN];
 	struct kvec iov[3];
 	bool slot = false;
@@ -324,6 +324,14 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		if (READ_ONCE(peer->state) != VIRGO_PEER_UP)
 			return vp_down_errno(peer, epoch);
 		return ret < 0 ? -EINTR : -EBUSY;
+	}
+	/*
+	 * Down: do not queue behind a reconnect holding @conn_lock for up to
+	 * connect_timeout_ms (checked again under the lock when up).
+	 */
+	if (READ_ONCE(peer->state) != VIRGO_PEER_UP) {
+		vp_slot_put(peer);
+		return vp_down_errno(peer, epoch);
 	}
 
 #if IS_ENABLED(CONFIG_KUNIT)
@@ -360,8 +368,16 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		iov[nr++].iov_len = data_len;
 	}
 	rpc->sent_ns = ktime_get_ns();
-	WRITE_ONCE(peer->sock->sk->sk_sndtimeo,
-		   msecs_to_jiffies(set->rpc_timeout_ms));
+	/*
+	 * A peer that takes no bytes (dead, link cut) blocks the send: not
+	 * past the caller's deadline (a whole 8 MiB set to a dead peer
+	 * otherwise waited rpc_timeout_ms here, then again for replies).
+	 */
+	sndtimeo = msecs_to_jiffies(set->rpc_timeout_ms);
+	if (rpc->deadline)
+		sndtimeo = clamp_t(long, (long)(rpc->deadline - jiffies), 1,
+				   sndtimeo);
+	WRITE_ONCE(peer->sock->sk->sk_sndtimeo, sndtimeo);
 	ret = vp_sendv(peer->sock, iov, nr, sizeof(hdr) + len + data_len);
 	if (ret) {
 		/*
@@ -372,16 +388,22 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		kernel_sock_shutdown(peer->sock, SHUT_RDWR);
 		vp_mark_down(peer, ret);
 		mutex_unlock(&peer->conn_lock);
+		/*
+		 * A send that timed out used the caller's whole round: the
+		 * peer took nothing for rpc_timeout_ms; no waiting for a
+		 * resume on top (protocol.md 6.1 helps the next call).
+		 */
+		ret = ret == -ETIMEDOUT ? -ETIMEDOUT : VIRGO_ERR_CONN_LOST;
 		xa_lock(&peer->pending);
 		if (!rpc->claimed && __xa_erase(&peer->pending, rpc->tag)) {
 			xa_unlock(&peer->pending);
 			vp_slot_put(peer);
-			return VIRGO_ERR_CONN_LOST;
+			return ret;
 		}
 		xa_unlock(&peer->pending);
 		/* The receive thread failed it already. */
 		wait_for_completion(&rpc->done);
-		return VIRGO_ERR_CONN_LOST;
+		return ret;
 	}
 	mutex_unlock(&peer->conn_lock);
 	return 0;
