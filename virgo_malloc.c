@@ -801,6 +801,9 @@ struct vc_io {
 	int err;
 };
 
+/* Least time left for the replies of a round when its window drains. */
+#define VC_IO_GRACE	msecs_to_jiffies(250)
+
 /* What a failed piece means to the caller. */
 static int vc_io_errno(int err)
 {
@@ -1012,8 +1015,17 @@ static void vc_write_drain_piece(struct vc_io *io, unsigned int first,
 /* Wait for every request of the window; keep the first error. */
 static void vc_io_drain(struct vc_io *io)
 {
-	unsigned long deadline = io->round;
+	/*
+	 * Requests sent late in the round (after a send to a dead peer
+	 * blocked) still get a moment for their replies: a healthy replica
+	 * must not count as failed for want of a round trip.
+	 */
+	unsigned long deadline = io->round, grace = jiffies + VC_IO_GRACE;
 	unsigned int i, first = 0;
+
+	if (time_after(grace, deadline) &&
+	    (!io->deadline || time_before(grace, io->deadline)))
+		deadline = grace;
 
 	for (i = 0; i < io->nr; i++) {
 		struct vc_io_req *q = &io->reqs[i];

@@ -368,15 +368,8 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		iov[nr++].iov_len = data_len;
 	}
 	rpc->sent_ns = ktime_get_ns();
-	/*
-	 * A peer that takes no bytes (dead, link cut) blocks the send: not
-	 * past the caller's deadline (a whole 8 MiB set to a dead peer
-	 * otherwise waited rpc_timeout_ms here, then again for replies).
-	 */
+	/* A peer that takes no bytes (dead, link cut) blocks the send. */
 	sndtimeo = msecs_to_jiffies(set->rpc_timeout_ms);
-	if (rpc->deadline)
-		sndtimeo = clamp_t(long, (long)(rpc->deadline - jiffies), 1,
-				   sndtimeo);
 	WRITE_ONCE(peer->sock->sk->sk_sndtimeo, sndtimeo);
 	ret = vp_sendv(peer->sock, iov, nr, sizeof(hdr) + len + data_len);
 	if (ret) {
