@@ -26,9 +26,9 @@ static struct virgo_client *admin_client;
 static struct dentry *admin_dir;
 static struct kobject *admin_kobj;
 
-/* Longest peers line: 9 numbers of up to 20 digits, "[ipv6]:port", label. */
+/* Longest peers line: 11 numbers of up to 20 digits, "[ipv6]:port", label. */
 #define ADMIN_PEER_LINE_LEN \
-	(9 * 21 + VIRGO_ADDR_STRLEN + VIRGO_PEER_DOMAIN_LEN)
+	(11 * 21 + VIRGO_ADDR_STRLEN + VIRGO_PEER_DOMAIN_LEN)
 
 static void admin_peer_line(struct seq_file *m, char *buf, size_t size,
 			    struct virgo_peer *peer)
@@ -36,7 +36,7 @@ static void admin_peer_line(struct seq_file *m, char *buf, size_t size,
 	int state = READ_ONCE(peer->state);
 	bool suspect = state == VIRGO_PEER_UP && atomic_read(&peer->suspect);
 	int n = scnprintf(buf, size,
-			  "%u %s %s %u %llu %lld %llu %llu %d %s\n",
+			  "%u %s %s %u %llu %lld %llu %llu %d %s %d %d\n",
 			  peer->id, peer->name,
 			  suspect ? "suspect" : virgo_peer_state_name(state),
 			  READ_ONCE(peer->epoch),
@@ -44,14 +44,16 @@ static void admin_peer_line(struct seq_file *m, char *buf, size_t size,
 			  (long long)atomic64_read(&peer->free),
 			  peer->capacity, atomic64_read(&peer->placed),
 			  atomic_read(&peer->inflight),
-			  peer->domain[0] ? peer->domain : "-");
+			  peer->domain[0] ? peer->domain : "-",
+			  atomic_read(&peer->resumed),
+			  atomic_read(&peer->sessions_lost));
 
 	if (m)
 		seq_write(m, buf, n);
 }
 
-static const char admin_peers_header[] =
-	"id address state epoch rtt_us free capacity placed inflight domain\n";
+#define ADMIN_PEERS_HEADER \
+	"id address state epoch rtt_us free capacity placed inflight domain resumed lost\n"
 
 static int admin_peers_show(struct seq_file *m, void *v)
 {
@@ -59,7 +61,7 @@ static int admin_peers_show(struct seq_file *m, void *v)
 	unsigned int nr, i;
 	char line[ADMIN_PEER_LINE_LEN];
 
-	seq_puts(m, admin_peers_header);
+	seq_puts(m, ADMIN_PEERS_HEADER);
 	peers = virgo_peers_snapshot(&admin_client->peers, &nr);
 	for (i = 0; i < nr; i++)
 		admin_peer_line(m, line, sizeof(line), peers[i]);
@@ -132,7 +134,7 @@ static ssize_t peers_show(struct kobject *kobj, struct kobj_attribute *attr,
 	unsigned int nr, i;
 	ssize_t len;
 
-	len = sysfs_emit(buf, "%s", admin_peers_header);
+	len = sysfs_emit(buf, "%s", ADMIN_PEERS_HEADER);
 	peers = virgo_peers_snapshot(&admin_client->peers, &nr);
 	for (i = 0; i < nr && len < PAGE_SIZE - ADMIN_PEER_LINE_LEN; i++) {
 		char line[ADMIN_PEER_LINE_LEN];

@@ -208,6 +208,52 @@ int __virgo_getv_deadline(struct module *owner, virgo_addr_t addr,
 EXPORT_SYMBOL_GPL(__virgo_getv_deadline);
 
 /**
+ * __virgo_discard() - make a range of an allocation read as zeroes and give
+ *	its memory back to the peers
+ * @owner: the calling module (virgo_discard() passes THIS_MODULE)
+ * @addr: any VIRGO address inside an allocation
+ * @len: how many bytes; the range must lie inside the allocation (0: only
+ *	check @addr)
+ *
+ * After success every byte of the range reads as zero.  Each chunk the
+ * range covers whole is discarded on every replica: the peer frees its
+ * memory, the chunk stays part of the allocation (and of what the peer
+ * reserved for it) and gets memory again when next written.  The pieces
+ * of the chunks at the edges of the range, and the chunks on a peer that
+ * cannot discard (an older server, or one with discard=0), are written
+ * with zeroes instead.  Discarding memory never written costs nothing.
+ * Concurrent writes to the range leave either their bytes or zeroes per
+ * chunk, unspecified which.  May sleep.
+ *
+ * Return: 0, -ENOENT, -EPERM, -EINVAL (range outside), -ENOMEM, -EIO (a
+ * peer failed or its chunks were lost), -ETIMEDOUT, -EINTR.  On error the
+ * range holds an unspecified mix of old bytes and zeroes.
+ */
+int __virgo_discard(struct module *owner, virgo_addr_t addr, size_t len)
+{
+	return vc_discard(api_client, addr, owner, len, 0);
+}
+EXPORT_SYMBOL_GPL(__virgo_discard);
+
+/**
+ * __virgo_discard_deadline() - __virgo_discard() that ends by a deadline
+ * @owner: the calling module (virgo_discard_deadline() passes THIS_MODULE)
+ * @addr: any VIRGO address inside an allocation
+ * @len: how many bytes
+ * @deadline: jiffies; no request is sent and no reply awaited after it
+ *
+ * Return: as __virgo_discard(); -ETIMEDOUT once @deadline passed (the
+ * range may then hold old bytes and zeroes).
+ */
+int __virgo_discard_deadline(struct module *owner, virgo_addr_t addr,
+			     size_t len, unsigned long deadline)
+{
+	return vc_discard(api_client, addr, owner, len,
+			  deadline ? deadline : 1);
+}
+EXPORT_SYMBOL_GPL(__virgo_discard_deadline);
+
+/**
  * __virgo_stat() - describe the allocation containing an address
  * @owner: the calling module
  * @addr: any VIRGO address inside an allocation
@@ -432,6 +478,17 @@ static void virgo_api_unwatch_modules(void)
 {
 }
 #endif
+
+/**
+ * virgo_api_client() - the client the exported API serves
+ *
+ * Return: the client (the KUnit suites of its users, virgo_blk's, give it
+ * peers), or NULL when none is served.
+ */
+struct virgo_client *virgo_api_client(void)
+{
+	return api_client;
+}
 
 /**
  * virgo_api_init() - serve the exported API from a client

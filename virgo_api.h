@@ -11,5 +11,6 @@ int virgo_api_init(struct virgo_client *vc);
 void virgo_api_exit(void);
 unsigned int virgo_api_owner_gone(struct virgo_client *vc, const void *owner,
 				  const char *name);
+struct virgo_client *virgo_api_client(void);
 
 #endif /* _VIRGO_API_H */

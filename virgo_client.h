@@ -73,6 +73,8 @@ struct virgo_client {
  * @peer_dead_ms: see struct virgo_client (0: 60 s)
  * @repair_kbps: see struct virgo_client
  * @repair_period_ms: see struct virgo_client (0: 1 s)
+ * @queues: connections to each peer, 1..VIRGO_QUEUES_MAX (0: 1); more
+ *	than one only with servers that grant QUEUES (protocol.md 6.2)
  */
 struct virgo_client_config {
 	const char *peers;
@@ -85,6 +87,7 @@ struct virgo_client_config {
 	unsigned int peer_dead_ms;
 	unsigned int repair_kbps;
 	unsigned int repair_period_ms;
+	unsigned int queues;
 };
 
 int virgo_client_init(struct virgo_client *vc,
@@ -106,6 +109,12 @@ int vc_rw_deadline(struct virgo_client *vc, virgo_addr_t addr,
 int vc_rwv_deadline(struct virgo_client *vc, virgo_addr_t addr,
 		    const void *owner, const struct kvec *vec,
 		    unsigned int nvec, bool write, unsigned long deadline);
+int vc_zero_deadline(struct virgo_client *vc, virgo_addr_t addr,
+		     const void *owner, size_t len, unsigned long deadline);
+int vc_discard(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
+	       size_t len, unsigned long deadline);
+void vc_chunk_mark_stale(struct virgo_client *vc, struct virgo_chunk *c,
+			 u16 failed);
 int vc_stat(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	    struct virgo_alloc_info *info, bool peers);
 unsigned int vc_free_all(struct virgo_client *vc, const void *owner,

@@ -8,20 +8,28 @@
  * waits: it sends what its send queue holds as far as the socket takes
  * it, reads what is there, and for every complete frame checks it with
  * the shared codec (include/virgo_wire.h), executes it and queues the
- * reply, one request at a time per session.  A session whose send queue
- * is full reads no new request until its client drains it.  No thread
+ * reply, one request at a time per connection.  A connection whose send
+ * queue is full reads no new request until its client drains it.  With
+ * capability QUEUES a client attaches further connections to its session
+ * (JOIN, protocol.md 6.2): each has its own socket, receive and send
+ * state and I/O work; they share the session's chunk table, whose mutex
+ * a connection's I/O work holds while it runs (it never waits).  No thread
  * waits on a client, so thousands of sessions, idle or deaf, cost no
  * threads; a reaper closes sessions that stay idle, leave a frame half
  * sent, do not read their replies, or do not finish the handshake, for
  * too long.
  *
- * Chunks are zeroed kvmalloc memory, named on the wire by opaque handles,
+ * Chunks are zeroed pages (a kmalloc object below a page), the first
+ * WRITE's taken from a pool of pre-zeroed pages; READ replies go to the
+ * socket by page reference.  Chunks are named on the wire by opaque handles,
  * never by address: a session's 32-bit id in the upper half (a
  * server-wide counter from a random start, so sessions never share one),
  * the index in the session's xarray in the lower half (a counter that
  * never repeats within a session).  A handle of another session, or of a
  * session that ended, is therefore only ever NOENT.  Everything a session
- * allocated is freed when it ends, however it ends.
+ * allocated is freed when it ends, however it ends.  A chunk gets its
+ * memory at its first WRITE; DISCARD (capability DISCARD) gives it back
+ * and leaves the chunk as ALLOC did: reserved, reading as zeroes.
  *
  * This is the trust boundary of virgo: every length, count, handle and
  * offset from the wire is checked before it is used; nothing is allocated
@@ -80,6 +88,33 @@ static const char *const clouddrec_stat_names[CD_STAT_NR] = {
 	[CD_STAT_SESSIONS_RESUMED]	= "sessions_resumed",
 	[CD_STAT_ORPHANS_EXPIRED]	= "orphans_expired",
 	[CD_STAT_ERR_RESUME]		= "err_resume",
+	[CD_STAT_CHUNKS_DISCARDED]	= "chunks_discarded",
+	[CD_STAT_QUEUES_JOINED]		= "queues_joined",
+};
+
+/**
+ * struct cd_pool - zeroed pages kept for the chunks' first WRITEs
+ * @lock: protects @pages and @nr
+ * @pages: a stack of @nr pages, room for @max
+ * @nr: pages in @pages
+ * @max: pages the pool holds at most (cfg.pool_bytes)
+ * @refill: tops the pool up (cd_pool_refill()), in the server's workqueue
+ *
+ * A first WRITE takes its chunk's pages from here and allocates only what
+ * the pool lacks; the refill work allocates and zeroes the pages in the
+ * background, away from the request's path.  It fills only while a
+ * session is past its handshake and the node is above min_free; the pages
+ * go back to the page allocator when the last such session ends and when
+ * the server stops.  Pool pages are not lent: they are counted apart from
+ * the lending budget (clouddrec_server_pooled_bytes()).
+ */
+struct cd_pool {
+	/* Protects pages[] and nr. */
+	spinlock_t lock;
+	struct page **pages;
+	u32 nr;
+	u32 max;
+	struct work_struct refill;
 };
 
 /**
@@ -102,10 +137,18 @@ static const char *const clouddrec_stat_names[CD_STAT_NR] = {
  * @lent_chunks: chunks currently lent, all sessions
  * @charged: the lending budget in use, <= cfg.max_memory: what every chunk
  *	alive costs (cd_charge()), including chunks freed by their client
- *	whose memory a queued READ reply still sends from
+ *	whose memory a queued READ reply still sends from (a discarded
+ *	chunk is charged once, to its value entry, whatever still sends
+ *	from its old memory)
+ * @materialised: bytes of chunk memory allocated (written chunks, and
+ *	freed or discarded ones a queued READ reply still sends from)
+ * @materialised_chunks: chunks whose memory @materialised counts
  * @next_sid: last session id handed out (starts at a random value)
  * @rx_buffered: bytes of session receive buffers allocated, all sessions
  * @stats: event counters, indexed by enum clouddrec_stat
+ * @pool: pre-zeroed pages for the chunks' first WRITEs (cd_pool_take())
+ * @ready_sessions: sessions past HELLO (and AUTH): the pool is kept
+ *	filled while there is one
  * @reaper: closes sessions past their idle, frame, send or handshake
  *	timeout, frees orphans past orphan_timeout
  * @reap_period: jiffies between two reaper runs
@@ -129,9 +172,13 @@ struct clouddrec_server {
 	atomic64_t lent_bytes;
 	atomic64_t lent_chunks;
 	atomic64_t charged;
+	atomic64_t materialised;
+	atomic64_t materialised_chunks;
 	atomic_t next_sid;
 	atomic64_t rx_buffered;
 	atomic64_t stats[CD_STAT_NR];
+	struct cd_pool pool;
+	atomic_t ready_sessions;
 	struct delayed_work reaper;
 	unsigned long reap_period;
 	struct dentry *dir;
@@ -139,41 +186,80 @@ struct clouddrec_server {
 
 /**
  * struct clouddrec_chunk - one lent chunk, once written
- * @size: bytes in @data
+ * @size: bytes of the chunk
  * @refs: 1 while the chunk is in its session's xarray, plus 1 per queued
- *	READ reply that sends from @data; the last put frees it
- * @data: the memory; a separate allocation, so a power-of-two chunk costs
- *	its size, not the next power of two
+ *	READ reply that sends from it, plus 1 while a WRITE's data is
+ *	received into it; the last put frees it
+ * @sending: queued READ replies that send from it (a WRITE waits for 0)
+ * @waiter: a WRITE on some connection of the session waits for
+ *	@sending to drop to 0: the last reply wakes the session's I/O works
+ * @discarded: DISCARD put a value entry in its place, which holds its
+ *	charge now: the last put frees the memory without uncharging
+ * @nr_pages: pages in @pages; 0 for a chunk below CD_PAGED_MIN, whose
+ *	bytes are at @data
+ * @data: a small chunk's memory (one kmalloc object), else NULL
+ * @pages: a paged chunk's memory, PAGE_SIZE bytes each, in order: pages
+ *	of its own (never slab), so that READ replies go to the socket by
+ *	page reference (cd_tx_send_page()) and the network stack holds its
+ *	own reference to every page it may still send
  *
  * ALLOC only reserves the budget and records a chunk as an xarray value
  * entry holding its size: no allocation per chunk.  The first WRITE
- * replaces that entry by this structure (memory zeroed, unless the write
- * covers the whole chunk); a READ before it returns zeroes.  Only the
- * session's own work (and its release after it) touches @refs and frees
- * a chunk, so @refs needs no lock.
+ * replaces that entry by this structure (cd_chunk_mem_new(): memory
+ * zeroed, most of it taken from the server's pool of pre-zeroed pages);
+ * a READ before it returns zeroes.  Only the I/O work of a connection of
+ * the session (and a connection's release) touches @refs, @sending,
+ * @waiter, @pages and frees a chunk, always under the table's lock
+ * (struct cd_table).
  */
 struct clouddrec_chunk {
 	u32 size;
 	u32 refs;
+	u32 sending;
+	bool waiter;
+	u32 nr_pages;
+	bool discarded;
 	u8 *data;
+	struct page *pages[];
 };
 
 /*
- * What one chunk is charged to the lending budget beyond its data: its
- * xarray slot and a share of the xarray node (576 bytes for 64 slots),
- * struct clouddrec_chunk once written, slab rounding of both.
+ * What one chunk is charged to the lending budget beyond its data and its
+ * page array: its xarray slot and a share of the xarray node (576 bytes
+ * for 64 slots), struct clouddrec_chunk once written, slab rounding.
  */
 #define CD_CHUNK_OVERHEAD	64
 
+/* A chunk of at least this many bytes gets pages of its own. */
+#define CD_PAGED_MIN		PAGE_SIZE
+
 /*
- * What a chunk of @size bytes costs the lender: the allocation its data
- * gets (kvmalloc() tries kmalloc first: the slab size, or a power of two
- * of pages above KMALLOC_MAX_CACHE_SIZE) plus its metadata.  A 1-byte
- * chunk costs 72 bytes, a 1 MiB chunk 1 MiB + 64.
+ * What a chunk of @size bytes costs the lender: below CD_PAGED_MIN one
+ * kmalloc object (its slab size) and the metadata; from there whole pages,
+ * their array and the metadata.  A 1-byte chunk costs 72 bytes, a 1 MiB
+ * chunk 1 MiB + 4 KiB (the array of 256 page pointers) + 64.
  */
 static u64 cd_charge(u32 size)
 {
-	return kmalloc_size_roundup(size) + CD_CHUNK_OVERHEAD;
+	u32 nr = DIV_ROUND_UP(size, PAGE_SIZE);
+
+	if (size < CD_PAGED_MIN)
+		return kmalloc_size_roundup(size) + CD_CHUNK_OVERHEAD;
+	return (u64)nr * PAGE_SIZE + CD_CHUNK_OVERHEAD +
+	       kmalloc_size_roundup(struct_size((struct clouddrec_chunk *)NULL,
+						pages, nr));
+}
+
+/**
+ * clouddrec_chunk_cost() - what a chunk costs the lending budget
+ * @size: the chunk's size in bytes
+ *
+ * Return: the bytes of max_memory a chunk of @size holds (its memory and
+ * metadata), as clouddrec_server_charged_bytes() counts them.
+ */
+u64 clouddrec_chunk_cost(u32 size)
+{
+	return cd_charge(size);
 }
 
 /* Bytes of a chunk entry of a session's xarray, written or not. */
@@ -198,8 +284,10 @@ enum cd_rx_stage {
  * @node: entry in the session's @tx_queue
  * @len: bytes of the reply: header and payload
  * @sent: bytes of it sent so far
- * @data: the payload after the header; NULL for @len - header zeroes
- * @chunk: the chunk @data points into (a reference held), or NULL
+ * @data: the payload after the header; NULL for @len - header zeroes, or
+ *	for bytes of @chunk
+ * @chunk: the chunk the payload is sent from (a reference held), or NULL
+ * @chunk_off: where in @chunk the payload starts
  * @owned: a buffer @data points into, freed with the reply, or NULL
  * @hdr: the header
  * @small: payloads of up to VIRGO_WIRE_HELLO_REP_MAX bytes (all but
@@ -211,6 +299,7 @@ struct cd_tx {
 	u32 sent;
 	const u8 *data;
 	struct clouddrec_chunk *chunk;
+	u32 chunk_off;
 	void *owned;
 	u8 hdr[VIRGO_WIRE_HDR_LEN];
 	u8 small[VIRGO_WIRE_HELLO_REP_MAX];
@@ -231,6 +320,13 @@ struct cd_tx {
 
 /**
  * struct cd_table - the chunks of one session
+ * @lock: held by the I/O work of a connection of the session for a whole
+ *	run, and by a connection's release while it gives back what its
+ *	queues hold; protects @chunks' entries and the chunks in them,
+ *	@next_index, and the writes of @bytes and @nr_chunks.  Taken before
+ *	srv->lock, never under it.
+ * @conns: connections attached (the first one and those that joined);
+ *	under srv->lock
  * @chunks: index -> size as a value entry, or struct clouddrec_chunk
  * @sid: the session id: upper half of every handle, and its resume id
  * @next_index: last xarray index handed out (lower half of a handle)
@@ -242,11 +338,15 @@ struct cd_tx {
  * @orphaned: jiffies the table became an orphan
  * @orphan_node: entry in the server's orphans list while an orphan
  *
- * Owned by one session (its I/O work is the only writer) or, once the
- * connection ended, by the server's orphans list (under its lock); RESUME
- * moves an orphan to a new session (protocol.md 6.1).
+ * Owned by the connections attached to it (their I/O works, one at a time
+ * under @lock, are its only writers) or, once the last one ended, by the
+ * server's orphans list (under its lock); RESUME moves an orphan to a new
+ * connection (protocol.md 6.1), JOIN attaches one more (6.2).
  */
 struct cd_table {
+	/* Serialises the works of the session's connections; see above. */
+	struct mutex lock;
+	u32 conns;
 	struct xarray chunks;
 	u32 sid;
 	u32 next_index;
@@ -286,14 +386,21 @@ struct cd_table {
  * @rx_hdr: the header being received
  * @rx_msg: the decoded header, after CD_RX_HDR
  * @rx_payload: where the current payload is received (@rx_small or @buf)
- * @rx_direct: where CD_RX_DIRECT puts the data (inside a chunk)
- * @rx_chunk: the chunk of a WRITE in CD_RX_WAIT or CD_RX_DIRECT
+ * @rx_direct_off: where in @rx_chunk CD_RX_DIRECT puts the data
+ * @rx_chunk: the chunk of a WRITE in CD_RX_WAIT or CD_RX_DIRECT (a
+ *	reference held)
  * @rx_err: the error a CD_RX_DISCARD frame is answered with
  * @rx_overlong: the payload is longer than any valid one of its opcode:
  *	only its head (up to 16 bytes) is received, to find the status
  * @rx_small: payloads of up to CD_RX_SMALL bytes
- * @tab: the session's chunks (replaced by a RESUME, under srv->lock)
+ * @tab: the session's chunks, shared with the connections that joined it
+ *	(replaced by a RESUME or a JOIN, under srv->lock)
+ * @retired: the table a RESUME or JOIN replaced, freed once the I/O work
+ *	has let go of its lock
  * @resumed: a RESUME succeeded on this connection
+ * @joined: a JOIN succeeded on this connection
+ * @queues: the connection's HELLO agreed on QUEUES
+ * @discard: the connection's HELLO agreed on DISCARD
  * @hello_done: HELLO was answered
  * @authed: AUTH succeeded, or the server has no key
  * @client_nonce: from the client's HELLO
@@ -301,12 +408,13 @@ struct cd_table {
  * @buf: receive buffer for payloads over CD_RX_SMALL (ALLOC, FREE)
  * @buf_size: bytes allocated at @buf
  *
- * Only the session's I/O work touches the fields after @tx_queue, and the
- * work never runs twice at once (one work item, one queue), then the
- * release work after it.  debugfs reads @tab's @bytes and @nr_chunks and
- * @ready racily, for display, under srv->lock; the reaper reads @ready,
- * @last_rx, @frame_start, @tx_*, @tab's @nr_chunks and @rx_stage/@rx_have
- * racily (READ_ONCE), under srv->lock.
+ * Only the connection's I/O work touches the fields after @tx_queue, and
+ * the work never runs twice at once (one work item, one queue), then the
+ * release work after it; chunks they point to are @tab's, under its lock.
+ * debugfs reads @tab's @bytes and @nr_chunks and @ready racily, for
+ * display, under srv->lock; the reaper reads @ready, @last_rx,
+ * @frame_start, @tx_*, @tab's @nr_chunks and @rx_stage/@rx_have racily
+ * (READ_ONCE), under srv->lock.
  */
 struct clouddrec_session {
 	struct clouddrec_server *srv;
@@ -334,13 +442,17 @@ struct clouddrec_session {
 	u8 rx_hdr[VIRGO_WIRE_HDR_LEN];
 	struct virgo_wire_msg rx_msg;
 	u8 *rx_payload;
-	u8 *rx_direct;
+	u32 rx_direct_off;
 	struct clouddrec_chunk *rx_chunk;
 	int rx_err;
 	bool rx_overlong;
 	u8 rx_small[CD_RX_SMALL];
 	struct cd_table *tab;
+	struct cd_table *retired;
 	bool resumed;
+	bool joined;
+	bool queues;
+	bool discard;
 	bool hello_done;
 	bool authed;
 	u8 client_nonce[VIRGO_WIRE_NONCE_LEN];
@@ -363,11 +475,26 @@ struct clouddrec_session {
  */
 #define CD_NOTSENT_LOWAT	(128 * 1024)
 
+/*
+ * Default size of the pool of zeroed pages (cfg.pool_bytes): none.  In
+ * the cluster benchmark (TCG guests, CPU-bound) a 16 MiB pool did not
+ * measurably change cold writes (docs/performance.md): its refill zeroes
+ * on the same CPUs the transfer needs.
+ */
+#define CD_POOL_DEFAULT	0ULL
+
 /* Upper bound of max_sessions: sessions cost memory, not threads. */
 #define CD_MAX_SESSIONS	65536
 
-/* Chunks freed between two cond_resched() when a session ends. */
-#define CD_FREE_BATCH	1024
+/* Default and upper bound of max_queues (connections of one session). */
+#define CD_QUEUES_DEFAULT	16
+#define CD_MAX_QUEUES		256
+
+/*
+ * Chunks freed (or discarded) between two cond_resched(): a chunk is up
+ * to max_chunk / PAGE_SIZE pages to free (256 for 1 MiB).
+ */
+#define CD_FREE_BATCH	64
 
 static void cd_count(struct clouddrec_server *srv, enum clouddrec_stat stat)
 {
@@ -379,7 +506,8 @@ static void cd_count(struct clouddrec_server *srv, enum clouddrec_stat stat)
  * @cfg: the configuration
  *
  * Listens on any address, an ephemeral port, no key; lends up to a
- * quarter of RAM and keeps 1/32 of RAM available to the node itself.
+ * quarter of RAM and keeps 1/32 of RAM available to the node itself; no
+ * pool of zeroed pages.
  */
 void clouddrec_config_default(struct clouddrec_config *cfg)
 {
@@ -398,6 +526,9 @@ void clouddrec_config_default(struct clouddrec_config *cfg)
 	cfg->max_session_chunks = 1U << 20;
 	cfg->orphan_timeout_ms = 120 * MSEC_PER_SEC;
 	cfg->min_free = ram / 32;
+	cfg->discard = true;
+	cfg->max_queues = CD_QUEUES_DEFAULT;
+	cfg->pool_bytes = CD_POOL_DEFAULT;
 }
 
 /* ---- sending: the per-session queue ---------------------------------- */
@@ -409,11 +540,40 @@ static void cd_chunk_put(struct clouddrec_server *srv,
 			 struct clouddrec_chunk *c);
 
 /*
- * Send one piece of @tx from where it stands, without waiting.  Returns
- * the bytes sent, 0 when the socket has no room (its write_space callback
- * queues the I/O work once it has), or a negative errno.
+ * Queue the I/O work of every connection attached to @tab: a WRITE on one
+ * of them waited for the READ replies of another to leave its chunk.
+ * Rare (a READ and a WRITE of one chunk on two queues at once), so the
+ * server's list of sessions is walked, under its lock (taken after
+ * @tab->lock, which the caller holds).
  */
-static int cd_tx_send(struct clouddrec_session *s, struct cd_tx *tx)
+static void cd_table_kick(struct clouddrec_server *srv, struct cd_table *tab)
+{
+	struct clouddrec_session *s;
+
+	mutex_lock(&srv->lock);
+	list_for_each_entry(s, &srv->sessions, node)
+		if (s->tab == tab && !READ_ONCE(s->closing))
+			queue_work(srv->wq, &s->io_work);
+	mutex_unlock(&srv->lock);
+}
+
+/*
+ * Whether the payload of @tx goes to the socket by page reference: a
+ * paged chunk's bytes, or zeroes (the zero page), as nvme-tcp sends data.
+ */
+static bool cd_tx_by_page(const struct cd_tx *tx)
+{
+	if (tx->chunk)
+		return tx->chunk->nr_pages;
+	return !tx->data && sendpage_ok(ZERO_PAGE(0));
+}
+
+/*
+ * Send what is left of @tx's header, and of its payload unless that goes
+ * by page reference, copying it (kernel_sendmsg()).  Returns the bytes
+ * sent, 0 when the socket has no room, or a negative errno.
+ */
+static int cd_tx_send_copy(struct clouddrec_session *s, struct cd_tx *tx)
 {
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
 	struct kvec iov[17];
@@ -429,7 +589,11 @@ static int cd_tx_send(struct clouddrec_session *s, struct cd_tx *tx)
 	} else {
 		off -= VIRGO_WIRE_HDR_LEN;
 	}
-	if (tx->data) {
+	if (cd_tx_by_page(tx)) {
+		/* The payload follows at once: no segment for the header. */
+		if (bytes < left)
+			msg.msg_flags |= MSG_MORE;
+	} else if (tx->data) {
 		if (bytes < left) {
 			iov[nr].iov_base = (void *)(tx->data + off);
 			iov[nr++].iov_len = left - bytes;
@@ -452,13 +616,74 @@ static int cd_tx_send(struct clouddrec_session *s, struct cd_tx *tx)
 	return ret ? ret : -ECONNRESET;
 }
 
+/*
+ * Send the payload of @tx from @off (past the header) by page reference,
+ * up to the end of that page.  The socket takes a reference to the page
+ * for as long as it may send (or resend) it: a chunk freed meanwhile
+ * leaves the page to the network stack (cd_chunk_mem_free() only drops
+ * its own reference), and a WRITE to the chunk does not write into a page
+ * the stack still holds (cd_chunk_unshare()).  Returns the bytes sent, 0
+ * when the socket has no room, or a negative errno.
+ */
+static int cd_tx_send_page(struct clouddrec_session *s, struct cd_tx *tx,
+			   u32 off)
+{
+	int flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+	u32 left = tx->len - tx->sent, pg_off;
+	struct page *page;
+	size_t n;
+	int ret;
+
+	if (tx->chunk) {
+		u32 at = tx->chunk_off + off;
+
+		page = tx->chunk->pages[at >> PAGE_SHIFT];
+		pg_off = offset_in_page(at);
+	} else {
+		page = ZERO_PAGE(0);
+		pg_off = 0;
+	}
+	n = min_t(size_t, left, PAGE_SIZE - pg_off);
+	if (n < left)
+		flags |= MSG_MORE | MSG_SENDPAGE_NOTLAST;
+	if (sendpage_ok(page)) {
+		ret = kernel_sendpage(s->sock, page, pg_off, n, flags);
+	} else {
+		struct msghdr msg = { .msg_flags = flags };
+		struct kvec iov = { .iov_base = page_address(page) + pg_off,
+				    .iov_len = n };
+
+		ret = kernel_sendmsg(s->sock, &msg, &iov, 1, n);
+	}
+	if (ret == -EAGAIN)
+		return 0;
+	return ret ? ret : -ECONNRESET;
+}
+
+/*
+ * Send one piece of @tx from where it stands, without waiting.  Returns
+ * the bytes sent, 0 when the socket has no room (its write_space callback
+ * queues the I/O work once it has), or a negative errno.
+ */
+static int cd_tx_send(struct clouddrec_session *s, struct cd_tx *tx)
+{
+	if (tx->sent < VIRGO_WIRE_HDR_LEN || !cd_tx_by_page(tx))
+		return cd_tx_send_copy(s, tx);
+	return cd_tx_send_page(s, tx, tx->sent - VIRGO_WIRE_HDR_LEN);
+}
+
 static void cd_tx_done(struct clouddrec_session *s, struct cd_tx *tx)
 {
 	list_del(&tx->node);
 	s->tx_nr--;
 	WRITE_ONCE(s->tx_bytes, s->tx_bytes - (tx->len - tx->sent));
-	if (tx->chunk)
+	if (tx->chunk) {
+		if (!--tx->chunk->sending && tx->chunk->waiter) {
+			tx->chunk->waiter = false;
+			cd_table_kick(s->srv, s->tab);
+		}
 		cd_chunk_put(s->srv, tx->chunk);
+	}
 	kvfree(tx->owned);
 	kfree(tx);
 }
@@ -507,6 +732,7 @@ static struct cd_tx *cd_tx_new(const struct virgo_wire_msg *m, u32 status,
 	tx->sent = 0;
 	tx->data = tx->small;
 	tx->chunk = NULL;
+	tx->chunk_off = 0;
 	tx->owned = NULL;
 	return tx;
 }
@@ -555,6 +781,223 @@ static int cd_reply_err(struct clouddrec_session *s,
 	return cd_reply(s, m, virgo_errno_to_status(err), NULL, 0);
 }
 
+/* True when the node itself is short of memory: lend nothing new. */
+static bool cd_node_low(struct clouddrec_server *srv)
+{
+	return srv->cfg.min_free &&
+	       ((u64)si_mem_available() << PAGE_SHIFT) < srv->cfg.min_free;
+}
+
+/* ---- chunk memory: pages, and the pool of pre-zeroed ones ----------- */
+
+/* Pages the refill work allocates per round (one bulk allocation). */
+#define CD_POOL_BATCH	32
+
+/* The allocation flags of chunk memory: fail rather than OOM the lender. */
+#define CD_CHUNK_GFP	(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN)
+
+/*
+ * Take up to @n pages from the pool into @pages (NULL slots); returns how
+ * many.  The refill work tops the pool up again.
+ */
+static u32 cd_pool_take(struct clouddrec_server *srv, struct page **pages,
+			u32 n)
+{
+	struct cd_pool *pool = &srv->pool;
+	u32 got;
+
+	if (!pool->max)
+		return 0;
+	spin_lock(&pool->lock);
+	got = min(n, pool->nr);
+	pool->nr -= got;
+	memcpy(pages, pool->pages + pool->nr, got * sizeof(*pages));
+	spin_unlock(&pool->lock);
+	if (!READ_ONCE(srv->stopping))
+		queue_work(srv->wq, &pool->refill);
+	return got;
+}
+
+/* Whether the pool may grow: a session needs it, the node can spare it. */
+static bool cd_pool_wanted(struct clouddrec_server *srv)
+{
+	return atomic_read(&srv->ready_sessions) &&
+	       !READ_ONCE(srv->stopping) && !cd_node_low(srv);
+}
+
+/* Put @n zeroed pages into the pool, as many as fit; free the rest. */
+static void cd_pool_put(struct clouddrec_server *srv, struct page **pages,
+			u32 n)
+{
+	struct cd_pool *pool = &srv->pool;
+	u32 put = 0;
+
+	spin_lock(&pool->lock);
+	/* Checked under the lock, against cd_pool_drain(). */
+	if (cd_pool_wanted(srv)) {
+		put = min(n, pool->max - pool->nr);
+		memcpy(pool->pages + pool->nr, pages, put * sizeof(*pages));
+		pool->nr += put;
+	}
+	spin_unlock(&pool->lock);
+	while (put < n)
+		__free_page(pages[put++]);
+}
+
+/*
+ * The refill work: allocate zeroed pages in batches until the pool is
+ * full, no ready session is left, the node runs low on memory
+ * (min_free), or the page allocator has none to spare.
+ */
+static void cd_pool_refill(struct work_struct *work)
+{
+	struct clouddrec_server *srv =
+		container_of(work, struct clouddrec_server, pool.refill);
+	struct cd_pool *pool = &srv->pool;
+	struct page *batch[CD_POOL_BATCH];
+	u32 want, got;
+
+	while (cd_pool_wanted(srv)) {
+		spin_lock(&pool->lock);
+		want = min_t(u32, pool->max - pool->nr, ARRAY_SIZE(batch));
+		spin_unlock(&pool->lock);
+		if (!want)
+			break;
+		memset(batch, 0, sizeof(batch));
+		got = alloc_pages_bulk_array(CD_CHUNK_GFP | __GFP_ZERO, want,
+					     batch);
+		if (!got)
+			break;
+		cd_pool_put(srv, batch, got);
+		cond_resched();
+	}
+}
+
+/* Give every pooled page back to the page allocator. */
+static void cd_pool_drain(struct clouddrec_server *srv)
+{
+	struct cd_pool *pool = &srv->pool;
+	struct page *batch[CD_POOL_BATCH];
+	u32 n;
+
+	do {
+		spin_lock(&pool->lock);
+		n = min_t(u32, pool->nr, ARRAY_SIZE(batch));
+		pool->nr -= n;
+		memcpy(batch, pool->pages + pool->nr, n * sizeof(*batch));
+		spin_unlock(&pool->lock);
+		while (n)
+			__free_page(batch[--n]);
+	} while (READ_ONCE(pool->nr));
+}
+
+/* A session finished its handshake: the pool serves it. */
+static void cd_pool_session_ready(struct clouddrec_server *srv)
+{
+	if (atomic_inc_return(&srv->ready_sessions) == 1 && srv->pool.max)
+		queue_work(srv->wq, &srv->pool.refill);
+}
+
+/* A ready session ended: the last one gives the pool back. */
+static void cd_pool_session_gone(struct clouddrec_server *srv)
+{
+	if (atomic_dec_and_test(&srv->ready_sessions))
+		cd_pool_drain(srv);
+}
+
+/*
+ * Memory for a chunk of @size bytes, zeroed: a kmalloc object below
+ * CD_PAGED_MIN, else pages, from the pool first.  NULL when out of
+ * memory.  Always zeroed, even under a WRITE that covers the chunk: a
+ * WRITE whose data does not all arrive leaves the rest as it was, and
+ * with RESUME the chunk outlives its connection (protocol.md 5.5).
+ */
+static struct clouddrec_chunk *cd_chunk_mem_new(struct clouddrec_server *srv,
+						u32 size)
+{
+	u32 nr = size < CD_PAGED_MIN ? 0 : DIV_ROUND_UP(size, PAGE_SIZE);
+	struct clouddrec_chunk *c;
+	u32 got;
+
+	c = kvzalloc(struct_size(c, pages, nr), CD_CHUNK_GFP);
+	if (!c)
+		return NULL;
+	c->size = size;
+	c->refs = 1;
+	if (!nr) {
+		c->data = kzalloc(size, CD_CHUNK_GFP);
+		if (!c->data)
+			goto free;
+		return c;
+	}
+	c->nr_pages = nr;
+	got = cd_pool_take(srv, c->pages, nr);
+	while (got < nr) {
+		u32 now = alloc_pages_bulk_array(CD_CHUNK_GFP | __GFP_ZERO, nr,
+						 c->pages);
+
+		if (now == got)
+			goto free_pages;
+		got = now;
+	}
+	return c;
+
+free_pages:
+	c->nr_pages = got;
+	while (got)
+		__free_page(c->pages[--got]);
+free:
+	kvfree(c);
+	return NULL;
+}
+
+/*
+ * Free a chunk's memory.  A page a READ reply still has in the socket
+ * keeps the network stack's reference and is freed when the stack is
+ * done with it, not before.
+ */
+static void cd_chunk_mem_free(struct clouddrec_chunk *c)
+{
+	u32 i;
+
+	kfree(c->data);
+	for (i = 0; i < c->nr_pages; i++)
+		put_page(c->pages[i]);
+	kvfree(c);
+}
+
+/*
+ * A WRITE of [@off, @off + @len) is about to land in @c: every page of
+ * that range the network stack may still send from (a READ reply handed
+ * to the socket by page reference, not yet acknowledged) is replaced by a
+ * copy first, so the reply sends the bytes of when it was served.
+ * Returns 0, or -ENOMEM (nothing written).
+ */
+static int cd_chunk_unshare(struct clouddrec_server *srv,
+			    struct clouddrec_chunk *c, u32 off, u32 len)
+{
+	u32 first = off >> PAGE_SHIFT, i;
+
+	if (!c->nr_pages || !len)
+		return 0;
+	for (i = first; i <= (off + len - 1) >> PAGE_SHIFT; i++) {
+		struct page *old = c->pages[i], *copy = NULL;
+
+		/* Ours alone (a spurious extra reference only costs a copy). */
+		if (page_count(old) == 1)
+			continue;
+		if (!cd_pool_take(srv, &copy, 1)) {
+			copy = alloc_page(CD_CHUNK_GFP);
+			if (!copy)
+				return -ENOMEM;
+		}
+		copy_highpage(copy, old);
+		c->pages[i] = copy;
+		put_page(old);
+	}
+	return 0;
+}
+
 /* ---- chunks ---------------------------------------------------------- */
 
 /* The budget and memory of a chunk are given back. */
@@ -568,9 +1011,11 @@ static void cd_chunk_put(struct clouddrec_server *srv,
 {
 	if (--c->refs)
 		return;
-	cd_uncharge(srv, c->size);
-	kvfree(c->data);
-	kfree(c);
+	if (!c->discarded)
+		cd_uncharge(srv, c->size);
+	atomic64_sub(c->size, &srv->materialised);
+	atomic64_dec(&srv->materialised_chunks);
+	cd_chunk_mem_free(c);
 }
 
 /* An entry has left @tab's xarray: it is no longer lent. */
@@ -606,6 +1051,7 @@ static void cd_table_free(struct clouddrec_server *srv, struct cd_table *tab)
 			cond_resched();
 	}
 	xa_destroy(&tab->chunks);
+	mutex_destroy(&tab->lock);
 	kfree_sensitive(tab);
 }
 
@@ -619,13 +1065,6 @@ static void cd_tables_free(struct clouddrec_server *srv,
 		list_del(&tab->orphan_node);
 		cd_table_free(srv, tab);
 	}
-}
-
-/* True when the node itself is short of memory: lend nothing new. */
-static bool cd_node_low(struct clouddrec_server *srv)
-{
-	return srv->cfg.min_free &&
-	       ((u64)si_mem_available() << PAGE_SHIFT) < srv->cfg.min_free;
 }
 
 /* Reserve @bytes of the server's lending budget. */
@@ -678,10 +1117,18 @@ static void *cd_chunk_get(struct clouddrec_session *s, u64 handle)
 
 /* ---- requests -------------------------------------------------------- */
 
+/* The DISCARD bit of a HELLO reply to a client offering @caps. */
+static u32 cd_discard_caps(struct clouddrec_server *srv, u32 caps)
+{
+	return srv->cfg.discard ? caps & VIRGO_CAP_DISCARD : 0;
+}
+
 static void cd_set_ready(struct clouddrec_session *s)
 {
-	if (s->hello_done && s->authed)
-		WRITE_ONCE(s->ready, true);
+	if (s->ready || !s->hello_done || !s->authed)
+		return;
+	WRITE_ONCE(s->ready, true);
+	cd_pool_session_ready(s->srv);
 }
 
 static int cd_do_hello(struct clouddrec_session *s,
@@ -712,6 +1159,12 @@ static int cd_do_hello(struct clouddrec_session *s,
 	/* RESUME when asked for, unless orphans are off (timeout 0). */
 	if (srv->cfg.orphan_timeout_ms)
 		rep.caps = req.caps & VIRGO_CAP_RESUME;
+	rep.caps |= cd_discard_caps(srv, req.caps);
+	s->discard = rep.caps & VIRGO_CAP_DISCARD;
+	/* QUEUES rides on RESUME: its id and token name the session. */
+	if ((rep.caps & VIRGO_CAP_RESUME) && srv->cfg.max_queues > 1)
+		rep.caps |= req.caps & VIRGO_CAP_QUEUES;
+	s->queues = rep.caps & VIRGO_CAP_QUEUES;
 	rep.max_payload = srv->lim.max_payload;
 	rep.max_chunk = srv->lim.max_chunk;
 	rep.max_batch = srv->lim.max_batch;
@@ -776,11 +1229,13 @@ static int cd_do_auth(struct clouddrec_session *s,
 }
 
 /*
- * Whether @proof proves @tab for the RESUME of @s: its token without a
- * key, HMAC(key, "virgo-v1-resume" || token || nonces of @s) with one.
+ * Whether @proof proves @tab for the RESUME (or, with @join, the JOIN) of
+ * @s: its token without a key, HMAC(key, "virgo-v1-resume" (or
+ * "virgo-v1-queues") || token || nonces of @s) with one.
  */
-static bool cd_resume_proven(struct clouddrec_session *s,
-			     const struct cd_table *tab, const u8 *proof)
+static bool cd_token_proven(struct clouddrec_session *s,
+			    const struct cd_table *tab, const u8 *proof,
+			    bool join)
 {
 	u8 input[VIRGO_WIRE_RESUME_INPUT_LEN], mac[VIRGO_WIRE_MAC_LEN];
 	bool ok;
@@ -789,8 +1244,12 @@ static bool cd_resume_proven(struct clouddrec_session *s,
 		return false;
 	if (!s->srv->hmac)
 		return !crypto_memneq(tab->token, proof, VIRGO_WIRE_TOKEN_LEN);
-	virgo_wire_resume_input(input, tab->token, s->client_nonce,
-				s->server_nonce);
+	if (join)
+		virgo_wire_join_input(input, tab->token, s->client_nonce,
+				      s->server_nonce);
+	else
+		virgo_wire_resume_input(input, tab->token, s->client_nonce,
+					s->server_nonce);
 	ok = !crypto_shash_tfm_digest(s->srv->hmac, input, sizeof(input),
 				      mac) &&
 	     !crypto_memneq(mac, proof, sizeof(mac));
@@ -815,16 +1274,29 @@ static struct cd_table *cd_resume_find(struct clouddrec_session *s, u64 id,
 	*live = NULL;
 	list_for_each_entry(tab, &srv->orphans, orphan_node)
 		if (tab->sid == id)
-			return cd_resume_proven(s, tab, proof) ? tab : NULL;
+			return cd_token_proven(s, tab, proof, false) ? tab :
+								       NULL;
 	list_for_each_entry(other, &srv->sessions, node) {
 		if (other == s || other->tab->sid != id)
 			continue;
-		if (!cd_resume_proven(s, other->tab, proof))
+		if (!cd_token_proven(s, other->tab, proof, false))
 			return NULL;
 		*live = other;
 		return other->tab;
 	}
 	return NULL;
+}
+
+/* Shut down every connection attached to @tab; under srv->lock. */
+static void cd_table_shutdown(struct clouddrec_server *srv,
+			      struct cd_table *tab)
+{
+	struct clouddrec_session *other;
+
+	lockdep_assert_held(&srv->lock);
+	list_for_each_entry(other, &srv->sessions, node)
+		if (other->tab == tab)
+			kernel_sock_shutdown(other->sock, SHUT_RDWR);
 }
 
 /*
@@ -846,18 +1318,25 @@ static int cd_do_resume(struct clouddrec_session *s,
 		cd_count(srv, CD_STAT_ERR_SEQUENCE);
 		return cd_reply_err(s, m, -EPROTONOSUPPORT);
 	}
-	if (s->tab->next_index || s->resumed) {
+	id = virgo_wire_get_resume_req(p, proof);
+	mutex_lock(&srv->lock);
+	/* Only a fresh session of one connection takes another's place. */
+	if (s->tab->next_index || s->resumed || s->joined ||
+	    s->tab->conns > 1) {
+		mutex_unlock(&srv->lock);
+		memzero_explicit(proof, sizeof(proof));
 		cd_count(srv, CD_STAT_ERR_SEQUENCE);
 		return cd_reply_err(s, m, -EINVAL);
 	}
-	id = virgo_wire_get_resume_req(p, proof);
-	mutex_lock(&srv->lock);
 	tab = cd_resume_find(s, id, proof, &live);
 	memzero_explicit(proof, sizeof(proof));
 	if (!tab || live) {
-		/* Its I/O work closes it; its release makes the orphan. */
+		/*
+		 * Their I/O works close them; the last one's release makes
+		 * the orphan.
+		 */
 		if (live)
-			kernel_sock_shutdown(live->sock, SHUT_RDWR);
+			cd_table_shutdown(srv, tab);
 		mutex_unlock(&srv->lock);
 		cd_count(srv, CD_STAT_ERR_RESUME);
 		return cd_reply_err(s, m, tab ? -EBUSY : -ENOENT);
@@ -868,15 +1347,91 @@ static int cd_do_resume(struct clouddrec_session *s,
 	memcpy(tab->token, s->tab->token, sizeof(tab->token));
 	fresh = s->tab;
 	s->tab = tab;
+	tab->conns = 1;
 	s->resumed = true;
 	mutex_unlock(&srv->lock);
-	cd_table_free(srv, fresh);
+	/* The I/O work holds its lock: freed after the run. */
+	s->retired = fresh;
 	cd_count(srv, CD_STAT_SESSIONS_RESUMED);
 	len = virgo_wire_put_resume_rep(out, sizeof(out), tab->nr_chunks,
 					tab->bytes);
 	if (WARN_ON_ONCE(len < 0))
 		return len;
 	return cd_reply(s, m, 0, out, len);
+}
+
+/*
+ * The live table JOIN @id names, if @proof proves it (an orphan is not
+ * live: it is NOENT).  Under srv->lock.
+ */
+static struct cd_table *cd_join_find(struct clouddrec_session *s, u64 id,
+				     const u8 *proof)
+{
+	struct clouddrec_server *srv = s->srv;
+	struct clouddrec_session *other;
+
+	lockdep_assert_held(&srv->lock);
+	list_for_each_entry(other, &srv->sessions, node) {
+		if (other->tab == s->tab || other->tab->sid != id)
+			continue;
+		return cd_token_proven(s, other->tab, proof, true) ?
+		       other->tab : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * JOIN (protocol.md 6.2): this connection becomes one more queue of a
+ * live session: it serves that session's table from now on.  Its own
+ * (fresh, empty) table is retired.
+ */
+static int cd_do_join(struct clouddrec_session *s,
+		      const struct virgo_wire_msg *m, const void *p)
+{
+	struct clouddrec_server *srv = s->srv;
+	u8 proof[VIRGO_WIRE_MAC_LEN], out[VIRGO_WIRE_JOIN_REP_LEN];
+	struct cd_table *tab, *fresh;
+	u32 conns;
+	u64 id;
+	int len, err;
+
+	if (!s->queues) {
+		cd_count(srv, CD_STAT_ERR_SEQUENCE);
+		return cd_reply_err(s, m, -EPROTONOSUPPORT);
+	}
+	id = virgo_wire_get_join_req(p, proof);
+	mutex_lock(&srv->lock);
+	if (s->tab->next_index || s->resumed || s->joined ||
+	    s->tab->conns > 1) {
+		err = -EINVAL;
+		cd_count(srv, CD_STAT_ERR_SEQUENCE);
+		goto refuse;
+	}
+	tab = cd_join_find(s, id, proof);
+	if (!tab || tab->conns >= srv->cfg.max_queues) {
+		err = tab ? -EBUSY : -ENOENT;
+		cd_count(srv, CD_STAT_ERR_RESUME);
+		goto refuse;
+	}
+	fresh = s->tab;
+	fresh->conns = 0;
+	s->tab = tab;
+	conns = ++tab->conns;
+	s->joined = true;
+	mutex_unlock(&srv->lock);
+	memzero_explicit(proof, sizeof(proof));
+	/* The I/O work holds its lock: freed after the run. */
+	s->retired = fresh;
+	cd_count(srv, CD_STAT_QUEUES_JOINED);
+	len = virgo_wire_put_join_rep(out, sizeof(out), conns);
+	if (WARN_ON_ONCE(len < 0))
+		return len;
+	return cd_reply(s, m, 0, out, len);
+
+refuse:
+	mutex_unlock(&srv->lock);
+	memzero_explicit(proof, sizeof(proof));
+	return cd_reply_err(s, m, err);
 }
 
 /*
@@ -1007,6 +1562,83 @@ static int cd_do_free(struct clouddrec_session *s,
 	return cd_reply(s, m, 0, out, len);
 }
 
+/* ---- DISCARD (protocol.md 5.9) ----------------------------------------- */
+
+/*
+ * Give a written chunk's memory back: a value entry holding its size
+ * takes its place in the xarray, as ALLOC left it, and takes over its
+ * charge (the budget stays reserved for the chunk).  The memory goes with
+ * the last reference: now, or when the last READ reply queued from it has
+ * been sent (those send the bytes as they were when served), or when a
+ * WRITE another queue of the session is receiving into it ends (its bytes
+ * go with the old memory: a WRITE concurrent with a DISCARD leaves its
+ * bytes or zeroes).  While anything holds it, the old memory keeps its own
+ * charge and the value entry needs a charge of its own: without one the
+ * chunk is not discarded (false), so discarding and rewriting behind
+ * replies a client does not read cannot hold memory beyond max_memory.
+ * The next WRITE allocates afresh (cd_chunk_fill()), a READ before it
+ * sends zeroes.  Under the table's lock.
+ */
+static bool cd_chunk_discard(struct clouddrec_session *s, u32 index,
+			     struct clouddrec_chunk *c)
+{
+	bool held = c->refs > 1;
+	void *old;
+
+	if (held && !cd_reserve(s->srv, cd_charge(c->size))) {
+		cd_count(s->srv, CD_STAT_ERR_NOMEM);
+		return false;
+	}
+	/* Replaces an entry in place: no allocation, cannot fail. */
+	old = xa_store(&s->tab->chunks, index, xa_mk_value(c->size),
+		       GFP_KERNEL);
+	if (WARN_ON_ONCE(old != c)) {
+		if (held)
+			cd_uncharge(s->srv, c->size);
+		return false;
+	}
+	c->discarded = !held;
+	cd_chunk_put(s->srv, c);
+	return true;
+}
+
+/*
+ * DISCARD: PROTO unless agreed; the payload was checked whole before
+ * (count, length, no handle 0).  Then each handle in order: the session's
+ * are discarded (written or not: a never-written chunk already is) and
+ * counted, the others skipped and counted in err_handle.
+ */
+static int cd_do_discard(struct clouddrec_session *s,
+			 const struct virgo_wire_msg *m, const void *p)
+{
+	u32 count = virgo_wire_batch_count(p), i, done = 0;
+	u8 out[VIRGO_WIRE_DISCARD_REP_LEN];
+	int len;
+
+	if (!s->discard) {
+		cd_count(s->srv, CD_STAT_ERR_SEQUENCE);
+		return cd_reply_err(s, m, -EPROTONOSUPPORT);
+	}
+	for (i = 0; i < count; i++) {
+		u32 index = cd_handle_index(s, virgo_wire_handle(p, i));
+		void *entry = index ? xa_load(&s->tab->chunks, index) : NULL;
+
+		if (!entry) {
+			cd_count(s->srv, CD_STAT_ERR_HANDLE);
+			continue;
+		}
+		if (!xa_is_value(entry) && !cd_chunk_discard(s, index, entry))
+			continue;
+		cd_count(s->srv, CD_STAT_CHUNKS_DISCARDED);
+		if (!(++done % CD_FREE_BATCH))
+			cond_resched();
+	}
+	len = virgo_wire_put_discard_rep(out, sizeof(out), done);
+	if (WARN_ON_ONCE(len < 0))
+		return len;
+	return cd_reply(s, m, 0, out, len);
+}
+
 /* HELLO first, then AUTH (if the server has a key), then the rest. */
 static int cd_check_perm(struct clouddrec_session *s,
 			 const struct virgo_wire_msg *m)
@@ -1039,38 +1671,32 @@ static void *cd_rw_chunk(struct clouddrec_session *s,
 }
 
 /*
- * The first WRITE to a chunk: give it memory (zeroed, unless the write
- * covers it whole) in place of its value entry.  The budget was reserved
- * at ALLOC; the node's own needs (min_free) come first, and the
- * allocation fails rather than wake the OOM killer on the lender.
+ * The first WRITE to a chunk: give it memory (cd_chunk_mem_new()) in
+ * place of its value entry.  The budget was reserved at ALLOC; the node's
+ * own needs (min_free) come first, and the allocation fails rather than
+ * wake the OOM killer on the lender.
  */
 static struct clouddrec_chunk *cd_chunk_fill(struct clouddrec_session *s,
-					     u32 index, u32 size, bool whole)
+					     u32 index, u32 size)
 {
-	const gfp_t gfp = GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN;
 	struct clouddrec_chunk *c;
 	void *old;
 
 	if (cd_node_low(s->srv))
 		goto nomem;
-	c = kmalloc(sizeof(*c), gfp);
+	c = cd_chunk_mem_new(s->srv, size);
 	if (!c)
 		goto nomem;
-	c->size = size;
-	c->refs = 1;
-	c->data = whole ? kvmalloc(size, gfp) : kvzalloc(size, gfp);
-	if (!c->data)
-		goto free;
 	/* Replaces an entry in place: no allocation, cannot fail. */
 	old = xa_store(&s->tab->chunks, index, c, GFP_KERNEL);
 	if (WARN_ON_ONCE(xa_is_err(old))) {
-		kvfree(c->data);
-		goto free;
+		cd_chunk_mem_free(c);
+		goto nomem;
 	}
+	atomic64_add(size, &s->srv->materialised);
+	atomic64_inc(&s->srv->materialised_chunks);
 	return c;
 
-free:
-	kfree(c);
 nomem:
 	cd_count(s->srv, CD_STAT_ERR_NOMEM);
 	return NULL;
@@ -1078,7 +1704,7 @@ nomem:
 
 /*
  * A WRITE's head (handle, offset, length) has arrived, its data has not:
- * check it and return the chunk the data goes to (at ->rx_direct), so
+ * check it and return the chunk the data goes to (at ->rx_direct_off), so
  * that it is received there directly (no copy through a buffer).  On
  * error the data is received and dropped, then the error is the reply.
  */
@@ -1105,20 +1731,22 @@ static struct clouddrec_chunk *cd_write_begin(struct clouddrec_session *s,
 	c = entry;
 	if (xa_is_value(entry)) {
 		/*
-		 * First write: a whole-chunk write need not zero first.  Should
-		 * the data not all arrive, the session (and the chunk with it)
-		 * is closed, so no unwritten byte is ever read back.
+		 * First write: zeroed memory, whatever the WRITE covers.
+		 * Should its data not all arrive, the session ends, but with
+		 * RESUME its chunks wait as an orphan: the bytes not received
+		 * read as they were before, zeroes, never earlier contents.
 		 */
 		u32 size = cd_entry_size(entry);
 
-		c = cd_chunk_fill(s, cd_handle_index(s, rw.handle), size,
-				  rw.length == size);
+		c = cd_chunk_fill(s, cd_handle_index(s, rw.handle), size);
 		if (!c) {
 			*err = -ENOMEM;
 			return NULL;
 		}
 	}
-	s->rx_direct = c->data + rw.offset;
+	s->rx_direct_off = rw.offset;
+	/* Another queue may FREE or DISCARD it while its data arrives. */
+	c->refs++;
 	return c;
 }
 
@@ -1150,8 +1778,10 @@ static int cd_do_read(struct clouddrec_session *s,
 		 */
 		c = entry;
 		c->refs++;
+		c->sending++;
 		tx->chunk = c;
-		tx->data = c->data + rw.offset;
+		tx->chunk_off = rw.offset;
+		tx->data = c->data ? c->data + rw.offset : NULL;
 	}
 	return cd_tx_queue(s, tx);
 }
@@ -1204,6 +1834,10 @@ static int cd_dispatch(struct clouddrec_session *s,
 		return cd_reply(s, m, 0, p, m->len);
 	case VIRGO_OP_RESUME:
 		return cd_do_resume(s, m, p);
+	case VIRGO_OP_DISCARD:
+		return cd_do_discard(s, m, p);
+	case VIRGO_OP_JOIN:
+		return cd_do_join(s, m, p);
 	}
 	/* hdr_unpack() refuses unknown opcodes. */
 	return -EPROTO;
@@ -1251,6 +1885,7 @@ static u32 cd_req_max(struct clouddrec_server *srv, u8 op)
 		return VIRGO_WIRE_BATCH_HDR_LEN +
 		       VIRGO_WIRE_SIZE_LEN * srv->lim.max_batch;
 	case VIRGO_OP_FREE:
+	case VIRGO_OP_DISCARD:
 		return VIRGO_WIRE_BATCH_HDR_LEN +
 		       VIRGO_WIRE_HANDLE_LEN * srv->lim.max_batch;
 	case VIRGO_OP_WRITE:
@@ -1260,6 +1895,8 @@ static u32 cd_req_max(struct clouddrec_server *srv, u8 op)
 		return VIRGO_WIRE_PING_MAX;
 	case VIRGO_OP_RESUME:
 		return VIRGO_WIRE_RESUME_REQ_LEN;
+	case VIRGO_OP_JOIN:
+		return VIRGO_WIRE_JOIN_REQ_LEN;
 	}
 	return 0;	/* STAT */
 }
@@ -1310,6 +1947,68 @@ static int cd_rx_fill(struct clouddrec_session *s, u8 *dst)
 		s->rx_have += ret;
 	}
 	return s->rx_have == s->rx_want;
+}
+
+/* Most pieces (pages) one receive into a chunk takes. */
+#define CD_RX_PIECES	32
+
+/*
+ * Point @iov (up to CD_RX_PIECES entries) at @len bytes of @c from @at;
+ * returns the entries used and sets *@bytes to the bytes they cover.
+ */
+static int cd_chunk_kvec(struct clouddrec_chunk *c, u32 at, u32 len,
+			 struct kvec *iov, size_t *bytes)
+{
+	int nr = 0;
+
+	*bytes = 0;
+	if (!c->nr_pages) {
+		iov[0].iov_base = c->data + at;
+		iov[0].iov_len = len;
+		*bytes = len;
+		return 1;
+	}
+	while (nr < CD_RX_PIECES && *bytes < len) {
+		u32 n = min_t(u32, len - *bytes,
+			      PAGE_SIZE - offset_in_page(at));
+
+		/* GFP_KERNEL pages: never highmem, always mapped. */
+		iov[nr].iov_base = page_address(c->pages[at >> PAGE_SHIFT]) +
+				   offset_in_page(at);
+		iov[nr++].iov_len = n;
+		*bytes += n;
+		at += n;
+	}
+	return nr;
+}
+
+/*
+ * Read the rest of a WRITE's data into its chunk, as long as the socket
+ * has some; 1 once it is all in.
+ */
+static int cd_rx_fill_chunk(struct clouddrec_session *s)
+{
+	struct kvec iov[CD_RX_PIECES];
+	size_t bytes;
+	int nr, ret;
+
+	while (s->rx_have < s->rx_want) {
+		struct msghdr msg = {};
+
+		nr = cd_chunk_kvec(s->rx_chunk, s->rx_direct_off + s->rx_have,
+				   s->rx_want - s->rx_have, iov, &bytes);
+		ret = kernel_recvmsg(s->sock, &msg, iov, nr, bytes,
+				     MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (ret == -EAGAIN)
+			return 0;
+		if (ret == 0)
+			return -ECONNRESET;
+		if (ret < 0)
+			return ret;
+		WRITE_ONCE(s->last_rx, jiffies);
+		s->rx_have += ret;
+	}
+	return 1;
 }
 
 static void cd_rx_stage(struct clouddrec_session *s, int stage, u32 want)
@@ -1420,6 +2119,13 @@ static int cd_rx_request(struct clouddrec_session *s)
 	return ret;
 }
 
+/* The WRITE that received into ->rx_chunk is done with it. */
+static void cd_rx_chunk_put(struct clouddrec_session *s)
+{
+	cd_chunk_put(s->srv, s->rx_chunk);
+	s->rx_chunk = NULL;
+}
+
 /*
  * Make progress on the receive side: read what is there, serve a frame
  * once it is complete.  Returns 1 after serving a frame (or a WRITE's
@@ -1465,17 +2171,30 @@ static int cd_rx_step(struct clouddrec_session *s)
 		cd_rx_stage(s, CD_RX_WAIT, m->len - s->rx_want);
 		fallthrough;
 	case CD_RX_WAIT:
-		/* Replies still to send from this chunk go out first. */
-		if (s->rx_chunk->refs > 1)
+		/*
+		 * Replies still to send from this chunk go out first; those of
+		 * another queue of the session wake this one when they have.
+		 */
+		if (s->rx_chunk->sending) {
+			s->rx_chunk->waiter = true;
 			return 0;
+		}
+		/* Pages the socket may still send from are not written. */
+		if (cd_chunk_unshare(srv, s->rx_chunk, s->rx_direct_off,
+				     s->rx_want)) {
+			cd_count(srv, CD_STAT_ERR_NOMEM);
+			cd_rx_chunk_put(s);
+			cd_rx_discard(s, s->rx_want, -ENOMEM);
+			return 1;
+		}
 		WRITE_ONCE(s->rx_stage, CD_RX_DIRECT);
 		fallthrough;
 	case CD_RX_DIRECT:
-		ret = cd_rx_fill(s, s->rx_direct);
+		ret = cd_rx_fill_chunk(s);
 		if (ret <= 0)
 			return ret;
 		atomic64_add(s->rx_want, &srv->stats[CD_STAT_BYTES_WRITTEN]);
-		s->rx_chunk = NULL;
+		cd_rx_chunk_put(s);
 		cd_rx_stage(s, CD_RX_HDR, sizeof(s->rx_hdr));
 		return cd_reply(s, m, 0, NULL, 0) ?: 1;
 	case CD_RX_DISCARD:
@@ -1522,13 +2241,24 @@ static void cd_session_orphan(struct clouddrec_session *s,
 	cd_count(srv, CD_STAT_SESSIONS_ORPHANED);
 }
 
-static void cd_session_free(struct clouddrec_session *s)
+/*
+ * Give back the chunk references @s holds: its queued replies, a WRITE
+ * half received.  Under @s->tab's lock (or with @s never started).
+ */
+static void cd_session_drop_refs(struct clouddrec_session *s)
 {
 	struct cd_tx *tx, *next;
 
-	/* Replies first: they hold references to chunks. */
 	list_for_each_entry_safe(tx, next, &s->tx_queue, node)
 		cd_tx_done(s, tx);
+	if (s->rx_chunk)
+		cd_rx_chunk_put(s);
+}
+
+static void cd_session_free(struct clouddrec_session *s)
+{
+	cd_session_drop_refs(s);
+	cd_table_free(s->srv, s->retired);
 	cd_table_free(s->srv, s->tab);
 	if (s->sock)
 		sock_release(s->sock);
@@ -1582,21 +2312,43 @@ static void cd_session_unhook(struct clouddrec_session *s)
 	write_unlock_bh(&sk->sk_callback_lock);
 }
 
+#if IS_ENABLED(CONFIG_KUNIT)
+void (*clouddrec_test_orphaned)(struct clouddrec_server *srv,
+				unsigned int replies_queued);
+void (*clouddrec_test_io)(struct clouddrec_server *srv);
+#endif
+
 static void clouddrec_session_release(struct work_struct *work)
 {
 	struct clouddrec_session *s =
 		container_of(work, struct clouddrec_session, release_work);
 	struct clouddrec_server *srv = s->srv;
+	struct cd_table *tab;
 	LIST_HEAD(expired);
 
 	/* The I/O work sees ->closing and does nothing any more. */
 	cancel_work_sync(&s->io_work);
+	/* Other connections of the session may be using its chunks. */
+	tab = s->tab;
+	mutex_lock(&tab->lock);
+	cd_session_drop_refs(s);
+	mutex_unlock(&tab->lock);
 	mutex_lock(&srv->lock);
 	list_del(&s->node);
 	srv->nr_sessions--;
-	cd_session_orphan(s, &expired);
+	/* The last connection of a session ends it, or orphans it. */
+	if (--tab->conns)
+		s->tab = NULL;
+	else
+		cd_session_orphan(s, &expired);
 	mutex_unlock(&srv->lock);
+#if IS_ENABLED(CONFIG_KUNIT)
+	if (clouddrec_test_orphaned && !s->tab)
+		clouddrec_test_orphaned(srv, s->tx_nr);
+#endif
 	cd_tables_free(srv, &expired);
+	if (s->ready)
+		cd_pool_session_gone(srv);
 	cd_count(srv, CD_STAT_SESSIONS_CLOSED);
 	if (s->timed_out)
 		cd_count(srv, CD_STAT_ERR_TIMEOUT);
@@ -1618,14 +2370,17 @@ static void cd_session_close(struct clouddrec_session *s)
 /* Frames served per run of the I/O work before it yields. */
 #define CD_IO_BUDGET	16
 
-static void clouddrec_session_io(struct work_struct *work)
+/*
+ * One run of a connection's I/O work, under its table's lock: send, then
+ * serve frames until the socket has no more, the budget is spent, or a
+ * RESUME or JOIN gave the connection another table (the run ends there:
+ * the next one takes that table's lock).
+ */
+static void cd_session_io_run(struct clouddrec_session *s,
+			      const struct cd_table *tab)
 {
-	struct clouddrec_session *s =
-		container_of(work, struct clouddrec_session, io_work);
 	int budget = CD_IO_BUDGET, ret;
 
-	if (READ_ONCE(s->closing))
-		return;
 	ret = cd_tx_push(s);
 	do {
 		if (ret < 0 || READ_ONCE(s->srv->stopping) ||
@@ -1640,15 +2395,39 @@ static void clouddrec_session_io(struct work_struct *work)
 		if (cd_tx_full(s))
 			return;
 		ret = cd_rx_step(s);
-	} while (ret > 0 && --budget);
+	} while (ret > 0 && --budget && s->tab == tab);
 
 	if (ret < 0) {
 		cd_session_close(s);
 		return;
 	}
 	/* Out of budget with data left: let others run, then go on. */
-	if (!budget)
+	if (!budget || s->tab != tab)
 		queue_work(s->srv->wq, &s->io_work);
+}
+
+static void clouddrec_session_io(struct work_struct *work)
+{
+	struct clouddrec_session *s =
+		container_of(work, struct clouddrec_session, io_work);
+	struct cd_table *tab;
+
+	if (READ_ONCE(s->closing))
+		return;
+#if IS_ENABLED(CONFIG_KUNIT)
+	if (clouddrec_test_io)
+		clouddrec_test_io(s->srv);
+#endif
+	/* Only this work (RESUME, JOIN) changes it while the work runs. */
+	tab = s->tab;
+	mutex_lock(&tab->lock);
+	cd_session_io_run(s, tab);
+	mutex_unlock(&tab->lock);
+	/* A table RESUME or JOIN replaced is empty: nobody else knows it. */
+	if (s->retired) {
+		cd_table_free(s->srv, s->retired);
+		s->retired = NULL;
+	}
 }
 
 /* Why the reaper closes @s now, if it does: a timeout it is past. */
@@ -1762,6 +2541,8 @@ static struct clouddrec_session *cd_session_new(struct clouddrec_server *srv,
 	s->accepted = jiffies;
 	s->last_rx = s->accepted;
 	INIT_LIST_HEAD(&s->tx_queue);
+	mutex_init(&s->tab->lock);
+	s->tab->conns = 1;
 	xa_init(&s->tab->chunks);
 	INIT_WORK(&s->io_work, clouddrec_session_io);
 	INIT_WORK(&s->release_work, clouddrec_session_release);
@@ -1868,8 +2649,13 @@ static int cd_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "lent_chunks %llu\n", clouddrec_server_lent_chunks(srv));
 	seq_printf(m, "charged_bytes %llu\n",
 		   clouddrec_server_charged_bytes(srv));
+	seq_printf(m, "materialised_bytes %llu\n",
+		   clouddrec_server_materialised_bytes(srv));
+	seq_printf(m, "materialised_chunks %llu\n",
+		   clouddrec_server_materialised_chunks(srv));
 	seq_printf(m, "rx_buffer_bytes %llu\n",
 		   clouddrec_server_rx_buffered(srv));
+	seq_printf(m, "pool_bytes %llu\n", clouddrec_server_pooled_bytes(srv));
 	seq_printf(m, "sessions %u\n", clouddrec_server_sessions(srv));
 	seq_printf(m, "orphans %u\n", clouddrec_server_orphans(srv));
 	for (i = 0; i < CD_STAT_NR; i++)
@@ -1909,7 +2695,8 @@ static int cd_check_config(const struct clouddrec_config *cfg,
 	    !cfg->handshake_timeout_ms || !cfg->max_sessions_per_addr ||
 	    !cfg->max_session_chunks)
 		return -EINVAL;
-	if (cfg->max_sessions > CD_MAX_SESSIONS)
+	if (cfg->max_sessions > CD_MAX_SESSIONS ||
+	    cfg->max_queues > CD_MAX_QUEUES)
 		return -EINVAL;
 	if (!cfg->max_chunk || cfg->max_chunk > VIRGO_WIRE_MAX_CHUNK_LIMIT ||
 	    !cfg->max_batch || cfg->max_batch > VIRGO_WIRE_MAX_BATCH_LIMIT)
@@ -2036,11 +2823,26 @@ clouddrec_server_start(const struct clouddrec_config *cfg)
 	atomic64_set(&srv->lent_bytes, 0);
 	atomic64_set(&srv->lent_chunks, 0);
 	atomic64_set(&srv->charged, 0);
+	atomic64_set(&srv->materialised, 0);
+	atomic64_set(&srv->materialised_chunks, 0);
 	atomic64_set(&srv->rx_buffered, 0);
 	/* Handles of a restarted server's sessions differ from the last. */
 	atomic_set(&srv->next_sid, get_random_u32());
 	for (i = 0; i < CD_STAT_NR; i++)
 		atomic64_set(&srv->stats[i], 0);
+	spin_lock_init(&srv->pool.lock);
+	INIT_WORK(&srv->pool.refill, cd_pool_refill);
+	atomic_set(&srv->ready_sessions, 0);
+	srv->pool.max = min(cfg->pool_bytes, cfg->max_memory) >> PAGE_SHIFT;
+	if (srv->pool.max) {
+		srv->pool.pages = kvcalloc(srv->pool.max,
+					   sizeof(*srv->pool.pages),
+					   GFP_KERNEL);
+		if (!srv->pool.pages) {
+			ret = -ENOMEM;
+			goto free;
+		}
+	}
 
 	if (cfg->psk_len) {
 		srv->hmac = crypto_alloc_shash("hmac(sha256)", 0, 0);
@@ -2088,6 +2890,7 @@ free_wq:
 free_hmac:
 	crypto_free_shash(srv->hmac);
 free:
+	kvfree(srv->pool.pages);
 	memzero_explicit(srv->psk, sizeof(srv->psk));
 	kfree(srv);
 	return ERR_PTR(ret);
@@ -2139,6 +2942,10 @@ void clouddrec_server_stop(struct clouddrec_server *srv)
 	srv->nr_orphans = 0;
 	WARN_ON(atomic64_read(&srv->lent_bytes));
 	WARN_ON(atomic64_read(&srv->charged));
+	WARN_ON(atomic64_read(&srv->materialised));
+	/* The refill work ran its last with the workqueue. */
+	cd_pool_drain(srv);
+	kvfree(srv->pool.pages);
 
 	sock_release(srv->listener);
 	crypto_free_shash(srv->hmac);
@@ -2215,6 +3022,31 @@ u64 clouddrec_server_charged_bytes(struct clouddrec_server *srv)
 }
 
 /**
+ * clouddrec_server_materialised_bytes() - bytes of chunk memory allocated
+ * @srv: the server
+ *
+ * Chunks get memory at their first WRITE and give it back when freed or
+ * discarded (once no queued READ reply sends from it): the device is thin.
+ *
+ * Return: the byte count (chunk sizes, not their slab rounding).
+ */
+u64 clouddrec_server_materialised_bytes(struct clouddrec_server *srv)
+{
+	return atomic64_read(&srv->materialised);
+}
+
+/**
+ * clouddrec_server_materialised_chunks() - chunks with memory allocated
+ * @srv: the server
+ *
+ * Return: the chunk count clouddrec_server_materialised_bytes() covers.
+ */
+u64 clouddrec_server_materialised_chunks(struct clouddrec_server *srv)
+{
+	return atomic64_read(&srv->materialised_chunks);
+}
+
+/**
  * clouddrec_server_rx_buffered() - bytes of session receive buffers
  * @srv: the server
  *
@@ -2227,6 +3059,21 @@ u64 clouddrec_server_charged_bytes(struct clouddrec_server *srv)
 u64 clouddrec_server_rx_buffered(struct clouddrec_server *srv)
 {
 	return atomic64_read(&srv->rx_buffered);
+}
+
+/**
+ * clouddrec_server_pooled_bytes() - memory held in the pool of zeroed pages
+ * @srv: the server
+ *
+ * The pool is not lent and not part of the lending budget: it holds up to
+ * cfg.pool_bytes (at most max_memory) while a session is past its
+ * handshake, nothing otherwise.
+ *
+ * Return: the byte count.
+ */
+u64 clouddrec_server_pooled_bytes(struct clouddrec_server *srv)
+{
+	return (u64)READ_ONCE(srv->pool.nr) << PAGE_SHIFT;
 }
 
 /**
@@ -2323,6 +3170,18 @@ static long min_free_mb = -1;
 module_param(min_free_mb, long, 0444);
 MODULE_PARM_DESC(min_free_mb, "MiB of available memory kept for the node: no new chunk below (default -1: 1/32 of RAM; 0: none)");
 
+static uint max_queues = CD_QUEUES_DEFAULT;
+module_param(max_queues, uint, 0444);
+MODULE_PARM_DESC(max_queues, "connections one client session may have (capability QUEUES, with RESUME); 0 or 1 for one (default 16, at most 256)");
+
+static bool discard = true;
+module_param(discard, bool, 0444);
+MODULE_PARM_DESC(discard, "grant the DISCARD capability: clients give written chunks' memory back (default yes)");
+
+static uint pool_mb = CD_POOL_DEFAULT >> 20;
+module_param(pool_mb, uint, 0444);
+MODULE_PARM_DESC(pool_mb, "MiB of zeroed pages kept ready for first writes while a client is connected, apart from max_memory_mb (default 0: none; at most max_memory_mb)");
+
 /*
  * Built in (the KUnit kernel), the suites run servers of their own; the
  * module's instance starts only when asked (virgo_clouddrec.start=1).
@@ -2374,7 +3233,10 @@ static int __init clouddrec_init(void)
 	cfg.orphan_timeout_ms = orphan_timeout * MSEC_PER_SEC;
 	if (min_free_mb >= 0)
 		cfg.min_free = (u64)min_free_mb << 20;
+	cfg.pool_bytes = (u64)pool_mb << 20;
 	cfg.debugfs = true;
+	cfg.discard = discard;
+	cfg.max_queues = max_queues;
 	if (!port || !idle_timeout || !io_timeout || !handshake_timeout ||
 	    idle_timeout > INT_MAX / MSEC_PER_SEC ||
 	    io_timeout > INT_MAX / MSEC_PER_SEC ||

@@ -42,7 +42,13 @@ struct clouddrec_server;
  *	chunk is allocated (NOMEM); 0 for none
  * @max_workers: sessions served at once (workqueue max_active); 0 for the
  *	workqueue default
+ * @pool_bytes: zeroed pages kept ready for chunks' first WRITEs while a
+ *	session is past its handshake, apart from @max_memory (at most
+ *	@max_memory of them); 0 for none
  * @debugfs: publish stats and sessions in debugfs (module instance only)
+ * @discard: grant the DISCARD capability to clients that offer it
+ * @max_queues: most connections one session may have (the first and
+ *	those that JOIN it); QUEUES is granted with RESUME when above 1
  */
 struct clouddrec_config {
 	union virgo_addr addr;
@@ -62,7 +68,10 @@ struct clouddrec_config {
 	u32 orphan_timeout_ms;
 	u64 min_free;
 	u32 max_workers;
+	u64 pool_bytes;
 	bool debugfs;
+	bool discard;
+	u32 max_queues;
 };
 
 /* Counters kept by a server; see clouddrec_stat_names[] for their names. */
@@ -88,6 +97,8 @@ enum clouddrec_stat {
 	CD_STAT_SESSIONS_RESUMED,
 	CD_STAT_ORPHANS_EXPIRED,
 	CD_STAT_ERR_RESUME,
+	CD_STAT_CHUNKS_DISCARDED,
+	CD_STAT_QUEUES_JOINED,
 	CD_STAT_NR
 };
 
@@ -100,9 +111,25 @@ u64 clouddrec_server_stat(struct clouddrec_server *srv,
 u64 clouddrec_server_lent_bytes(struct clouddrec_server *srv);
 u64 clouddrec_server_lent_chunks(struct clouddrec_server *srv);
 u64 clouddrec_server_charged_bytes(struct clouddrec_server *srv);
+u64 clouddrec_server_materialised_bytes(struct clouddrec_server *srv);
+u64 clouddrec_server_materialised_chunks(struct clouddrec_server *srv);
 u64 clouddrec_server_rx_buffered(struct clouddrec_server *srv);
+u64 clouddrec_server_pooled_bytes(struct clouddrec_server *srv);
+u64 clouddrec_chunk_cost(u32 size);
 unsigned int clouddrec_server_sessions(struct clouddrec_server *srv);
 unsigned int clouddrec_server_orphans(struct clouddrec_server *srv);
 void clouddrec_config_default(struct clouddrec_config *cfg);
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/*
+ * Called by a session's release right after its table became an orphan
+ * (another connection may RESUME it from then on), with the replies the
+ * session still had queued.
+ */
+extern void (*clouddrec_test_orphaned)(struct clouddrec_server *srv,
+				       unsigned int replies_queued);
+/* Called at the start of every run of a connection's I/O work. */
+extern void (*clouddrec_test_io)(struct clouddrec_server *srv);
+#endif
 
 #endif /* _VIRGO_CLOUDDREC_H */

@@ -7,6 +7,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cpumask.h>
 #include <linux/module.h>
 #include <linux/string.h>
 
@@ -45,6 +46,10 @@ static uint peer_dead_ms = 60000;
 module_param(peer_dead_ms, uint, 0444);
 MODULE_PARM_DESC(peer_dead_ms, "a peer unreachable this long has its replicas re-created elsewhere (default 60000)");
 
+static uint queues;
+module_param(queues, uint, 0444);
+MODULE_PARM_DESC(queues, "connections to each peer, with servers that grant QUEUES (default 0: one per online CPU; at most 16)");
+
 static uint repair_kbps;
 module_param(repair_kbps, uint, 0444);
 MODULE_PARM_DESC(repair_kbps, "bound on repair bandwidth in KiB/s (default 0: none)");
@@ -64,6 +69,8 @@ static int __init virgo_init(void)
 		.replicas = replicas,
 		.peer_dead_ms = peer_dead_ms,
 		.repair_kbps = repair_kbps,
+		.queues = queues ? queues :
+			  min(num_online_cpus(), VIRGO_QUEUES_MAX),
 	};
 	int ret;
 

@@ -20,6 +20,7 @@
 
 #include <linux/bitops.h>
 #include <linux/kernel.h>
+#include <linux/mm.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -789,6 +790,7 @@ struct vc_io {
 	struct virgo_client *vc;
 	struct virgo_xlat_entry *e;
 	bool write;
+	bool zero;
 	u8 *buf;
 	const struct kvec *vec;
 	unsigned int nvec;
@@ -967,21 +969,33 @@ static int vc_read_failover(struct vc_io *io, struct vc_io_req *q, int err)
 	return vc_io_errno(err);
 }
 
+/**
+ * vc_chunk_mark_stale() - replicas of a chunk missed a change
+ * @vc: the client
+ * @c: the chunk
+ * @failed: replica bits that missed a write (or discard) another got
+ *
+ * They are never read again (repair replaces them).
+ */
+void vc_chunk_mark_stale(struct virgo_client *vc, struct virgo_chunk *c,
+			 u16 failed)
+{
+	u16 fresh;
+
+	spin_lock(&vc->stale_lock);
+	fresh = failed & ~c->stale;
+	WRITE_ONCE(c->stale, c->stale | failed);
+	spin_unlock(&vc->stale_lock);
+	if (fresh) {
+		atomic64_add(hweight16(fresh), &vc->stale_replicas);
+		atomic64_add((u64)hweight16(fresh) * c->len, &vc->stale_bytes);
+	}
+}
+
 /* Replicas @failed of chunk @idx missed a write another replica got. */
 static void vc_mark_stale(struct vc_io *io, u32 idx, u16 failed)
 {
-	struct virgo_chunk *c = &io->e->chunks[idx];
-	u16 fresh;
-
-	spin_lock(&io->vc->stale_lock);
-	fresh = failed & ~c->stale;
-	WRITE_ONCE(c->stale, c->stale | failed);
-	spin_unlock(&io->vc->stale_lock);
-	if (fresh) {
-		atomic64_add(hweight16(fresh), &io->vc->stale_replicas);
-		atomic64_add((u64)hweight16(fresh) * c->len,
-			     &io->vc->stale_bytes);
-	}
+	vc_chunk_mark_stale(io->vc, &io->e->chunks[idx], failed);
 }
 
 /* The requests of one piece's write, reqs[first..last]. */
@@ -1052,6 +1066,11 @@ static u8 *vc_io_data(struct vc_io *io, u64 buf_off, u32 *n)
 {
 	const struct kvec *v;
 
+	/* Writing zeroes: a page of them per request. */
+	if (io->zero) {
+		*n = min_t(u32, *n, PAGE_SIZE);
+		return page_address(ZERO_PAGE(0));
+	}
 	if (!io->vec)
 		return io->buf + buf_off;
 	/* Pieces come in order: the cursor only moves forward. */
@@ -1145,18 +1164,21 @@ static int vc_io_one(struct vc_io *io, const struct virgo_chunk *c, u32 idx,
 	return 0;
 }
 
-/* @buf, or the @nvec segments of @vec when @vec is set: @len bytes. */
-static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
-		 const void *owner, void *buf, const struct kvec *vec,
-		 unsigned int nvec, size_t len, bool write,
-		 unsigned long deadline)
+/*
+ * @buf, or the @nvec segments of @vec when @vec is set, or zeroes (a
+ * write with @zero): @len bytes.
+ */
+static int __vc_io(struct virgo_client *vc, virgo_addr_t addr,
+		   const void *owner, void *buf, const struct kvec *vec,
+		   unsigned int nvec, size_t len, bool write, bool zero,
+		   unsigned long deadline)
 {
 	struct virgo_xlat_entry *e;
 	struct vc_io *io;
 	int ret;
 
 	might_sleep();
-	if (!buf && !vec && len)
+	if (!buf && !vec && !zero && len)
 		return -EINVAL;
 	e = virgo_xlat_get(&vc->table, addr);
 	if (!e)
@@ -1175,6 +1197,7 @@ static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
 	io->vc = vc;
 	io->e = e;
 	io->write = write;
+	io->zero = write && zero;
 	io->buf = buf;
 	io->vec = vec;
 	io->nvec = nvec;
@@ -1195,6 +1218,34 @@ free_io:
 put:
 	virgo_xlat_put(e);
 	return ret;
+}
+
+static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
+		 const void *owner, void *buf, const struct kvec *vec,
+		 unsigned int nvec, size_t len, bool write,
+		 unsigned long deadline)
+{
+	return __vc_io(vc, addr, owner, buf, vec, nvec, len, write, false,
+		       deadline);
+}
+
+/**
+ * vc_zero_deadline() - write zeroes into an allocation
+ * @vc: the client
+ * @addr: any VIRGO address inside the allocation
+ * @owner: its owner cookie
+ * @len: how many; [addr, addr + len) must lie inside the allocation
+ * @deadline: as for vc_rw_deadline() (0: none but the rounds')
+ *
+ * As vc_set() of @len zero bytes, from the zero page: no buffer.
+ *
+ * Return: as vc_set().
+ */
+int vc_zero_deadline(struct virgo_client *vc, virgo_addr_t addr,
+		     const void *owner, size_t len, unsigned long deadline)
+{
+	return __vc_io(vc, addr, owner, NULL, NULL, 0, len, true, true,
+		       deadline);
 }
 
 /**
@@ -1293,22 +1344,39 @@ static int vc_cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Distinct peers holding the chunks of @e (-ENOMEM without memory). */
-static int vc_count_peers(const struct virgo_xlat_entry *e)
+/*
+ * Distinct peers holding a replica of a chunk of @e (-ENOMEM without
+ * memory, -EINTR on a fatal signal).  Under @e's io_lock: a repair moves
+ * replicas from peer to peer.
+ */
+static int vc_count_peers(struct virgo_xlat_entry *e)
 {
-	u32 *ids, i, n = 0;
+	u32 *ids, i, r, nr = 0, n = 0;
+	int ret;
 
-	ids = kvmalloc_array(e->nr_chunks, sizeof(*ids), GFP_KERNEL);
+	ids = kvmalloc_array(e->nr_chunks, sizeof(*ids) * VIRGO_MAX_REPLICAS,
+			     GFP_KERNEL);
 	if (!ids)
 		return -ENOMEM;
-	for (i = 0; i < e->nr_chunks; i++)
-		ids[i] = e->chunks[i].replicas[0].peer_id;
-	sort(ids, e->nr_chunks, sizeof(*ids), vc_cmp_u32, NULL);
-	for (i = 0; i < e->nr_chunks; i++)
+	ret = down_read_killable(&e->io_lock);
+	if (ret)
+		goto out;
+	for (i = 0; i < e->nr_chunks; i++) {
+		const struct virgo_chunk *c = &e->chunks[i];
+
+		for (r = 0; r < c->nr_replicas; r++)
+			ids[nr++] = c->replicas[r].peer_id;
+		cond_resched();
+	}
+	up_read(&e->io_lock);
+	sort(ids, nr, sizeof(*ids), vc_cmp_u32, NULL);
+	for (i = 0; i < nr; i++)
 		if (!i || ids[i] != ids[i - 1])
 			n++;
+	ret = n;
+out:
 	kvfree(ids);
-	return n;
+	return ret;
 }
 
 /**
@@ -1317,9 +1385,10 @@ static int vc_count_peers(const struct virgo_xlat_entry *e)
  * @addr: any VIRGO address inside the allocation
  * @owner: its owner cookie
  * @info: filled in
- * @peers: also count the distinct peers holding it (O(n log n))
+ * @peers: also count the distinct peers holding a replica of one of its
+ *	chunks (O(n log n))
  *
- * Return: 0, -ENOENT, -EPERM, or -ENOMEM.
+ * Return: 0, -ENOENT, -EPERM, -ENOMEM or -EINTR.
  */
 int vc_stat(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	    struct virgo_alloc_info *info, bool peers)
@@ -1367,7 +1436,8 @@ int virgo_client_init(struct virgo_client *vc,
 
 	if (cfg->chunk_size < VIRGO_CHUNK_MIN ||
 	    cfg->chunk_size > VIRGO_CHUNK_MAX || !cfg->rpc_timeout_ms ||
-	    cfg->replicas > VIRGO_MAX_REPLICAS)
+	    cfg->replicas > VIRGO_MAX_REPLICAS ||
+	    cfg->queues > VIRGO_QUEUES_MAX)
 		return -EINVAL;
 	vc->chunk_size = cfg->chunk_size;
 	vc->rpc_timeout_ms = cfg->rpc_timeout_ms;
@@ -1385,6 +1455,7 @@ int virgo_client_init(struct virgo_client *vc,
 			       cfg->rpc_timeout_ms);
 	if (ret)
 		return ret;
+	vc->peers.queues = cfg->queues ? cfg->queues : 1;
 	virgo_xlat_init(&vc->table);
 	ret = virgo_peers_add_list(&vc->peers, cfg->peers);
 	if (ret) {

@@ -81,22 +81,136 @@ static void vp_release(struct kref *ref);
 
 /* ---- socket helpers -------------------------------------------------- */
 
-/* Send all of @iov; the socket's send timeout bounds each wait. */
-static int vp_sendv(struct socket *sock, struct kvec *iov, int nr, size_t len)
+/*
+ * Send all of @iov by jiffies @end, with @flags (MSG_MORE: the frame goes
+ * on after it): see virgo_sock_sendv().  @started (if not NULL) is set
+ * once a byte went out: an error before that left the stream whole.
+ */
+static int vp_sendv_until(struct socket *sock, struct kvec *iov, int nr,
+			  size_t len, unsigned long end, int flags,
+			  bool *started)
 {
 	unsigned int noreclaim = memalloc_noreclaim_save();
 	int ret = 0;
 
 	while (len) {
-		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+		struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | flags };
+		long left = (long)(end - jiffies);
 
+		if (left <= 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		WRITE_ONCE(sock->sk->sk_sndtimeo, left);
 		ret = kernel_sendmsg(sock, &msg, iov, nr, len);
 		if (ret <= 0) {
 			ret = ret == -EAGAIN ? -ETIMEDOUT : ret ? ret : -EPIPE;
 			break;
 		}
+		if (started)
+			*started = true;
 		len -= ret;
 		virgo_kvec_advance(&iov, &nr, ret);
+		ret = 0;
+	}
+	memalloc_noreclaim_restore(noreclaim);
+	return ret;
+}
+
+/**
+ * virgo_sock_sendv() - send all of a kvec array within a time limit
+ * @sock: a connected stream socket
+ * @iov: the bytes (its entries are advanced past what was sent: the
+ *	caller's array is not reusable afterwards)
+ * @nr: entries in @iov
+ * @len: bytes in @iov
+ * @timeout: jiffies the whole send may take (> 0)
+ *
+ * A send that copied part of the bytes before the socket's send timeout
+ * returns that part, and the next one would wait a full timeout again: a
+ * peer that takes a few KiB every so often, or a dead one whose window
+ * was half open, would stretch one send to several timeouts.  So the
+ * timeout of each kernel_sendmsg() is what is left of @timeout.
+ *
+ * Return: 0 when every byte is queued, -ETIMEDOUT when @timeout passed
+ * first (part of the bytes may have gone out: the stream is broken), or
+ * another negative errno.
+ */
+int virgo_sock_sendv(struct socket *sock, struct kvec *iov, int nr,
+		     size_t len, long timeout)
+{
+	return vp_sendv_until(sock, iov, nr, len, jiffies + timeout, 0, NULL);
+}
+
+/* WRITE data of at least this many bytes goes by page reference. */
+#define VP_ZEROCOPY_MIN		PAGE_SIZE
+
+/*
+ * The page of @p if it may go to the socket by reference: page-backed
+ * memory (a vmalloc or vmap area, the direct map) that is not slab
+ * (sendpage_ok()); NULL for what must be copied (kmalloc'd buffers:
+ * kernel_sendpage() on a slab page is a bug).
+ */
+static struct page *vp_zerocopy_page(const void *p)
+{
+	struct page *page;
+
+	if (is_vmalloc_addr(p))
+		page = vmalloc_to_page(p);
+	else if (virt_addr_valid(p))
+		page = virt_to_page(p);
+	else
+		return NULL;
+	return page && sendpage_ok(page) ? page : NULL;
+}
+
+/*
+ * Send @len bytes of WRITE data from @data, the last part of a frame, by
+ * jiffies @end: its page-backed pages by reference (kernel_sendpage(), as
+ * nvme-tcp sends bio pages), the rest copied.  The socket holds a
+ * reference to every page it may still send, so a caller that frees its
+ * buffer early (a killed or timed-out call) frees nothing the stack still
+ * reads; the bytes the server stores are then those of the buffer when
+ * sent, and the call has failed anyway.  Returns as vp_sendv_until().
+ */
+static int vp_send_data(struct socket *sock, const u8 *data, size_t len,
+			unsigned long end)
+{
+	unsigned int noreclaim = memalloc_noreclaim_save();
+	int ret = 0;
+
+	while (len) {
+		size_t n = min_t(size_t, len, PAGE_SIZE - offset_in_page(data));
+		struct page *page = vp_zerocopy_page(data);
+		long left = (long)(end - jiffies);
+		int flags = MSG_NOSIGNAL;
+
+		if (left <= 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		WRITE_ONCE(sock->sk->sk_sndtimeo, left);
+		if (page) {
+			if (n < len)
+				flags |= MSG_MORE | MSG_SENDPAGE_NOTLAST;
+			ret = kernel_sendpage(sock, page, offset_in_page(data),
+					      n, flags);
+		} else {
+			struct msghdr msg = { .msg_flags = flags };
+			struct kvec iov = { .iov_base = (void *)data };
+
+			/* A run of memory to copy: in one call. */
+			while (n < len && !vp_zerocopy_page(data + n))
+				n += min_t(size_t, len - n, PAGE_SIZE);
+			iov.iov_len = n;
+			ret = kernel_sendmsg(sock, &msg, &iov, 1, n);
+		}
+		if (ret <= 0) {
+			ret = ret == -EAGAIN ? -ETIMEDOUT : ret ? ret : -EPIPE;
+			break;
+		}
+		data += ret;
+		len -= ret;
 		ret = 0;
 	}
 	memalloc_noreclaim_restore(noreclaim);
@@ -215,15 +329,23 @@ static void vp_rpc_finish(struct virgo_rpc *rpc)
 	virgo_rpc_free(rpc);
 }
 
-/* Fail every pending request with @err (the connection is gone). */
-static void vp_fail_all(struct virgo_peer *peer, int err)
+/*
+ * Fail every pending request with @err that went out on connection
+ * @queue (0: the peer's own), or on any with @all: the connection is gone.
+ */
+static void vp_fail_where(struct virgo_peer *peer, int err, bool all,
+			  u32 queue)
 {
+	unsigned long tag = 0;
+
 	for (;;) {
-		unsigned long tag = 0;
 		struct virgo_rpc *rpc;
 
 		xa_lock(&peer->pending);
 		rpc = xa_find(&peer->pending, &tag, ULONG_MAX, XA_PRESENT);
+		while (rpc && !all && rpc->queue != queue)
+			rpc = xa_find_after(&peer->pending, &tag, ULONG_MAX,
+					    XA_PRESENT);
 		if (!rpc) {
 			xa_unlock(&peer->pending);
 			break;
@@ -238,6 +360,12 @@ static void vp_fail_all(struct virgo_peer *peer, int err)
 		vp_slot_put(peer);
 		vp_rpc_finish(rpc);
 	}
+}
+
+/* Fail every pending request with @err (the peer's connection is gone). */
+static void vp_fail_all(struct virgo_peer *peer, int err)
+{
+	vp_fail_where(peer, err, true, 0);
 }
 
 /* Take an in-flight slot if one is free. */
@@ -283,6 +411,15 @@ static bool vp_sendable(struct virgo_peer *peer, u32 epoch)
 		(epoch == VIRGO_EPOCH_ANY || epoch == peer->epoch);
 }
 
+static struct virgo_queue *vp_queue_pick(struct virgo_peer *peer, u32 epoch);
+static void vp_queues_kick(struct virgo_peer *peer, unsigned long delay);
+
+/* May a request of @op go out on an extra queue (see virgo_rpc_send())? */
+static bool vp_queue_carries(u8 op)
+{
+	return op != VIRGO_OP_ALLOC && op != VIRGO_OP_FREE;
+}
+
 /**
  * virgo_rpc_send() - send a request to a peer
  * @peer: the peer, connected (virgo_peer_connect())
@@ -307,10 +444,15 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		   u32 data_len)
 {
 	struct virgo_peer_set *set = peer->set;
-	long slot_wait = msecs_to_jiffies(set->rpc_timeout_ms), sndtimeo;
+	long slot_wait = msecs_to_jiffies(set->rpc_timeout_ms);
 	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	struct virgo_queue *q;
+	struct socket *sock;
+	/* The send lock of the connection it goes out on. */
+	struct mutex *lock;
 	struct kvec iov[3];
-	bool slot = false;
+	bool slot = false, zerocopy, started = false;
+	unsigned long end;
 	int nr = 0, ret;
 
 	if (rpc->deadline)
@@ -338,23 +480,52 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 	if (virgo_peer_test_pre_send)
 		virgo_peer_test_pre_send(peer);
 #endif
-	mutex_lock(&peer->conn_lock);
-	if (!vp_sendable(peer, epoch)) {
-		ret = vp_down_errno(peer, epoch);
-		mutex_unlock(&peer->conn_lock);
+	/*
+	 * One of its extra queues, if it has some up, else its own.  ALLOC
+	 * and FREE only go on its own: they are not idempotent, and a reply
+	 * lost with an extra queue (the session lives on, nothing resumes)
+	 * would leave a chunk lent that nobody knows of, or a free that
+	 * happened reported failed.
+	 */
+	q = vp_queue_carries(rpc->op) ? vp_queue_pick(peer, epoch) : NULL;
+	if (q) {
+		lock = &q->lock;
+		sock = q->sock;
+		rpc->epoch = q->epoch;
+		rpc->queue = q->index;
+	} else {
+		lock = &peer->conn_lock;
+		mutex_lock(lock);
+		if (!vp_sendable(peer, epoch)) {
+			ret = vp_down_errno(peer, epoch);
+			mutex_unlock(lock);
+			vp_slot_put(peer);
+			return ret;
+		}
+		sock = peer->sock;
+		rpc->epoch = peer->epoch;
+		rpc->queue = 0;
+	}
+	/*
+	 * Never an opcode the connection did not agree on (protocol.md 10);
+	 * the queues agreed on DISCARD as the peer's connection did.
+	 */
+	if (rpc->op == VIRGO_OP_DISCARD && !READ_ONCE(peer->discard)) {
+		mutex_unlock(lock);
 		vp_slot_put(peer);
-		return ret;
+		return -EOPNOTSUPP;
 	}
 	kref_get(&peer->ref);
 	rpc->peer = peer;
-	rpc->epoch = peer->epoch;
-	rpc->tag = ++peer->next_tag;
+	rpc->tag = atomic64_inc_return(&peer->next_tag);
 	ret = xa_insert(&peer->pending, rpc->tag, rpc, GFP_KERNEL);
 	if (ret) {
-		mutex_unlock(&peer->conn_lock);
+		mutex_unlock(lock);
 		vp_slot_put(peer);
 		return ret;
 	}
+	if (q)
+		atomic64_inc(&q->sent);
 
 	virgo_wire_hdr_pack(hdr, rpc->op, 0, len + data_len, 0, rpc->tag);
 	iov[nr].iov_base = hdr;
@@ -363,24 +534,45 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		iov[nr].iov_base = (void *)payload;
 		iov[nr++].iov_len = len;
 	}
-	if (data_len) {
+	zerocopy = data_len >= VP_ZEROCOPY_MIN;
+	if (data_len && !zerocopy) {
 		iov[nr].iov_base = (void *)data;
 		iov[nr++].iov_len = data_len;
 	}
 	rpc->sent_ns = ktime_get_ns();
-	/* A peer that takes no bytes (dead, link cut) blocks the send. */
-	sndtimeo = msecs_to_jiffies(set->rpc_timeout_ms);
-	WRITE_ONCE(peer->sock->sk->sk_sndtimeo, sndtimeo);
-	ret = vp_sendv(peer->sock, iov, nr, sizeof(hdr) + len + data_len);
+	/*
+	 * A peer that takes no bytes (dead, link cut) blocks the send: for
+	 * rpc_timeout_ms in all, however the bytes trickle out, and never
+	 * past the caller's round (with several connections to a dead peer,
+	 * each one's blocked send would take a whole rpc_timeout_ms).
+	 */
+	end = jiffies + msecs_to_jiffies(set->rpc_timeout_ms);
+	if (rpc->deadline && time_before(rpc->deadline, end))
+		end = rpc->deadline;
+	ret = vp_sendv_until(sock, iov, nr,
+			     sizeof(hdr) + len + (zerocopy ? 0 : data_len),
+			     end, zerocopy ? MSG_MORE : 0, &started);
+	if (!ret && zerocopy)
+		ret = vp_send_data(sock, data, data_len, end);
 	if (ret) {
 		/*
 		 * A partial frame breaks the stream: drop the connection, and
 		 * say so now, so that a sender waiting for the session to be
 		 * back waits for the reconnect, not for this broken socket.
+		 * A queue's: only the queue (its receive work sees it).  A
+		 * frame that timed out before its first byte broke nothing.
 		 */
-		kernel_sock_shutdown(peer->sock, SHUT_RDWR);
-		vp_mark_down(peer, ret);
-		mutex_unlock(&peer->conn_lock);
+		if (started || ret != -ETIMEDOUT) {
+			kernel_sock_shutdown(sock, SHUT_RDWR);
+			if (q)
+				WRITE_ONCE(q->up, false);
+			else
+				vp_mark_down(peer, ret);
+		}
+		mutex_unlock(lock);
+		/* Its receive work leaves a queue that is down alone. */
+		if (q && !READ_ONCE(q->up))
+			vp_queues_kick(peer, 0);
 		/*
 		 * A send that timed out used the caller's whole round: the
 		 * peer took nothing for rpc_timeout_ms; no waiting for a
@@ -398,7 +590,7 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		wait_for_completion(&rpc->done);
 		return ret;
 	}
-	mutex_unlock(&peer->conn_lock);
+	mutex_unlock(lock);
 	return 0;
 }
 
@@ -459,20 +651,21 @@ void virgo_rpc_forget(struct virgo_rpc *rpc)
 
 /* ---- the receive thread ---------------------------------------------- */
 
-/* Receive and dispatch one reply; an error ends the connection. */
-static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
+/*
+ * A reply's header @hdr came in on connection @queue (@sock): find its
+ * request and receive the rest (blocking, for up to rpc_timeout_ms:
+ * a reply that has begun is received to its end).  An error ends the
+ * connection.
+ */
+static int vp_rx_reply(struct virgo_peer *peer, struct socket *sock,
+		       u32 queue, const u8 *hdr)
 {
 	unsigned long timeout = msecs_to_jiffies(peer->set->rpc_timeout_ms);
-	u8 hdr[VIRGO_WIRE_HDR_LEN];
 	struct virgo_wire_msg m;
 	struct virgo_rpc *rpc;
 	void *dest;
 	int ret;
 
-	WRITE_ONCE(sock->sk->sk_rcvtimeo, MAX_SCHEDULE_TIMEOUT);
-	ret = vp_recv(sock, hdr, sizeof(hdr));
-	if (ret)
-		return ret;
 	ret = virgo_wire_hdr_unpack(hdr, &m, &peer->lim);
 	if (ret || !virgo_wire_is_reply(&m))
 		return -EPROTO;
@@ -482,9 +675,15 @@ static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
 #endif
 
 	xa_lock(&peer->pending);
-	rpc = __xa_erase(&peer->pending, m.tag);
-	if (rpc && !rpc->abandoned)
-		rpc->claimed = true;
+	rpc = xa_load(&peer->pending, m.tag);
+	/* A reply comes on the connection of its request (6.2). */
+	if (rpc && rpc->queue != queue)
+		rpc = NULL;
+	if (rpc) {
+		__xa_erase(&peer->pending, m.tag);
+		if (!rpc->abandoned)
+			rpc->claimed = true;
+	}
 	xa_unlock(&peer->pending);
 	if (!rpc)
 		return -EPROTO;
@@ -514,9 +713,12 @@ static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
 	if (!ret && m.opcode == VIRGO_OP_ALLOC &&
 	    virgo_wire_batch_count(dest) != rpc->count)
 		ret = -EPROTO;
-	/* A server cannot free more than it was asked to. */
+	/* A server cannot free (or discard) more than it was asked to. */
 	if (!ret && m.opcode == VIRGO_OP_FREE &&
 	    virgo_wire_freed(dest) > rpc->count)
+		ret = -EPROTO;
+	if (!ret && m.opcode == VIRGO_OP_DISCARD &&
+	    virgo_wire_discarded(dest) > rpc->count)
 		ret = -EPROTO;
 	if (!ret && m.opcode == VIRGO_OP_PING)
 		atomic64_set(&peer->rtt_ns, ktime_get_ns() - rpc->sent_ns);
@@ -525,6 +727,19 @@ static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
 			ktime_get_ns() - rpc->sent_ns);
 	vp_rpc_finish(rpc);
 	return ret;
+}
+
+/* Receive and dispatch one reply on the peer's own connection. */
+static int vp_rx_one(struct virgo_peer *peer, struct socket *sock)
+{
+	u8 hdr[VIRGO_WIRE_HDR_LEN];
+	int ret;
+
+	WRITE_ONCE(sock->sk->sk_rcvtimeo, MAX_SCHEDULE_TIMEOUT);
+	ret = vp_recv(sock, hdr, sizeof(hdr));
+	if (ret)
+		return ret;
+	return vp_rx_reply(peer, sock, 0, hdr);
 }
 
 static int vp_rx_thread(void *data)
@@ -559,12 +774,13 @@ static int vp_rx_thread(void *data)
 /* ---- connecting ------------------------------------------------------ */
 
 /*
- * One synchronous exchange before the receive thread runs: a reply of up
- * to @rep_max bytes lands in @rep, its length in *@rep_len (checked by
- * the codec).
+ * One synchronous exchange on @sock before anything receives from it: a
+ * reply of up to @rep_max bytes lands in @rep, its length in *@rep_len
+ * (checked by the codec).
  */
-static int vp_exchange(struct virgo_peer *peer, u8 op, const void *req,
-		       u32 len, void *rep, u32 rep_max, u32 *rep_len)
+static int vp_exchange(struct virgo_peer *peer, struct socket *sock, u8 op,
+		       const void *req, u32 len, void *rep, u32 rep_max,
+		       u32 *rep_len)
 {
 	struct virgo_wire_limits lim;
 	u8 hdr[VIRGO_WIRE_HDR_LEN];
@@ -577,10 +793,11 @@ static int vp_exchange(struct virgo_peer *peer, u8 op, const void *req,
 
 	virgo_wire_limits_default(&lim);
 	virgo_wire_hdr_pack(hdr, op, 0, len, 0, 0);
-	ret = vp_sendv(peer->sock, iov, 2, sizeof(hdr) + len);
+	ret = virgo_sock_sendv(sock, iov, 2, sizeof(hdr) + len,
+			       msecs_to_jiffies(peer->set->connect_timeout_ms));
 	if (ret)
 		return ret;
-	ret = vp_recv(peer->sock, hdr, sizeof(hdr));
+	ret = vp_recv(sock, hdr, sizeof(hdr));
 	if (ret)
 		return ret;
 	if (virgo_wire_hdr_unpack(hdr, &m, &lim) || !virgo_wire_is_reply(&m) ||
@@ -590,7 +807,7 @@ static int vp_exchange(struct virgo_peer *peer, u8 op, const void *req,
 		return virgo_status_to_errno(m.status);
 	if (m.len > rep_max)
 		return -EPROTO;
-	ret = vp_recv(peer->sock, rep, m.len);
+	ret = vp_recv(sock, rep, m.len);
 	if (ret)
 		return ret;
 	*rep_len = m.len;
@@ -607,15 +824,15 @@ static int vp_mac(struct virgo_peer_set *set, enum virgo_wire_auth_role role,
 }
 
 /*
- * HELLO (offering RESUME), and AUTH when the server wants it; the reply
- * in @rep, our nonce in @cn.  Called with @conn_lock.
+ * HELLO on @sock offering @caps, and AUTH when the server wants it; the
+ * reply in @rep, our nonce in @cn.
  */
-static int vp_greet(struct virgo_peer *peer, struct virgo_wire_hello_rep *out,
-		    u8 *cn)
+static int vp_hello(struct virgo_peer *peer, struct socket *sock, u32 caps,
+		    struct virgo_wire_hello_rep *out, u8 *cn)
 {
 	struct virgo_peer_set *set = peer->set;
 	struct virgo_wire_hello_req req = { .ver_min = 1, .ver_max = 1,
-					    .caps = VIRGO_CAP_RESUME };
+					    .caps = caps };
 	u8 p[VIRGO_WIRE_HELLO_REP_MAX], mac[VIRGO_WIRE_MAC_LEN];
 	struct virgo_wire_hello_rep rep;
 	u32 len;
@@ -626,7 +843,8 @@ static int vp_greet(struct virgo_peer *peer, struct virgo_wire_hello_rep *out,
 	ret = virgo_wire_put_hello_req(p, sizeof(p), &req);
 	if (ret < 0)
 		return ret;
-	ret = vp_exchange(peer, VIRGO_OP_HELLO, p, ret, p, sizeof(p), &len);
+	ret = vp_exchange(peer, sock, VIRGO_OP_HELLO, p, ret, p, sizeof(p),
+			  &len);
 	if (ret)
 		return ret;
 	virgo_wire_get_hello_rep(p, &rep);
@@ -645,8 +863,8 @@ static int vp_greet(struct virgo_peer *peer, struct virgo_wire_hello_rep *out,
 		ret = vp_mac(set, VIRGO_WIRE_AUTH_CLIENT, cn, rep.nonce, mac);
 		if (ret)
 			return ret;
-		ret = vp_exchange(peer, VIRGO_OP_AUTH, mac, sizeof(mac), p,
-				  VIRGO_WIRE_MAC_LEN, &len);
+		ret = vp_exchange(peer, sock, VIRGO_OP_AUTH, mac, sizeof(mac),
+				  p, VIRGO_WIRE_MAC_LEN, &len);
 		if (ret)
 			return ret == -EKEYREJECTED || ret == -EACCES ?
 				-EKEYREJECTED : ret;
@@ -659,11 +877,35 @@ static int vp_greet(struct virgo_peer *peer, struct virgo_wire_hello_rep *out,
 			return -EKEYREJECTED;
 		}
 	}
+	*out = rep;
+	memzero_explicit(rep.token, sizeof(rep.token));
+	return 0;
+}
 
+/*
+ * HELLO on the peer's own connection (offering RESUME and DISCARD, and
+ * QUEUES when it is to have more), AUTH when the server wants it; the
+ * reply in @out, our nonce in @cn.  Called with @conn_lock.
+ */
+static int vp_greet(struct virgo_peer *peer, struct virgo_wire_hello_rep *out,
+		    u8 *cn)
+{
+	struct virgo_peer_set *set = peer->set;
+	u32 caps = VIRGO_CAP_RESUME | VIRGO_CAP_DISCARD;
+	struct virgo_wire_hello_rep rep;
+	int ret;
+
+	if (peer->nr_queues)
+		caps |= VIRGO_CAP_QUEUES;
+	ret = vp_hello(peer, peer->sock, caps, &rep, cn);
+	if (ret)
+		return ret;
 	/* Its limits and ours, field by field: coherent (protocol.md §4). */
 	peer->lim.max_payload = min(rep.max_payload, set->own.max_payload);
 	peer->lim.max_chunk = min(rep.max_chunk, set->own.max_chunk);
 	peer->lim.max_batch = min(rep.max_batch, set->own.max_batch);
+	WRITE_ONCE(peer->discard, !!(rep.caps & VIRGO_CAP_DISCARD));
+	peer->queues_ok = rep.caps & VIRGO_CAP_QUEUES;
 	WRITE_ONCE(peer->max_inflight, min(rep.max_inflight,
 					   VIRGO_CLIENT_MAX_INFLIGHT));
 	peer->capacity = rep.capacity;
@@ -709,8 +951,8 @@ static int vp_resume(struct virgo_peer *peer,
 		/* BUSY: the server is closing the old connection; again. */
 		if (tries && msleep_interruptible(VP_RESUME_RETRY_MS))
 			break;
-		ret = vp_exchange(peer, VIRGO_OP_RESUME, p, sizeof(p), out,
-				  sizeof(out), &len);
+		ret = vp_exchange(peer, peer->sock, VIRGO_OP_RESUME, p,
+				  sizeof(p), out, sizeof(out), &len);
 	} while (ret == -EBUSY && ++tries < VP_RESUME_TRIES);
 	if (!ret) {
 		virgo_wire_get_resume_rep(out, &chunks, &bytes);
@@ -794,6 +1036,25 @@ static void vp_drop_memalloc(struct socket *sock)
 		sk_clear_memalloc(sock->sk);
 }
 
+/* As vp_sync_memalloc(), for @peer's queues.  Called with @conn_lock. */
+static void vp_queues_sync_memalloc(struct virgo_peer *peer, bool want)
+{
+	unsigned int i;
+
+	for (i = 0; i < peer->nr_queues; i++) {
+		struct virgo_queue *q = &peer->queues[i];
+
+		mutex_lock(&q->lock);
+		if (q->sock && want != sock_flag(q->sock->sk, SOCK_MEMALLOC)) {
+			if (want)
+				sk_set_memalloc(q->sock->sk);
+			else
+				sk_clear_memalloc(q->sock->sk);
+		}
+		mutex_unlock(&q->lock);
+	}
+}
+
 /**
  * virgo_peers_set_memalloc() - the peers' sockets may use the reserves
  * @set: the set
@@ -815,15 +1076,374 @@ void virgo_peers_set_memalloc(struct virgo_peer_set *set, bool on)
 	list_for_each_entry(peer, &set->list, node) {
 		mutex_lock(&peer->conn_lock);
 		vp_sync_memalloc(peer);
+		vp_queues_sync_memalloc(peer, on);
 		mutex_unlock(&peer->conn_lock);
 	}
 	mutex_unlock(&set->lock);
+}
+
+/* A TCP socket for a connection to @peer, not connected yet. */
+static int vp_sock_new(struct virgo_peer *peer, struct socket **out)
+{
+	struct virgo_peer_set *set = peer->set;
+	unsigned long timeout = msecs_to_jiffies(set->connect_timeout_ms);
+	struct socket *sock;
+	int ret;
+
+	ret = sock_create_kern(&init_net, peer->addr.sa.sa_family, SOCK_STREAM,
+			       IPPROTO_TCP, &sock);
+	if (ret)
+		return ret;
+	sock->sk->sk_allocation = GFP_NOIO;
+	sock->sk->sk_sndtimeo = timeout;
+	sock->sk->sk_rcvtimeo = timeout;
+	tcp_sock_set_nodelay(sock->sk);
+	sock_set_keepalive(sock->sk);
+	tcp_sock_set_keepidle(sock->sk, 10);
+	tcp_sock_set_keepintvl(sock->sk, 5);
+	tcp_sock_set_keepcnt(sock->sk, 3);
+	/*
+	 * A peer that dies silently while requests are out: placement skips
+	 * it from its first timed-out request (->suspect), and TCP aborts the
+	 * connection once sent data stays unacknowledged for VP_DEAD_MS (a
+	 * slow but alive server still acknowledges); the receive thread
+	 * sees the error, the peer goes down and its requests fail.  A
+	 * shorter outage keeps the connection, and the session's chunks.
+	 */
+	tcp_sock_set_user_timeout(sock->sk, max(3 * set->rpc_timeout_ms,
+						VP_DEAD_MS));
+	*out = sock;
+	return 0;
+}
+
+/* ---- more queues (capability QUEUES, protocol.md 6.2) ---------------- */
+
+/*
+ * Bytes came in: receive.  The socket's own callback runs too: it wakes
+ * the receive work when it waits in recvmsg() for the rest of a reply
+ * that has begun (without it, only the receive timeout would).
+ */
+static void vp_queue_data_ready(struct sock *sk)
+{
+	struct virgo_queue *q;
+
+	read_lock_bh(&sk->sk_callback_lock);
+	q = sk->sk_user_data;
+	if (q) {
+		queue_work(q->peer->set->rxwq, &q->io_work);
+		q->saved_data_ready(sk);
+	}
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
+/* The connection changed state (closed, reset): likewise. */
+static void vp_queue_state_change(struct sock *sk)
+{
+	struct virgo_queue *q;
+
+	read_lock_bh(&sk->sk_callback_lock);
+	q = sk->sk_user_data;
+	if (q) {
+		queue_work(q->peer->set->rxwq, &q->io_work);
+		q->saved_state_change(sk);
+	}
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
+/* Route @sock's callbacks to @q (@on), or give them back. */
+static void vp_queue_hook(struct virgo_queue *q, struct socket *sock,
+			  bool on)
+{
+	struct sock *sk = sock->sk;
+
+	write_lock_bh(&sk->sk_callback_lock);
+	if (on) {
+		sk->sk_user_data = q;
+		q->saved_data_ready = sk->sk_data_ready;
+		q->saved_state_change = sk->sk_state_change;
+		sk->sk_data_ready = vp_queue_data_ready;
+		sk->sk_state_change = vp_queue_state_change;
+	} else if (sk->sk_user_data == q) {
+		sk->sk_user_data = NULL;
+		sk->sk_data_ready = q->saved_data_ready;
+		sk->sk_state_change = q->saved_state_change;
+	}
+	write_unlock_bh(&sk->sk_callback_lock);
+}
+
+/*
+ * Receive what there is of a reply header on @q, without waiting.
+ * Returns 1 once it is whole, 0 when the socket has no more now, or a
+ * negative errno (-ECONNRESET on EOF).
+ */
+static int vp_queue_rx_hdr(struct virgo_queue *q, struct socket *sock)
+{
+	while (q->rx_have < sizeof(q->rx_hdr)) {
+		struct kvec iov = { .iov_base = q->rx_hdr + q->rx_have,
+				    .iov_len = sizeof(q->rx_hdr) - q->rx_have };
+		struct msghdr msg = {};
+		int ret = kernel_recvmsg(sock, &msg, &iov, 1, iov.iov_len,
+					 MSG_DONTWAIT);
+
+		if (ret == -EAGAIN)
+			return 0;
+		if (ret <= 0)
+			return ret ? ret : -ECONNRESET;
+		q->rx_have += ret;
+	}
+	q->rx_have = 0;
+	return 1;
+}
+
+/* Replies handled per run of a queue's receive work before it yields. */
+#define VP_QUEUE_BUDGET		64
+
+/*
+ * A queue's receive work (as nvme-tcp's io_work): never waits for a reply
+ * to begin; receives each reply that has begun to its end, and completes
+ * its request.  A broken connection fails the queue's requests and has
+ * the queue opened again; the peer and its session stay up.
+ */
+static void vp_queue_io(struct work_struct *work)
+{
+	struct virgo_queue *q = container_of(work, struct virgo_queue,
+					     io_work);
+	struct virgo_peer *peer = q->peer;
+	struct socket *sock = READ_ONCE(q->sock);
+	int budget = VP_QUEUE_BUDGET, ret = 0;
+	unsigned int noreclaim;
+
+	if (!sock || !READ_ONCE(q->up))
+		return;
+	noreclaim = memalloc_noreclaim_save();
+	while (budget--) {
+		ret = vp_queue_rx_hdr(q, sock);
+		if (ret <= 0)
+			break;
+		ret = vp_rx_reply(peer, sock, q->index, q->rx_hdr);
+		if (ret)
+			break;
+	}
+	memalloc_noreclaim_restore(noreclaim);
+	if (ret < 0) {
+		pr_info("peer %s: queue %u lost (%d)\n", peer->name, q->index,
+			ret);
+		/* Senders skip it; it is closed before it is opened again. */
+		WRITE_ONCE(q->up, false);
+		kernel_sock_shutdown(sock, SHUT_RDWR);
+		vp_fail_where(peer, VIRGO_ERR_CONN_LOST, false, q->index);
+		vp_queues_kick(peer, 0);
+		return;
+	}
+	if (budget < 0)
+		queue_work(peer->set->rxwq, &q->io_work);
+}
+
+/*
+ * Close @q's connection, if any, and fail what is still pending on it
+ * with @err.  Never called from its receive work.
+ */
+static void vp_queue_close(struct virgo_queue *q, int err)
+{
+	struct socket *sock;
+
+	mutex_lock(&q->lock);
+	sock = q->sock;
+	WRITE_ONCE(q->up, false);
+	if (sock) {
+		vp_queue_hook(q, sock, false);
+		kernel_sock_shutdown(sock, SHUT_RDWR);
+	}
+	mutex_unlock(&q->lock);
+	if (!sock)
+		return;
+	cancel_work_sync(&q->io_work);
+	vp_fail_where(q->peer, err, false, q->index);
+	mutex_lock(&q->lock);
+	q->sock = NULL;
+	mutex_unlock(&q->lock);
+	vp_drop_memalloc(sock);
+	sock_release(sock);
+}
+
+/*
+ * Open a connection for @q and JOIN it to the session @id of @epoch,
+ * whose token is @token (protocol.md 6.2); it becomes the queue's if the
+ * peer is still up in that epoch.  Returns 0 or a negative errno.
+ */
+static int vp_queue_open(struct virgo_queue *q, u32 epoch, u64 id,
+			 const u8 *token)
+{
+	struct virgo_peer *peer = q->peer;
+	struct virgo_peer_set *set = peer->set;
+	u8 input[VIRGO_WIRE_JOIN_INPUT_LEN], proof[VIRGO_WIRE_MAC_LEN];
+	u8 p[VIRGO_WIRE_JOIN_REQ_LEN], out[VIRGO_WIRE_JOIN_REP_LEN];
+	u32 caps = VIRGO_CAP_RESUME | VIRGO_CAP_DISCARD | VIRGO_CAP_QUEUES;
+	struct virgo_wire_hello_rep rep;
+	u8 cn[VIRGO_WIRE_NONCE_LEN];
+	struct socket *sock;
+	u32 len;
+	int ret;
+
+	ret = vp_sock_new(peer, &sock);
+	if (ret)
+		return ret;
+	ret = kernel_connect(sock, &peer->addr.sa,
+			     virgo_addr_len(&peer->addr), 0);
+	if (ret)
+		goto release;
+	ret = vp_hello(peer, sock, caps, &rep, cn);
+	memzero_explicit(rep.token, sizeof(rep.token));
+	if (ret)
+		goto release;
+	/* The server as the session's connection found it. */
+	ret = -EPROTO;
+	if (!(rep.caps & VIRGO_CAP_QUEUES) ||
+	    !!(rep.caps & VIRGO_CAP_DISCARD) != READ_ONCE(peer->discard))
+		goto release;
+	memcpy(proof, token, sizeof(proof));
+	if (set->hmac) {
+		virgo_wire_join_input(input, token, cn, rep.nonce);
+		ret = crypto_shash_tfm_digest(set->hmac, input, sizeof(input),
+					      proof);
+		memzero_explicit(input, sizeof(input));
+		if (ret)
+			goto release;
+	}
+	virgo_wire_put_join_req(p, sizeof(p), id, proof);
+	memzero_explicit(proof, sizeof(proof));
+	ret = vp_exchange(peer, sock, VIRGO_OP_JOIN, p, sizeof(p), out,
+			  sizeof(out), &len);
+	memzero_explicit(p, sizeof(p));
+	if (ret)
+		goto release;
+
+	/* Still the session it joined: the queue is up. */
+	mutex_lock(&peer->conn_lock);
+	ret = -ECONNRESET;
+	if (peer->removed || peer->state != VIRGO_PEER_UP ||
+	    peer->epoch != epoch) {
+		mutex_unlock(&peer->conn_lock);
+		goto release;
+	}
+	mutex_lock(&q->lock);
+	sock->sk->sk_use_task_frag = false;
+	if (READ_ONCE(set->memalloc))
+		sk_set_memalloc(sock->sk);
+	q->sock = sock;
+	q->epoch = epoch;
+	q->rx_have = 0;
+	vp_queue_hook(q, sock, true);
+	WRITE_ONCE(q->up, true);
+	mutex_unlock(&q->lock);
+	mutex_unlock(&peer->conn_lock);
+	/* Bytes may have come before the callbacks were ours. */
+	queue_work(set->rxwq, &q->io_work);
+	return 0;
+
+release:
+	sock_release(sock);
+	return ret;
+}
+
+/* Retry of queues that could not be opened. */
+#define VP_QUEUES_RETRY_MS	1000
+
+/* Open and join the queues of @peer that are not up. */
+static void vp_queues_work(struct work_struct *work)
+{
+	struct virgo_peer *peer = container_of(to_delayed_work(work),
+					       struct virgo_peer,
+					       queues_work);
+	u8 token[VIRGO_WIRE_TOKEN_LEN];
+	unsigned int i, failed = 0;
+	u32 epoch;
+	u64 id;
+	bool ok;
+	int ret;
+
+	mutex_lock(&peer->conn_lock);
+	ok = peer->queues_ok && !peer->removed &&
+	     peer->state == VIRGO_PEER_UP;
+	epoch = peer->epoch;
+	id = peer->resume_id;
+	memcpy(token, peer->resume_token, sizeof(token));
+	mutex_unlock(&peer->conn_lock);
+	for (i = 0; ok && i < peer->nr_queues; i++) {
+		struct virgo_queue *q = &peer->queues[i];
+
+		if (READ_ONCE(q->up))
+			continue;
+		vp_queue_close(q, VIRGO_ERR_CONN_LOST);
+		ret = vp_queue_open(q, epoch, id, token);
+		if (ret) {
+			pr_info_ratelimited("peer %s: queue %u not joined (%d)\n",
+					    peer->name, q->index, ret);
+			failed++;
+		}
+	}
+	memzero_explicit(token, sizeof(token));
+	if (failed)
+		vp_queues_kick(peer, msecs_to_jiffies(VP_QUEUES_RETRY_MS));
+	virgo_peer_put(peer);
+}
+
+/* Open @peer's queues in the background, after @delay jiffies. */
+static void vp_queues_kick(struct virgo_peer *peer, unsigned long delay)
+{
+	if (!peer->nr_queues || READ_ONCE(peer->removed))
+		return;
+	/* The queued work's reference; never the last one here. */
+	kref_get(&peer->ref);
+	if (!queue_delayed_work(peer->set->connecting, &peer->queues_work,
+				delay))
+		kref_put(&peer->ref, vp_release);
+}
+
+/* Close every queue of @peer.  Called with @conn_lock. */
+static void vp_queues_close(struct virgo_peer *peer, int err)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&peer->conn_lock);
+	peer->queues_ok = false;
+	for (i = 0; i < peer->nr_queues; i++)
+		vp_queue_close(&peer->queues[i], err);
+}
+
+/*
+ * The queue the next request to @peer goes out on, locked, when it is one
+ * of its extra queues and up in @epoch; NULL for the peer's own
+ * connection.  Round robin: one caller's fan-out uses every queue.
+ */
+static struct virgo_queue *vp_queue_pick(struct virgo_peer *peer, u32 epoch)
+{
+	unsigned int n = peer->nr_queues + 1, at;
+	struct virgo_queue *q;
+
+	if (n == 1)
+		return NULL;
+	at = (unsigned int)atomic_inc_return(&peer->next_queue) % n;
+	if (!at)
+		return NULL;
+	q = &peer->queues[at - 1];
+	if (!READ_ONCE(q->up))
+		return NULL;
+	mutex_lock(&q->lock);
+	if (q->up && !READ_ONCE(peer->removed) &&
+	    q->epoch == READ_ONCE(peer->epoch) &&
+	    (epoch == VIRGO_EPOCH_ANY || epoch == q->epoch))
+		return q;
+	mutex_unlock(&q->lock);
+	return NULL;
 }
 
 /* Drop the connection, if any.  Called with @conn_lock. */
 static void vp_disconnect(struct virgo_peer *peer, int state)
 {
 	WRITE_ONCE(peer->state, state);
+	vp_queues_close(peer, state == VIRGO_PEER_IDLE ? -EIO :
+						     VIRGO_ERR_CONN_LOST);
 	if (peer->sock)
 		kernel_sock_shutdown(peer->sock, SHUT_RDWR);
 	if (peer->rx) {
@@ -853,8 +1473,6 @@ static void vp_disconnect(struct virgo_peer *peer, int state)
  */
 int virgo_peer_connect(struct virgo_peer *peer)
 {
-	struct virgo_peer_set *set = peer->set;
-	unsigned long timeout = msecs_to_jiffies(set->connect_timeout_ms);
 	struct virgo_wire_hello_rep rep;
 	u8 cn[VIRGO_WIRE_NONCE_LEN];
 	struct socket *sock;
@@ -879,28 +1497,9 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	}
 	vp_disconnect(peer, VIRGO_PEER_DOWN);
 
-	ret = sock_create_kern(&init_net, peer->addr.sa.sa_family, SOCK_STREAM,
-			       IPPROTO_TCP, &sock);
+	ret = vp_sock_new(peer, &sock);
 	if (ret)
 		goto fail;
-	sock->sk->sk_allocation = GFP_NOIO;
-	sock->sk->sk_sndtimeo = timeout;
-	sock->sk->sk_rcvtimeo = timeout;
-	tcp_sock_set_nodelay(sock->sk);
-	sock_set_keepalive(sock->sk);
-	tcp_sock_set_keepidle(sock->sk, 10);
-	tcp_sock_set_keepintvl(sock->sk, 5);
-	tcp_sock_set_keepcnt(sock->sk, 3);
-	/*
-	 * A peer that dies silently while requests are out: placement skips
-	 * it from its first timed-out request (->suspect), and TCP aborts the
-	 * connection once sent data stays unacknowledged for VP_DEAD_MS (a
-	 * slow but alive server still acknowledges); the receive thread
-	 * sees the error, the peer goes down and its requests fail.  A
-	 * shorter outage keeps the connection, and the session's chunks.
-	 */
-	tcp_sock_set_user_timeout(sock->sk, max(3 * set->rpc_timeout_ms,
-						VP_DEAD_MS));
 	peer->sock = sock;
 	vp_sync_memalloc(peer);
 
@@ -930,6 +1529,8 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	peer->backoff_ms = 0;
 	WRITE_ONCE(peer->tried, true);
 	WRITE_ONCE(peer->down_since, 0);
+	if (peer->queues_ok)
+		vp_queues_kick(peer, 0);
 	mutex_unlock(&peer->conn_lock);
 	return 0;
 
@@ -1142,7 +1743,8 @@ int virgo_rpc_call(struct virgo_peer *peer, u32 epoch, u8 op,
 	rpc = virgo_rpc_alloc(op, rbuf, rlen, 0, GFP_KERNEL);
 	if (!rpc)
 		return -ENOMEM;
-	if (op == VIRGO_OP_ALLOC || op == VIRGO_OP_FREE)
+	if (op == VIRGO_OP_ALLOC || op == VIRGO_OP_FREE ||
+	    op == VIRGO_OP_DISCARD)
 		rpc->count = virgo_wire_batch_count(payload);
 	ret = virgo_rpc_send(peer, epoch, rpc, payload, len, data, data_len);
 	if (ret) {
@@ -1272,6 +1874,39 @@ void virgo_peer_free_handles(struct virgo_peer *peer, u32 epoch,
 
 /* ---- the peer set ---------------------------------------------------- */
 
+/* @nr - 1 more queues for @peer besides its own connection. */
+static int vp_queues_alloc(struct virgo_peer *peer, unsigned int nr)
+{
+	unsigned int i;
+
+	if (nr <= 1)
+		return 0;
+	peer->queues = kcalloc(nr - 1, sizeof(*peer->queues), GFP_KERNEL);
+	if (!peer->queues)
+		return -ENOMEM;
+	peer->nr_queues = nr - 1;
+	for (i = 0; i < peer->nr_queues; i++) {
+		struct virgo_queue *q = &peer->queues[i];
+
+		q->peer = peer;
+		q->index = i + 1;
+		mutex_init(&q->lock);
+		INIT_WORK(&q->io_work, vp_queue_io);
+	}
+	return 0;
+}
+
+static void vp_queues_free(struct virgo_peer *peer)
+{
+	unsigned int i;
+
+	for (i = 0; i < peer->nr_queues; i++) {
+		WARN_ON(peer->queues[i].sock);
+		mutex_destroy(&peer->queues[i].lock);
+	}
+	kfree(peer->queues);
+}
+
 static void vp_release(struct kref *ref)
 {
 	struct virgo_peer *peer = container_of(ref, struct virgo_peer, ref);
@@ -1279,6 +1914,7 @@ static void vp_release(struct kref *ref)
 	WARN_ON(peer->sock || peer->rx);
 	xa_destroy(&peer->pending);
 	mutex_destroy(&peer->conn_lock);
+	vp_queues_free(peer);
 	kfree_rcu(peer, rcu);
 }
 
@@ -1385,8 +2021,14 @@ int virgo_peer_add(struct virgo_peer_set *set, const char *spec)
 	xa_init(&peer->pending);
 	init_waitqueue_head(&peer->slot_wq);
 	INIT_DELAYED_WORK(&peer->connect_work, vp_connect_work);
+	INIT_DELAYED_WORK(&peer->queues_work, vp_queues_work);
 	peer->max_inflight = 1;
 	virgo_wire_limits_default(&peer->lim);
+	ret = vp_queues_alloc(peer, clamp(set->queues, 1U, VIRGO_QUEUES_MAX));
+	if (ret) {
+		kfree(peer);
+		return ret;
+	}
 
 	mutex_lock(&set->lock);
 	if (vp_find(set, &addr)) {
@@ -1407,6 +2049,7 @@ int virgo_peer_add(struct virgo_peer_set *set, const char *spec)
 unlock:
 	mutex_unlock(&set->lock);
 	mutex_destroy(&peer->conn_lock);
+	vp_queues_free(peer);
 	kfree(peer);
 	return ret;
 }
@@ -1422,6 +2065,8 @@ static void vp_remove(struct virgo_peer_set *set, struct virgo_peer *peer)
 	WRITE_ONCE(peer->removed, true);
 	mutex_unlock(&peer->conn_lock);
 	if (cancel_delayed_work_sync(&peer->connect_work))
+		virgo_peer_put(peer);
+	if (cancel_delayed_work_sync(&peer->queues_work))
 		virgo_peer_put(peer);
 	mutex_lock(&peer->conn_lock);
 	vp_disconnect(peer, VIRGO_PEER_IDLE);
@@ -1603,9 +2248,17 @@ int virgo_peers_init(struct virgo_peer_set *set, const u8 *psk, size_t psk_len,
 	init_waitqueue_head(&set->connect_wq);
 	set->connect_timeout_ms = connect_timeout_ms;
 	set->rpc_timeout_ms = rpc_timeout_ms;
+	set->queues = 1;
 	set->wq = alloc_workqueue("virgo_peers", WQ_UNBOUND, 0);
 	if (!set->wq)
 		return -ENOMEM;
+	/* As nvme-tcp's: replies a swap write-out waits for come through. */
+	set->rxwq = alloc_workqueue("virgo_rx", WQ_MEM_RECLAIM | WQ_HIGHPRI,
+				    0);
+	if (!set->rxwq) {
+		destroy_workqueue(set->wq);
+		return -ENOMEM;
+	}
 	/*
 	 * A bounded number of connects at once: a thousand peers added
 	 * together must not overflow their servers' listen backlogs.
@@ -1613,6 +2266,7 @@ int virgo_peers_init(struct virgo_peer_set *set, const u8 *psk, size_t psk_len,
 	set->connecting = alloc_workqueue("virgo_connect", WQ_UNBOUND,
 					  VP_CONNECTS_MAX);
 	if (!set->connecting) {
+		destroy_workqueue(set->rxwq);
 		destroy_workqueue(set->wq);
 		return -ENOMEM;
 	}
@@ -1634,6 +2288,7 @@ int virgo_peers_init(struct virgo_peer_set *set, const u8 *psk, size_t psk_len,
 fail:
 	crypto_free_shash(set->hmac);
 	destroy_workqueue(set->connecting);
+	destroy_workqueue(set->rxwq);
 	destroy_workqueue(set->wq);
 	memzero_explicit(set->psk, sizeof(set->psk));
 	return ret;
@@ -1654,6 +2309,7 @@ void virgo_peers_destroy(struct virgo_peer_set *set)
 		vp_remove(set, peer);
 	mutex_unlock(&set->lock);
 	destroy_workqueue(set->connecting);
+	destroy_workqueue(set->rxwq);
 	destroy_workqueue(set->wq);
 	xa_destroy(&set->ids);
 	crypto_free_shash(set->hmac);

@@ -31,6 +31,9 @@
 /* Bound on a server's max_inflight that the client accepts. */
 #define VIRGO_CLIENT_MAX_INFLIGHT	1024U
 
+/* Most connections (queues) a client opens to one peer. */
+#define VIRGO_QUEUES_MAX	16U
+
 enum virgo_peer_state {
 	VIRGO_PEER_IDLE,	/* never connected, or closed cleanly */
 	VIRGO_PEER_UP,		/* connected and greeted */
@@ -38,6 +41,47 @@ enum virgo_peer_state {
 };
 
 struct virgo_peer_set;
+struct virgo_peer;
+
+/**
+ * struct virgo_queue - one more connection to a peer (capability QUEUES)
+ * @peer: its peer (no reference: the peer outlives its queues)
+ * @index: 1.. (0 names the peer's own connection, @peer->sock)
+ * @lock: serialises sending on @sock, and its setup and teardown;
+ *	protects @sock, @epoch and @up.  Taken after the peer's @conn_lock,
+ *	never before.
+ * @sock: the connection, or NULL
+ * @epoch: the peer epoch (server session) the connection joined
+ * @up: joined and receiving (READ_ONCE() without @lock, for a hint)
+ * @io_work: receives its replies (vp_queue_io()), queued by the socket's
+ *	callbacks on the set's @rxwq: no thread per connection
+ * @rx_hdr: the reply header being received (only @io_work)
+ * @rx_have: bytes of @rx_hdr received so far (only @io_work)
+ * @saved_data_ready: the socket's callback before we took it over
+ * @saved_state_change: likewise
+ * @sent: requests sent on it
+ *
+ * The peer's own connection (its receive thread, its epoch, RESUME) is
+ * the session; a queue JOINs that session (protocol.md 6.2).  A queue
+ * that breaks fails only its own requests with VIRGO_ERR_CONN_LOST (they
+ * are sent again, on any queue) and is opened again; when the peer's own
+ * connection breaks, every queue is closed with it.
+ */
+struct virgo_queue {
+	struct virgo_peer *peer;
+	unsigned int index;
+	/* Serialises sends, setup and teardown; see above. */
+	struct mutex lock;
+	struct socket *sock;
+	u32 epoch;
+	bool up;
+	struct work_struct io_work;
+	u8 rx_hdr[VIRGO_WIRE_HDR_LEN];
+	u32 rx_have;
+	void (*saved_data_ready)(struct sock *sk);
+	void (*saved_state_change)(struct sock *sk);
+	atomic64_t sent;
+};
 
 /**
  * struct virgo_peer - one cloud node
@@ -49,8 +93,8 @@ struct virgo_peer_set;
  * @ref: references; the set holds one while the peer is listed
  * @set: the set it belongs to
  * @conn_lock: serialises connecting, disconnecting and sending; protects
- *	@sock, @rx, @epoch, @removed, @lim, @max_inflight and the resume
- *	state (@resumable, @resume_id, @resume_token)
+ *	@sock, @rx, @epoch, @removed, @lim, @max_inflight, @discard and the
+ *	resume state (@resumable, @resume_id, @resume_token)
  * @sock: the connection, or NULL
  * @rx: the receive thread of @sock
  * @epoch: incremented by every successful connect that does not resume
@@ -60,6 +104,9 @@ struct virgo_peer_set;
  *	that issued them, and a request built for one epoch is sent in that
  *	epoch or not at all (checked under @conn_lock with the tag)
  * @resumable: the server granted RESUME to the current (or last) session
+ * @discard: the server granted DISCARD on the current (or last)
+ *	connection; READ_ONCE() without @conn_lock, for a hint only:
+ *	virgo_rpc_send() checks it under the lock
  * @resume_id: that session's resume id
  * @resume_token: the token of its latest connection
  * @resumed: sessions taken over after a lost connection (RESUME OK)
@@ -82,14 +129,23 @@ struct virgo_peer_set;
  *	connection (and the chunks of its session) is kept
  * @lim: the server's limits, from HELLO
  * @max_inflight: requests we may have outstanding on @sock
- * @pending: tag -> struct virgo_rpc of requests sent, not yet answered;
- *	its xa_lock also protects the claimed/abandoned flags of its rpcs
- * @next_tag: tag of the last request sent (under @conn_lock)
+ * @pending: tag -> struct virgo_rpc of requests sent, not yet answered,
+ *	on every queue; its xa_lock also protects the claimed/abandoned
+ *	flags of its rpcs
+ * @next_tag: tag of the last request sent (tags are unique per peer,
+ *	so per connection)
  * @inflight: entries in @pending
  * @slot_wq: senders waiting for @inflight to drop below @max_inflight
  * @free: bytes the server said it can still lend, less what we took since
  * @capacity: bytes the server lends in total
  * @placed: bytes of our chunks on this peer
+ * @queues: @nr_queues more connections (the set's queues - 1), or NULL
+ * @nr_queues: entries in @queues
+ * @queues_ok: the server granted QUEUES on the current connection (under
+ *	@conn_lock)
+ * @queues_work: opens and joins the queues that are not up; holds a
+ *	reference while queued
+ * @next_queue: round-robin position of the next request
  * @rtt_ns: round trip of the last PING, in ns
  * @next_try: jiffies before which no reconnect is tried
  * @backoff_ms: the current reconnect backoff
@@ -110,6 +166,7 @@ struct virgo_peer {
 	struct task_struct *rx;
 	u32 epoch;
 	bool resumable;
+	bool discard;
 	u64 resume_id;
 	u8 resume_token[VIRGO_WIRE_TOKEN_LEN];
 	atomic_t resumed;
@@ -125,13 +182,18 @@ struct virgo_peer {
 	u32 max_inflight;
 
 	struct xarray pending;
-	u64 next_tag;
+	atomic64_t next_tag;
 	atomic_t inflight;
 	wait_queue_head_t slot_wq;
 
 	atomic64_t free;
 	u64 capacity;
 	atomic64_t placed;
+	struct virgo_queue *queues;
+	unsigned int nr_queues;
+	bool queues_ok;
+	struct delayed_work queues_work;
+	atomic_t next_queue;
 	atomic64_t rtt_ns;
 	unsigned long next_try;
 	unsigned int backoff_ms;
@@ -159,6 +221,9 @@ struct virgo_peer {
  * @connect_wq: woken after every connection attempt
  * @memalloc: the peers' sockets have SOCK_MEMALLOC (a swap device writes
  *	through them); written under @lock, read under a peer's @conn_lock
+ * @queues: connections opened to each peer added from now on (1: one,
+ *	as without capability QUEUES), 1..VIRGO_QUEUES_MAX
+ * @rxwq: runs the queues' receive work (memory reclaim may wait on it)
  */
 struct virgo_peer_set {
 	/* Protects list, nr and next_id. */
@@ -177,6 +242,8 @@ struct virgo_peer_set {
 	struct workqueue_struct *connecting;
 	wait_queue_head_t connect_wq;
 	bool memalloc;
+	unsigned int queues;
+	struct workqueue_struct *rxwq;
 };
 
 /**
@@ -187,7 +254,10 @@ struct virgo_peer_set {
  * @epoch: the peer epoch it was sent in
  * @rbuf: where the reply payload goes (NULL: no payload expected)
  * @rlen: exact reply payload length expected on success
- * @count: batch count of an ALLOC/FREE (a FREE reply frees at most this)
+ * @queue: the connection it went out on: 0 the peer's own, else the
+ *	index of one of its queues
+ * @count: batch count of an ALLOC/FREE/DISCARD (a FREE or DISCARD reply
+ *	counts at most this)
  * @err: the result: 0, a negative errno, or the reply's status mapped
  * @claimed: the receive thread took it; only it completes it now
  * @abandoned: its sender stopped waiting; the receive path frees it
@@ -204,6 +274,7 @@ struct virgo_rpc {
 	u32 epoch;
 	void *rbuf;
 	u32 rlen;
+	u32 queue;
 	u32 count;
 	int err;
 	bool claimed;
@@ -266,6 +337,8 @@ static inline bool virgo_rpc_gone(int err)
 
 void virgo_rpc_forget(struct virgo_rpc *rpc);
 int virgo_peer_ping(struct virgo_peer *peer);
+int virgo_sock_sendv(struct socket *sock, struct kvec *iov, int nr,
+		     size_t len, long timeout);
 int virgo_rpc_call(struct virgo_peer *peer, u32 epoch, u8 op,
 		   const void *payload, u32 len, const void *data, u32 data_len,
 		   void *rbuf, u32 rlen, u32 *out_epoch);

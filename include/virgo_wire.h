@@ -160,6 +160,10 @@ static inline void put_unaligned_le64(u64 val, void *p)
  * @VIRGO_OP_PING: echo of up to VIRGO_WIRE_PING_MAX opaque bytes
  * @VIRGO_OP_RESUME: take over an earlier session (capability
  *	VIRGO_CAP_RESUME only)
+ * @VIRGO_OP_DISCARD: batch of handles whose memory the server drops; they
+ *	stay allocated and read as zeroes (capability VIRGO_CAP_DISCARD only)
+ * @VIRGO_OP_JOIN: attach this connection to a live session as one more
+ *	queue (capability VIRGO_CAP_QUEUES only)
  */
 enum virgo_wire_op {
 	VIRGO_OP_HELLO = 1,
@@ -171,10 +175,12 @@ enum virgo_wire_op {
 	VIRGO_OP_STAT = 7,
 	VIRGO_OP_PING = 8,
 	VIRGO_OP_RESUME = 9,
+	VIRGO_OP_DISCARD = 10,
+	VIRGO_OP_JOIN = 11,
 };
 
 #define VIRGO_OP_MIN		VIRGO_OP_HELLO
-#define VIRGO_OP_MAX		VIRGO_OP_RESUME
+#define VIRGO_OP_MAX		VIRGO_OP_JOIN
 
 /**
  * enum virgo_wire_status - wire status codes (hdr.status); not errnos
@@ -215,10 +221,17 @@ enum virgo_wire_status {
  * (VIRGO_CAPS_V1); a server ignores bits it does not know and never
  * echoes them.  VIRGO_CAP_RESUME: the HELLO reply carries a resume id and
  * token, and RESUME may follow the handshake (docs/protocol.md 6.1).
+ * VIRGO_CAP_DISCARD: DISCARD may follow the handshake (docs/protocol.md
+ * 5.9).  VIRGO_CAP_QUEUES: JOIN may follow the handshake, attaching the
+ * connection to a live session (docs/protocol.md 6.2); granted only with
+ * VIRGO_CAP_RESUME, whose resume id and token name and prove the session.
  */
 #define VIRGO_CAPS_V1		0U
 #define VIRGO_CAP_RESUME	0x00000001U
-#define VIRGO_CAPS_KNOWN	VIRGO_CAP_RESUME
+#define VIRGO_CAP_DISCARD	0x00000002U
+#define VIRGO_CAP_QUEUES	0x00000004U
+#define VIRGO_CAPS_KNOWN	\
+	(VIRGO_CAP_RESUME | VIRGO_CAP_DISCARD | VIRGO_CAP_QUEUES)
 
 #define VIRGO_WIRE_NONCE_LEN	32
 #define VIRGO_WIRE_MAC_LEN	32
@@ -237,6 +250,10 @@ enum virgo_wire_status {
 	(VIRGO_WIRE_AUTH_LABEL_LEN + VIRGO_WIRE_TOKEN_LEN + \
 	 2 * VIRGO_WIRE_NONCE_LEN)				/* 111 */
 
+/* JOIN: the keyed proof of holding a session's token, for a new queue. */
+#define VIRGO_WIRE_JOIN_LABEL		"virgo-v1-queues"
+#define VIRGO_WIRE_JOIN_INPUT_LEN	VIRGO_WIRE_RESUME_INPUT_LEN
+
 /* Payload sizes. */
 #define VIRGO_WIRE_HELLO_REQ_LEN	40
 #define VIRGO_WIRE_HELLO_REP_LEN	72	/* without VIRGO_CAP_RESUME */
@@ -245,11 +262,14 @@ enum virgo_wire_status {
 	(VIRGO_WIRE_HELLO_REP_LEN + VIRGO_WIRE_HELLO_RESUME_LEN) /* 112 */
 #define VIRGO_WIRE_RESUME_REQ_LEN	40	/* resume_id, proof */
 #define VIRGO_WIRE_RESUME_REP_LEN	16	/* chunks, bytes */
+#define VIRGO_WIRE_JOIN_REQ_LEN		40	/* session id, proof */
+#define VIRGO_WIRE_JOIN_REP_LEN		8	/* queues, reserved */
 #define VIRGO_WIRE_AUTH_LEN		VIRGO_WIRE_MAC_LEN
 #define VIRGO_WIRE_BATCH_HDR_LEN	8	/* count, reserved */
 #define VIRGO_WIRE_SIZE_LEN		4	/* one ALLOC size */
 #define VIRGO_WIRE_HANDLE_LEN		8	/* one handle */
 #define VIRGO_WIRE_FREE_REP_LEN		8
+#define VIRGO_WIRE_DISCARD_REP_LEN	8	/* discarded, reserved */
 #define VIRGO_WIRE_RW_REQ_LEN		16	/* WRITE/READ head */
 #define VIRGO_WIRE_STAT_REP_LEN		64
 #define VIRGO_WIRE_PING_MAX		64
@@ -368,13 +388,35 @@ struct virgo_wire_resume_rep_raw {
 };
 
 /**
- * struct virgo_wire_batch_raw - head of ALLOC/FREE payloads, FREE reply
- * @count: number of elements that follow (FREE reply: handles freed)
+ * struct virgo_wire_join_req_raw - JOIN request payload on the wire
+ * @session_id: the live session to attach to: its resume id (never 0)
+ * @proof: its token (no key), or HMAC-SHA256(key, join input)
+ */
+struct virgo_wire_join_req_raw {
+	__le64 session_id;
+	u8 proof[VIRGO_WIRE_MAC_LEN];
+};
+
+/**
+ * struct virgo_wire_join_rep_raw - JOIN reply payload on the wire
+ * @queues: connections the session has now, this one included (>= 2)
+ * @reserved: must be 0
+ */
+struct virgo_wire_join_rep_raw {
+	__le32 queues;
+	__le32 reserved;
+};
+
+/**
+ * struct virgo_wire_batch_raw - head of ALLOC/FREE/DISCARD payloads and
+ *	of FREE/DISCARD replies
+ * @count: number of elements that follow (FREE reply: handles freed;
+ *	DISCARD reply: handles discarded)
  * @reserved: must be 0
  *
  * Followed by @count little-endian elements: __le32 sizes in an ALLOC
- * request, __le64 handles in an ALLOC reply and a FREE request, nothing in
- * a FREE reply.
+ * request, __le64 handles in an ALLOC reply and a FREE or DISCARD request,
+ * nothing in a FREE or DISCARD reply.
  */
 struct virgo_wire_batch_raw {
 	__le32 count;
@@ -443,6 +485,10 @@ static_assert(sizeof(struct virgo_wire_resume_req_raw) ==
 static_assert(sizeof(struct virgo_wire_resume_rep_raw) ==
 	      VIRGO_WIRE_RESUME_REP_LEN, "resume rep");
 static_assert(VIRGO_WIRE_RESUME_INPUT_LEN == 111, "resume input");
+static_assert(sizeof(struct virgo_wire_join_req_raw) ==
+	      VIRGO_WIRE_JOIN_REQ_LEN, "join req");
+static_assert(sizeof(struct virgo_wire_join_rep_raw) ==
+	      VIRGO_WIRE_JOIN_REP_LEN, "join rep");
 
 /* Field offsets, for the codec below only (#undef'd at the end). */
 #define __VW_HDR(f)	offsetof(struct virgo_wire_hdr, f)
@@ -455,6 +501,8 @@ static_assert(VIRGO_WIRE_RESUME_INPUT_LEN == 111, "resume input");
 			 offsetof(struct virgo_wire_resume_raw, f))
 #define __VW_RREQ(f)	offsetof(struct virgo_wire_resume_req_raw, f)
 #define __VW_RREP(f)	offsetof(struct virgo_wire_resume_rep_raw, f)
+#define __VW_JREQ(f)	offsetof(struct virgo_wire_join_req_raw, f)
+#define __VW_JREP(f)	offsetof(struct virgo_wire_join_rep_raw, f)
 
 /* ---------------------------------------------------------------------- */
 /* Host-order views                                                        */
@@ -465,7 +513,7 @@ static_assert(VIRGO_WIRE_RESUME_INPUT_LEN == 111, "resume input");
  * @max_payload: largest hdr.len accepted
  * @max_chunk: largest ALLOC size and READ/WRITE length; offset + length of
  *	a READ/WRITE must not exceed it either
- * @max_batch: largest ALLOC/FREE count
+ * @max_batch: largest ALLOC/FREE/DISCARD count
  *
  * Check a filled-in struct with virgo_wire_limits_check().  The
  * field-by-field minimum of two valid limits is valid, which is how a
@@ -589,7 +637,7 @@ enum virgo_wire_auth_role {
  * virgo_wire_op_valid() - is @op a v1 opcode?
  * @op: opcode from a header
  *
- * Return: true for VIRGO_OP_HELLO..VIRGO_OP_RESUME.
+ * Return: true for VIRGO_OP_HELLO..VIRGO_OP_JOIN.
  */
 static inline bool virgo_wire_op_valid(u32 op)
 {
@@ -609,7 +657,8 @@ static inline const char *virgo_wire_op_name(u32 op)
 		[VIRGO_OP_ALLOC] = "ALLOC", [VIRGO_OP_FREE] = "FREE",
 		[VIRGO_OP_WRITE] = "WRITE", [VIRGO_OP_READ] = "READ",
 		[VIRGO_OP_STAT] = "STAT", [VIRGO_OP_PING] = "PING",
-		[VIRGO_OP_RESUME] = "RESUME",
+		[VIRGO_OP_RESUME] = "RESUME", [VIRGO_OP_DISCARD] = "DISCARD",
+		[VIRGO_OP_JOIN] = "JOIN",
 	};
 
 	return virgo_wire_op_valid(op) ? names[op] : "?";
@@ -815,6 +864,25 @@ static inline void virgo_wire_resume_input(u8 *out, const u8 *token,
 	memcpy(out, server_nonce, VIRGO_WIRE_NONCE_LEN);
 }
 
+/**
+ * virgo_wire_join_input() - build the 111-byte HMAC input of a JOIN
+ * @out: VIRGO_WIRE_JOIN_INPUT_LEN bytes to fill
+ * @token: the token of the session to join (VIRGO_WIRE_TOKEN_LEN bytes)
+ * @client_nonce: the nonce of this connection's HELLO request
+ * @server_nonce: the nonce of this connection's HELLO reply
+ *
+ * "virgo-v1-queues" || token || client_nonce || server_nonce: as
+ * virgo_wire_resume_input() with its own label, so that a JOIN proof is
+ * never a RESUME proof of the same connection, nor the other way round.
+ */
+static inline void virgo_wire_join_input(u8 *out, const u8 *token,
+					 const u8 *client_nonce,
+					 const u8 *server_nonce)
+{
+	virgo_wire_resume_input(out, token, client_nonce, server_nonce);
+	memcpy(out, VIRGO_WIRE_JOIN_LABEL, VIRGO_WIRE_AUTH_LABEL_LEN);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Header                                                                  */
 /* ---------------------------------------------------------------------- */
@@ -909,7 +977,7 @@ static inline int virgo_wire_hdr_unpack(const void *buf,
 /* ---------------------------------------------------------------------- */
 
 /**
- * __virgo_wire_check_batch() - check an ALLOC/FREE batch payload
+ * __virgo_wire_check_batch() - check an ALLOC/FREE/DISCARD batch payload
  * @p: payload
  * @len: payload length
  * @elem: element size (VIRGO_WIRE_SIZE_LEN or VIRGO_WIRE_HANDLE_LEN)
@@ -1052,6 +1120,7 @@ static inline int virgo_wire_check_req(const struct virgo_wire_msg *m,
 		return __virgo_wire_check_batch(p, len, VIRGO_WIRE_SIZE_LEN,
 						lim);
 	case VIRGO_OP_FREE:
+	case VIRGO_OP_DISCARD:
 		return __virgo_wire_check_batch(p, len, VIRGO_WIRE_HANDLE_LEN,
 						lim);
 	case VIRGO_OP_WRITE:
@@ -1065,6 +1134,11 @@ static inline int virgo_wire_check_req(const struct virgo_wire_msg *m,
 	case VIRGO_OP_RESUME:
 		if (len != VIRGO_WIRE_RESUME_REQ_LEN ||
 		    !get_unaligned_le64(p + __VW_RREQ(resume_id)))
+			return -EINVAL;
+		return 0;
+	case VIRGO_OP_JOIN:
+		if (len != VIRGO_WIRE_JOIN_REQ_LEN ||
+		    !get_unaligned_le64(p + __VW_JREQ(session_id)))
 			return -EINVAL;
 		return 0;
 	default:
@@ -1091,13 +1165,15 @@ static inline u32 virgo_wire_hello_rep_len(u32 caps)
  *
  * Return: 0; -EPROTONOSUPPORT if the version is not VIRGO_WIRE_VERSION;
  * -EINVAL for unknown flags, incoherent advertised limits (see
- * virgo_wire_limits_check()), max_inflight 0, free > capacity or, with
- * VIRGO_CAP_RESUME, a resume id 0.
+ * virgo_wire_limits_check()), max_inflight 0, free > capacity, with
+ * VIRGO_CAP_RESUME a resume id 0, VIRGO_CAP_QUEUES without
+ * VIRGO_CAP_RESUME.
  */
 static inline int __virgo_wire_check_hello_rep(const u8 *p)
 {
 	struct virgo_wire_limits adv;
 	u16 flags;
+	u32 caps;
 
 	if (get_unaligned_le16(p + __VW_HREP(version)) !=
 	    VIRGO_WIRE_VERSION)
@@ -1115,8 +1191,11 @@ static inline int __virgo_wire_check_hello_rep(const u8 *p)
 	if (get_unaligned_le64(p + __VW_HREP(free)) >
 	    get_unaligned_le64(p + __VW_HREP(capacity)))
 		return -EINVAL;
-	if ((get_unaligned_le32(p + __VW_HREP(caps)) & VIRGO_CAP_RESUME) &&
+	caps = get_unaligned_le32(p + __VW_HREP(caps));
+	if ((caps & VIRGO_CAP_RESUME) &&
 	    !get_unaligned_le64(p + __VW_HRES(resume_id)))
+		return -EINVAL;
+	if ((caps & VIRGO_CAP_QUEUES) && !(caps & VIRGO_CAP_RESUME))
 		return -EINVAL;
 	return 0;
 }
@@ -1129,7 +1208,8 @@ static inline int __virgo_wire_check_hello_rep(const u8 *p)
  *
  * Shape only: the client still checks that the reply matches its request
  * (same opcode and tag, ALLOC count equal to the count asked for, FREE
- * freed <= count sent, READ length equal to the length asked for, PING
+ * freed and DISCARD discarded <= count sent, READ length equal to the
+ * length asked for, PING
  * bytes equal to those sent).  A reply with an error status has no
  * payload and is well formed.
  *
@@ -1169,6 +1249,8 @@ static inline int virgo_wire_check_rep(const struct virgo_wire_msg *m,
 		return __virgo_wire_check_batch(p, len, VIRGO_WIRE_HANDLE_LEN,
 						lim);
 	case VIRGO_OP_FREE:
+	case VIRGO_OP_DISCARD:
+		/* Same layout: a count (<= max_batch) and reserved. */
 		if (len != VIRGO_WIRE_FREE_REP_LEN ||
 		    get_unaligned_le32(p + __VW_BATCH(reserved)))
 			return -EINVAL;
@@ -1193,6 +1275,12 @@ static inline int virgo_wire_check_rep(const struct virgo_wire_msg *m,
 		return len <= VIRGO_WIRE_PING_MAX ? 0 : -E2BIG;
 	case VIRGO_OP_RESUME:
 		return len == VIRGO_WIRE_RESUME_REP_LEN ? 0 : -EINVAL;
+	case VIRGO_OP_JOIN:
+		if (len != VIRGO_WIRE_JOIN_REP_LEN ||
+		    get_unaligned_le32(p + __VW_JREP(reserved)) ||
+		    get_unaligned_le32(p + __VW_JREP(queues)) < 2)
+			return -EINVAL;
+		return 0;
 	default:
 		return -EPROTONOSUPPORT;
 	}
@@ -1279,6 +1367,34 @@ static inline void virgo_wire_get_resume_rep(const void *payload, u64 *chunks,
 }
 
 /**
+ * virgo_wire_get_join_req() - read a checked JOIN request
+ * @payload: VIRGO_WIRE_JOIN_REQ_LEN checked bytes
+ * @proof: VIRGO_WIRE_MAC_LEN bytes to fill
+ *
+ * Return: the session id (never 0).
+ */
+static inline u64 virgo_wire_get_join_req(const void *payload, u8 *proof)
+{
+	const u8 *p = payload;
+
+	memcpy(proof, p + __VW_JREQ(proof), VIRGO_WIRE_MAC_LEN);
+	return get_unaligned_le64(p + __VW_JREQ(session_id));
+}
+
+/**
+ * virgo_wire_get_join_rep() - read a checked JOIN reply
+ * @payload: VIRGO_WIRE_JOIN_REP_LEN checked bytes
+ *
+ * Return: the connections the session has now (>= 2).
+ */
+static inline u32 virgo_wire_get_join_rep(const void *payload)
+{
+	const u8 *p = payload;
+
+	return get_unaligned_le32(p + __VW_JREP(queues));
+}
+
+/**
  * virgo_wire_batch_count() - element count of a checked batch payload
  * @payload: checked ALLOC request/reply or FREE request payload
  *
@@ -1327,6 +1443,18 @@ static inline u64 virgo_wire_handle(const void *payload, u32 i)
  * Return: the number of handles the server freed.
  */
 static inline u32 virgo_wire_freed(const void *payload)
+{
+	return get_unaligned_le32((const u8 *)payload +
+				  __VW_BATCH(count));
+}
+
+/**
+ * virgo_wire_discarded() - the count of a checked DISCARD reply
+ * @payload: checked DISCARD reply payload
+ *
+ * Return: the number of handles whose chunks the server discarded.
+ */
+static inline u32 virgo_wire_discarded(const void *payload)
 {
 	return get_unaligned_le32((const u8 *)payload +
 				  __VW_BATCH(count));
@@ -1531,6 +1659,35 @@ static inline int virgo_wire_put_free_rep(void *buf, size_t cap, u32 freed)
 }
 
 /**
+ * virgo_wire_put_discard_req() - encode a DISCARD request payload
+ * @buf: destination
+ * @cap: bytes available at @buf
+ * @handles: @count handles whose chunks' memory the server drops
+ * @count: number of handles
+ *
+ * Return: bytes written (8 + 8 * @count) or -EMSGSIZE.
+ */
+static inline int virgo_wire_put_discard_req(void *buf, size_t cap,
+					     const u64 *handles, u32 count)
+{
+	return __virgo_wire_put_handles(buf, cap, handles, count);
+}
+
+/**
+ * virgo_wire_put_discard_rep() - encode a DISCARD reply payload
+ * @buf: destination
+ * @cap: bytes available at @buf
+ * @discarded: number of handles discarded
+ *
+ * Return: VIRGO_WIRE_DISCARD_REP_LEN or -EMSGSIZE.
+ */
+static inline int virgo_wire_put_discard_rep(void *buf, size_t cap,
+					     u32 discarded)
+{
+	return virgo_wire_put_free_rep(buf, cap, discarded);
+}
+
+/**
  * virgo_wire_put_rw_req() - encode the head of a WRITE or READ request
  * @buf: destination
  * @cap: bytes available at @buf
@@ -1657,6 +1814,46 @@ static inline int virgo_wire_put_resume_rep(void *buf, size_t cap, u64 chunks,
 }
 
 /**
+ * virgo_wire_put_join_req() - encode a JOIN request payload
+ * @buf: destination
+ * @cap: bytes available at @buf
+ * @session_id: the session to attach to (its resume id)
+ * @proof: VIRGO_WIRE_MAC_LEN bytes: the token, or its HMAC with a key
+ *
+ * Return: VIRGO_WIRE_JOIN_REQ_LEN or -EMSGSIZE.
+ */
+static inline int virgo_wire_put_join_req(void *buf, size_t cap,
+					  u64 session_id, const u8 *proof)
+{
+	u8 *p = buf;
+
+	if (cap < VIRGO_WIRE_JOIN_REQ_LEN)
+		return -EMSGSIZE;
+	put_unaligned_le64(session_id, p + __VW_JREQ(session_id));
+	memcpy(p + __VW_JREQ(proof), proof, VIRGO_WIRE_MAC_LEN);
+	return VIRGO_WIRE_JOIN_REQ_LEN;
+}
+
+/**
+ * virgo_wire_put_join_rep() - encode a JOIN reply payload
+ * @buf: destination
+ * @cap: bytes available at @buf
+ * @queues: connections the session has now, this one included
+ *
+ * Return: VIRGO_WIRE_JOIN_REP_LEN or -EMSGSIZE.
+ */
+static inline int virgo_wire_put_join_rep(void *buf, size_t cap, u32 queues)
+{
+	u8 *p = buf;
+
+	if (cap < VIRGO_WIRE_JOIN_REP_LEN)
+		return -EMSGSIZE;
+	put_unaligned_le32(queues, p + __VW_JREP(queues));
+	put_unaligned_le32(0, p + __VW_JREP(reserved));
+	return VIRGO_WIRE_JOIN_REP_LEN;
+}
+
+/**
  * virgo_wire_put_auth() - encode an AUTH request or reply payload
  * @buf: destination
  * @cap: bytes available at @buf
@@ -1707,5 +1904,7 @@ static inline int virgo_wire_put_stat_rep(void *buf, size_t cap,
 #undef __VW_HRES
 #undef __VW_RREQ
 #undef __VW_RREP
+#undef __VW_JREQ
+#undef __VW_JREP
 
 #endif /* _VIRGO_WIRE_H */

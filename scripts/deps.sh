@@ -11,7 +11,7 @@ PKGS=(
 	xz-utils rsync python3
 	linux-headers-amd64 linux-image-amd64 linux-source-6.1
 	sparse coccinelle
-	qemu-system-x86 busybox-static iproute2
+	qemu-system-x86 busybox-static iproute2 e2fsprogs
 	clang llvm libclang-rt-14-dev
 	dpkg-dev debhelper dh-dkms dkms lintian fakeroot pkg-config
 )

@@ -9,7 +9,8 @@
 # "depends on DEBUG_KERNEL && !KASAN"):
 #
 #   kasan   KASAN (+vmalloc), PROVE_LOCKING (lockdep), atomic-sleep checks
-#   kcsan   KCSAN (data races), sampling 10 times as often as by default
+#   kcsan   KCSAN (data races), sampling 10 times as often as by default,
+#           and PROVE_LOCKING (lockdep): the kernel make check-full runs
 #
 # both SMP with PREEMPT, the hung-task and soft-lockup detectors
 # (tests/.kunitconfig.smp + tests/.kunitconfig.smp-<name>).  Only the KUnit
@@ -21,7 +22,9 @@
 # racing accesses is in virgo's code (the top frame is a function of
 # drivers/virgo: the modules and their tests).  Reports of races inside
 # kernel code that virgo called (virgo further down the stack) are shown
-# and listed, and so are those wholly elsewhere; they do not fail the run.
+# and listed, and so are those wholly elsewhere; they do not fail the run;
+# nor do the kernel patterns listed with their reasons in
+# tests/kcsan-known.txt.
 #
 #   scripts/kunit-smp.sh                 both kernels, the suites below
 #   scripts/kunit-smp.sh 'virgo_xlat*'   a subset of the suites
@@ -68,25 +71,39 @@ splats+='suspicious RCU usage|INFO: task .* blocked|'
 splats+='soft lockup|hard LOCKUP|rcu_.* detected stall|'
 splats+='scheduling while atomic|sleeping function called from invalid context'
 
-# kcsan_reports LOG SYMS: print each KCSAN report of LOG, prefixed with
-# "virgo" when one of the racing accesses is in a function named in SYMS
-# (its top frame), "via-virgo" when such a function is only further down a
-# stack (the race is inside kernel code virgo called), else "other".
+# kcsan_reports LOG SYMS KNOWN: print each KCSAN report of LOG, prefixed
+# with "known" when the top frames of its two accesses are a pair listed in
+# KNOWN (tests/kcsan-known.txt: kernel patterns, each with its reason),
+# else "virgo" when one of the racing accesses is in a function named in
+# SYMS (its top frame), "via-virgo" when such a function is only further
+# down a stack (the race is inside kernel code virgo called), else "other".
 kcsan_reports() {
-	awk -v syms="$2" '
-	BEGIN { while ((getline s <syms) > 0) virgo[s] = 1 }
+	awk -v syms="$2" -v knownf="$3" '
+	BEGIN {
+		while ((getline s <syms) > 0)
+			virgo[s] = 1
+		while ((getline s <knownf) > 0)
+			if (s !~ /^#/ && split(s, kf) >= 2) {
+				known[kf[1] " " kf[2]] = 1
+				known[kf[2] " " kf[1]] = 1
+			}
+	}
 	function fname(t) {
 		sub(/\+0x.*/, "", t)
 		sub(/\.(constprop|isra|part|cold)\..*/, "", t)
 		return t
 	}
-	/BUG: KCSAN: / { inrep = 1; rep = ""; top = 0; deep = 0; want = 0 }
+	/BUG: KCSAN: / {
+		inrep = 1; rep = ""; top = 0; deep = 0; want = 0; ntop = 0
+	}
 	inrep {
 		rep = rep "\n" $0
 		if ($0 ~ / to 0x[0-9a-f]+ of [0-9]+ bytes by |race at unknown origin/) {
 			want = 1
 		} else if ($1 ~ /\+0x[0-9a-f]+\/0x/) {
 			f = fname($1)
+			if (want)
+				tops[++ntop] = f
 			if (f in virgo) {
 				if (want)
 					top = 1
@@ -95,7 +112,10 @@ kcsan_reports() {
 			want = 0
 		}
 		if (/Reported by Kernel Concurrency Sanitizer/) {
-			print (top ? "virgo" : deep ? "via-virgo" : "other") rep "\n"
+			kind = top ? "virgo" : deep ? "via-virgo" : "other"
+			if (ntop == 2 && ((tops[1] " " tops[2]) in known))
+				kind = "known"
+			print kind rep "\n"
 			inrep = 0
 		}
 	}' "$1"
@@ -116,7 +136,25 @@ for s in $skip; do
 	fi
 done
 
-fail=0
+# Every reason the run fails, repeated at its end: CI shows the tail.
+reasons=()
+why() {
+	echo "kunit-smp.sh: $*" >&2
+	reasons+=("$*")
+}
+
+# failed_cases LOG: each failed case with the lines its test printed.
+failed_cases() {
+	awk '/^ *# Subtest: / { n = 0 }
+	     { buf[n++ % 25] = $0 }
+	     /^ *not ok [0-9]+ / {
+		k = n > 25 ? n - 25 : 0
+		for (i = k; i < n; i++) print buf[i % 25]
+		print "--"
+		n = 0
+	     }' "$1" | tail -n 120
+}
+
 for cfg in $configs; do
 	kc="$repo/tests/.kunitconfig.smp-$cfg"
 	if [ ! -f "$kc" ]; then
@@ -172,19 +210,19 @@ for cfg in $configs; do
 	echo "kunit-smp.sh: [$cfg] build $((t1 - t0)) s, run $((t2 - t1)) s"
 
 	if [ "$qrc" -eq 124 ]; then
-		echo "kunit-smp.sh: [$cfg] qemu timed out after $tmo s" >&2
-		fail=1
+		why "[$cfg] qemu timed out after $tmo s"
 	fi
 	if [ "$rc" -ne 0 ] || ! grep -q 'Testing complete' "$build/summary.txt"
 	then
-		echo "kunit-smp.sh: [$cfg] kunit.py: tests failed or missing" >&2
-		fail=1
+		why "[$cfg] kunit.py: tests failed or missing:" \
+			"$(grep -E '^ *not ok [0-9]+ ' "$log" | sed 's/^ *//' |
+				tr '\n' ';')"
+		failed_cases "$log" >&2
 	fi
 	if [ $# -eq 0 ]; then
 		for suite in $suites; do
 			if ! grep -Eq "^(not )?ok [0-9]+ $suite\$" "$log"; then
-				echo "kunit-smp.sh: [$cfg] suite $suite did not run" >&2
-				fail=1
+				why "[$cfg] suite $suite did not run"
 			fi
 		done
 	fi
@@ -192,38 +230,41 @@ for cfg in $configs; do
 		>"$build/splats.txt"; then
 		echo "kunit-smp.sh: [$cfg] the kernel log has reports ($log):" >&2
 		head -n 40 "$build/splats.txt" >&2
-		fail=1
+		why "[$cfg] kernel log reports: $(head -n 3 "$build/splats.txt" |
+			tr '\n' ';')"
 	fi
 	nm --defined-only "$build/drivers/virgo/built-in.a" 2>/dev/null |
 		awk 'NF == 3 && $2 ~ /^[tTwW]$/ { print $3 }' |
 		sed 's/\.\(constprop\|isra\|part\|cold\)\..*//' |
 		sort -u >"$build/virgo-syms.txt"
-	kcsan_reports "$log" "$build/virgo-syms.txt" >"$build/kcsan.txt"
+	kcsan_reports "$log" "$build/virgo-syms.txt" \
+		"$repo/tests/kcsan-known.txt" >"$build/kcsan.txt"
+	nk=$(grep -c '^known$' "$build/kcsan.txt" || true)
 	nv=$(grep -c '^virgo$' "$build/kcsan.txt" || true)
 	nd=$(grep -c '^via-virgo$' "$build/kcsan.txt" || true)
 	no=$(grep -c '^other$' "$build/kcsan.txt" || true)
-	if [ "$cfg" = kcsan ] || [ $((nv + nd + no)) -gt 0 ]; then
+	if [ "$cfg" = kcsan ] || [ $((nv + nd + no + nk)) -gt 0 ]; then
 		echo "kunit-smp.sh: [$cfg] KCSAN reports: $nv in virgo code," \
-			"$nd in kernel code virgo called, $no elsewhere" \
-			"($build/kcsan.txt)"
+			"$nd in kernel code virgo called, $no elsewhere," \
+			"$nk known (tests/kcsan-known.txt) ($build/kcsan.txt)"
 	fi
 	# Shown, to be judged; only a race in virgo's own code fails.
 	if [ "$nd" -gt 0 ]; then
-		awk '/^via-virgo$/ { p = 1 } /^(virgo|other)$/ { p = 0 } p' \
+		awk '/^via-virgo$/ { p = 1 } /^(virgo|other|known)$/ { p = 0 } p' \
 			"$build/kcsan.txt" | head -n 60
 	fi
 	if [ "$nv" -gt 0 ]; then
-		awk '/^virgo$/ { p = 1 } /^(via-virgo|other)$/ { p = 0 } p' \
+		awk '/^virgo$/ { p = 1 } /^(via-virgo|other|known)$/ { p = 0 } p' \
 			"$build/kcsan.txt" | head -n 80 >&2
-		fail=1
+		why "[$cfg] $nv KCSAN reports in virgo code ($build/kcsan.txt)"
 	fi
 	if [ "$cfg" = kcsan ] && ! grep -q 'kcsan: enabled early' "$log"; then
-		echo "kunit-smp.sh: [$cfg] KCSAN did not start" >&2
-		fail=1
+		why "[$cfg] KCSAN did not start"
 	fi
 done
-if [ "$fail" -ne 0 ]; then
-	echo "kunit-smp.sh: FAILED" >&2
+if [ "${#reasons[@]}" -ne 0 ]; then
+	echo "kunit-smp.sh: FAILED, because:" >&2
+	printf '  %s\n' "${reasons[@]}" >&2
 	exit 1
 fi
 echo "kunit-smp.sh: all suites passed on $cpus CPUs ($configs), kernel logs clean"

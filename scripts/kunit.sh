@@ -82,7 +82,7 @@ set +e
 timeout -k 10 "${VIRGO_KUNIT_TIMEOUT:-1200}" "$build/linux" \
 	mem="${VIRGO_KUNIT_MEM:-4G}" console=tty \
 	root=/dev/root rootfstype=hostfs rootflags="$root" ro init=/init \
-	virgo_clouddrec.start=1 virgo.peers=127.0.0.1:7707 \
+	virgo_clouddrec.start=1 virgo.peers=127.0.0.1:7707 virgo.queues=2 \
 	kunit.enable=1 "${filter[@]}" </dev/null >"$build/test.log" 2>&1
 urc=$?
 python3 tools/testing/kunit/kunit.py parse "$build/test.log" | tee "$log"

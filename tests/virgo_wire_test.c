@@ -299,7 +299,12 @@ static void virgo_wire_test_hello(struct kunit *test)
 		.max_batch = 4, .max_inflight = 7,
 		.capacity = 1ULL << 40, .free = (1ULL << 40) - 4096,
 	}, rp2;
-	u8 buf[VIRGO_WIRE_HELLO_REP_LEN];
+	/*
+	 * Room for the RESUME part too: without it GCC (KCSAN build) warns
+	 * that the reader's RESUME branch, not taken for caps 0, would read
+	 * past the buffer.
+	 */
+	u8 buf[VIRGO_WIRE_HELLO_REP_MAX];
 	unsigned int i;
 
 	for (i = 0; i < VIRGO_WIRE_NONCE_LEN; i++) {
@@ -484,6 +489,116 @@ static void virgo_wire_test_resume(struct kunit *test)
 				     "RESUME"), 0);
 }
 
+/*
+ * VIRGO_CAP_QUEUES: JOIN request and reply, the proof's input, and a
+ * HELLO reply granting QUEUES without RESUME (nothing names the session).
+ */
+static void virgo_wire_test_join(struct kunit *test)
+{
+	struct virgo_wire_hello_rep rp = {
+		.version = 1, .caps = VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES,
+		.max_payload = 96, .max_chunk = 64, .max_batch = 4,
+		.max_inflight = 1, .capacity = 4096, .free = 4096,
+		.resume_id = 0x1122334455667788ULL,
+	};
+	static const u8 req[] = {
+		0x56, 0x52, 0x47, 0x4f, 0x01, 0x0b, 0x00, 0x00,
+		0x28, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
+	};
+	static const u8 rep[] = {
+		0x56, 0x52, 0x47, 0x4f, 0x01, 0x0b, 0x01, 0x00,
+		0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	};
+	const struct virgo_wire_limits lim = { .max_payload = 128,
+					       .max_chunk = 64,
+					       .max_batch = 4 };
+	u8 buf[VIRGO_WIRE_HDR_LEN + VIRGO_WIRE_HELLO_REP_MAX];
+	u8 proof[VIRGO_WIRE_MAC_LEN], got[VIRGO_WIRE_MAC_LEN];
+	u8 cn[VIRGO_WIRE_NONCE_LEN], sn[VIRGO_WIRE_NONCE_LEN];
+	u8 in[VIRGO_WIRE_JOIN_INPUT_LEN], rin[VIRGO_WIRE_RESUME_INPUT_LEN];
+	u8 *p = buf + VIRGO_WIRE_HDR_LEN;
+	unsigned int i;
+	int n;
+
+	KUNIT_EXPECT_EQ(test, VIRGO_CAP_QUEUES, 0x4U);
+	KUNIT_EXPECT_EQ(test, VIRGO_CAPS_KNOWN & VIRGO_CAP_QUEUES, 0x4U);
+	KUNIT_EXPECT_EQ(test, VIRGO_OP_JOIN, 11);
+	KUNIT_EXPECT_EQ(test, strcmp(virgo_wire_op_name(VIRGO_OP_JOIN),
+				     "JOIN"), 0);
+	for (i = 0; i < VIRGO_WIRE_TOKEN_LEN; i++) {
+		rp.token[i] = (u8)(0xa0 + i);
+		proof[i] = (u8)(7 * i);
+		cn[i] = (u8)(0xc0 + i);
+		sn[i] = (u8)(0x50 + i);
+	}
+
+	/* HELLO reply: QUEUES rides on RESUME's id and token, never alone. */
+	n = virgo_wire_put_hello_rep(p, VIRGO_WIRE_HELLO_REP_MAX, &rp);
+	KUNIT_ASSERT_EQ(test, n, VIRGO_WIRE_HELLO_REP_MAX);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_HELLO,
+					     VIRGO_WF_REPLY, 0, p, n, &lim),
+			0);
+	rp.caps = VIRGO_CAP_QUEUES;
+	n = virgo_wire_put_hello_rep(p, VIRGO_WIRE_HELLO_REP_MAX, &rp);
+	KUNIT_ASSERT_EQ(test, n, VIRGO_WIRE_HELLO_REP_LEN);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_HELLO,
+					     VIRGO_WF_REPLY, 0, p, n, &lim),
+			-EINVAL);
+
+	/* JOIN request: session id, proof; exactly 40 bytes; id 0 refused. */
+	virgo_wire_hdr_pack(buf, VIRGO_OP_JOIN, 0, VIRGO_WIRE_JOIN_REQ_LEN, 0,
+			    3);
+	KUNIT_EXPECT_EQ(test, virgo_wire_put_join_req(p, 39, 5, proof),
+			-EMSGSIZE);
+	n = virgo_wire_put_join_req(p, VIRGO_WIRE_HELLO_REP_MAX,
+				    0x0102030405060708ULL, proof);
+	KUNIT_ASSERT_EQ(test, n, VIRGO_WIRE_JOIN_REQ_LEN);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, req, sizeof(req)), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(p + 8, proof, sizeof(proof)), 0);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_JOIN, 0, 0, p, n,
+					     &vt_lim), 0);
+	KUNIT_EXPECT_EQ(test, virgo_wire_get_join_req(p, got),
+			0x0102030405060708ULL);
+	KUNIT_EXPECT_EQ(test, memcmp(got, proof, sizeof(got)), 0);
+	vt_expect_exact_len(test, VIRGO_OP_JOIN, 0, p, n, true);
+	memset(p, 0, 8);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_JOIN, 0, 0, p, n,
+					     &vt_lim), -EINVAL);
+
+	/* JOIN reply: queues (>= 2: the session's first and this), 0. */
+	virgo_wire_hdr_pack(buf, VIRGO_OP_JOIN, VIRGO_WF_REPLY,
+			    VIRGO_WIRE_JOIN_REP_LEN, 0, 3);
+	KUNIT_EXPECT_EQ(test, virgo_wire_put_join_rep(p, 7, 4), -EMSGSIZE);
+	n = virgo_wire_put_join_rep(p, 8, 4);
+	KUNIT_ASSERT_EQ(test, n, VIRGO_WIRE_JOIN_REP_LEN);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, rep, sizeof(rep)), 0);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_JOIN,
+					     VIRGO_WF_REPLY, 0, p, n, &vt_lim),
+			0);
+	KUNIT_EXPECT_EQ(test, virgo_wire_get_join_rep(p), 4U);
+	vt_expect_exact_len(test, VIRGO_OP_JOIN, VIRGO_WF_REPLY, p, n, true);
+	virgo_wire_put_join_rep(p, 8, 1);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_JOIN,
+					     VIRGO_WF_REPLY, 0, p, n, &vt_lim),
+			-EINVAL);
+	virgo_wire_put_join_rep(p, 8, 2);
+	p[4] = 1;
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_JOIN,
+					     VIRGO_WF_REPLY, 0, p, n, &vt_lim),
+			-EINVAL);
+
+	/* Its proof's input: RESUME's layout under a label of its own. */
+	virgo_wire_join_input(in, rp.token, cn, sn);
+	virgo_wire_resume_input(rin, rp.token, cn, sn);
+	KUNIT_EXPECT_EQ(test, memcmp(in, "virgo-v1-queues", 15), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(in + 15, rin + 15, sizeof(in) - 15), 0);
+	KUNIT_EXPECT_NE(test, memcmp(in, rin, 15), 0);
+}
+
 static void virgo_wire_test_alloc(struct kunit *test)
 {
 	static const u32 sizes[] = { 1, 64, 17, 0x40 };
@@ -555,6 +670,72 @@ static void virgo_wire_test_free(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_FREE,
 					     VIRGO_WF_REPLY, 0, buf, n,
 					     &vt_lim), 0);
+}
+
+/* DISCARD: FREE's layout, its own opcode; the bytes of protocol.md 5.9. */
+static void virgo_wire_test_discard(struct kunit *test)
+{
+	static const u8 req[] = {
+		0x56, 0x52, 0x47, 0x4f, 0x01, 0x0a, 0x00, 0x00,
+		0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x05, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+	};
+	static const u8 rep[] = {
+		0x56, 0x52, 0x47, 0x4f, 0x01, 0x0a, 0x01, 0x00,
+		0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	};
+	static const u64 handles[] = { 0x0000000100000005ULL, 0, 8, 9, 10 };
+	u8 buf[VIRGO_WIRE_HDR_LEN + 8 + 5 * 8];
+	int n;
+
+	KUNIT_EXPECT_EQ(test, VIRGO_CAPS_KNOWN & VIRGO_CAP_DISCARD, 0x2U);
+	KUNIT_EXPECT_EQ(test, strcmp(virgo_wire_op_name(VIRGO_OP_DISCARD),
+				     "DISCARD"), 0);
+	virgo_wire_hdr_pack(buf, VIRGO_OP_DISCARD, 0, 16, 0, 9);
+	n = virgo_wire_put_discard_req(buf + VIRGO_WIRE_HDR_LEN,
+				       sizeof(buf) - VIRGO_WIRE_HDR_LEN,
+				       handles, 1);
+	KUNIT_ASSERT_EQ(test, n, 16);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, req, sizeof(req)), 0);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_DISCARD, 0, 0,
+					     buf + VIRGO_WIRE_HDR_LEN, n,
+					     &vt_lim), 0);
+	vt_expect_exact_len(test, VIRGO_OP_DISCARD, 0,
+			    buf + VIRGO_WIRE_HDR_LEN, n, true);
+	/* A handle 0 anywhere, or more than max_batch handles: refused. */
+	n = virgo_wire_put_discard_req(buf, sizeof(buf), handles, 2);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_DISCARD, 0, 0,
+					     buf, n, &vt_lim), -EINVAL);
+	n = virgo_wire_put_discard_req(buf, sizeof(buf), handles + 2, 3);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_DISCARD, 0, 0,
+					     buf, n, &vt_lim), 0);
+	virgo_wire_put_batch_hdr(buf, sizeof(buf), 5, VIRGO_WIRE_HANDLE_LEN);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_DISCARD, 0, 0,
+					     buf, 8 + 5 * 8, &vt_lim), -E2BIG);
+
+	virgo_wire_hdr_pack(buf, VIRGO_OP_DISCARD, VIRGO_WF_REPLY, 8, 0, 9);
+	KUNIT_EXPECT_EQ(test, virgo_wire_put_discard_rep(buf, 7, 1),
+			-EMSGSIZE);
+	n = virgo_wire_put_discard_rep(buf + VIRGO_WIRE_HDR_LEN, 8, 1);
+	KUNIT_ASSERT_EQ(test, n, VIRGO_WIRE_DISCARD_REP_LEN);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, rep, sizeof(rep)), 0);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_DISCARD,
+					     VIRGO_WF_REPLY, 0,
+					     buf + VIRGO_WIRE_HDR_LEN, n,
+					     &vt_lim), 0);
+	KUNIT_EXPECT_EQ(test, virgo_wire_discarded(buf + VIRGO_WIRE_HDR_LEN),
+			1U);
+	vt_expect_exact_len(test, VIRGO_OP_DISCARD, VIRGO_WF_REPLY,
+			    buf + VIRGO_WIRE_HDR_LEN, n, true);
+	/* More discarded than a batch can hold is a lie. */
+	n = virgo_wire_put_discard_rep(buf, 8, vt_lim.max_batch + 1);
+	KUNIT_EXPECT_EQ(test, vt_frame_check(test, VIRGO_OP_DISCARD,
+					     VIRGO_WF_REPLY, 0, buf, n,
+					     &vt_lim), -E2BIG);
 }
 
 static void virgo_wire_test_rw(struct kunit *test)
@@ -866,7 +1047,7 @@ static const struct vt_frame vt_frames[] = {
 	VT_HDR("version 255", -EPROTONOSUPPORT, VT_M, 255, VIRGO_OP_HELLO,
 	       0, 40, 0),
 	VT_HDR("opcode 0", -EPROTONOSUPPORT, VT_M, VT_V, 0, 0, 0, 0),
-	VT_HDR("opcode 10", -EPROTONOSUPPORT, VT_M, VT_V, 10, 0, 0, 0),
+	VT_HDR("opcode 12", -EPROTONOSUPPORT, VT_M, VT_V, 12, 0, 0, 0),
 	VT_HDR("opcode 255 reply", -EPROTONOSUPPORT, VT_M, VT_V, 255, VT_R,
 	       0, 0),
 	VT_HDR("unknown flag 0x2", -EINVAL, VT_M, VT_V, VIRGO_OP_PING, 0x2,
@@ -1181,8 +1362,10 @@ static struct kunit_case virgo_wire_test_cases[] = {
 	KUNIT_CASE(virgo_wire_test_hello),
 	KUNIT_CASE(virgo_wire_test_auth),
 	KUNIT_CASE(virgo_wire_test_resume),
+	KUNIT_CASE(virgo_wire_test_join),
 	KUNIT_CASE(virgo_wire_test_alloc),
 	KUNIT_CASE(virgo_wire_test_free),
+	KUNIT_CASE(virgo_wire_test_discard),
 	KUNIT_CASE(virgo_wire_test_rw),
 	KUNIT_CASE(virgo_wire_test_stat_ping),
 	KUNIT_CASE(virgo_wire_test_error_replies),

@@ -21,6 +21,10 @@
  *    an allocation of the caller (0, -ENOENT or -EPERM).
  *  - A failed virgo_set() may have written some chunks of the range and
  *    not others: the range holds old and new bytes until rewritten.
+ *  - virgo_discard() makes a range read as zeroes and gives the memory of
+ *    the chunks it covers whole back to the peers (the allocation keeps
+ *    its size; a chunk gets memory again when written).  A failed one
+ *    leaves old bytes and zeroes.
  *  - Concurrent calls on one allocation are safe; overlapping concurrent
  *    writes leave either one's bytes per chunk piece, unspecified which.
  *    virgo_free() waits for calls in progress on the allocation to end.
@@ -47,7 +51,7 @@ typedef u64 virgo_addr_t;
  * @size: its size in bytes
  * @chunk_size: bytes per chunk (the last chunk may be shorter)
  * @nr_chunks: number of chunks
- * @nr_peers: distinct peers holding its chunks
+ * @nr_peers: distinct peers holding a replica of one of its chunks
  */
 struct virgo_alloc_info {
 	virgo_addr_t addr;
@@ -75,6 +79,9 @@ int __virgo_setv_deadline(struct module *owner, virgo_addr_t addr,
 int __virgo_getv_deadline(struct module *owner, virgo_addr_t addr,
 			  const struct kvec *vec, unsigned int nvec,
 			  unsigned long deadline);
+int __virgo_discard(struct module *owner, virgo_addr_t addr, size_t len);
+int __virgo_discard_deadline(struct module *owner, virgo_addr_t addr,
+			     size_t len, unsigned long deadline);
 int __virgo_stat(struct module *owner, virgo_addr_t addr,
 		 struct virgo_alloc_info *info);
 int __virgo_size(struct module *owner, virgo_addr_t addr, u64 *size);
@@ -98,6 +105,9 @@ void virgo_memalloc_put(void);
 	__virgo_setv_deadline(THIS_MODULE, addr, vec, nvec, deadline)
 #define virgo_getv_deadline(addr, vec, nvec, deadline) \
 	__virgo_getv_deadline(THIS_MODULE, addr, vec, nvec, deadline)
+#define virgo_discard(addr, len)	__virgo_discard(THIS_MODULE, addr, len)
+#define virgo_discard_deadline(addr, len, deadline) \
+	__virgo_discard_deadline(THIS_MODULE, addr, len, deadline)
 #define virgo_stat(addr, info)		__virgo_stat(THIS_MODULE, addr, info)
 #define virgo_size(addr, size)		__virgo_size(THIS_MODULE, addr, size)
 #define virgo_free_all()		__virgo_free_all(THIS_MODULE)

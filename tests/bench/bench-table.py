@@ -9,8 +9,10 @@ Metrics (times in ns):
   rtt1, rtt3         ping-pong round times with node1 / node1..3 at once
   tcp_send, tcp_recv one raw TCP stream of SIZE bytes
   nvme               NVMe/TCP O_DIRECT "write read"
-  k1, d1, k3         virgo kernel API "cold set get" with node1's kernel
+  k1, d1, k3         virgo kernel API "cold set get idle" with node1's kernel
                      server, node1's daemon, three kernel servers
+  k2n                the same with node2's kernel server, loaded with
+                     pool_mb=0 (no pool of zeroed pages; node1's has 16 MiB)
   dev1               the same through /dev/virgo (node1's kernel server)
   dev1s              the same in 1 MiB pwrite()/pread() calls in turn
   mk1, md1, mk3      virgo_malloc() times (SIZE bytes each)
@@ -19,61 +21,37 @@ the rounds; a ratio is the median of the per-round ratios (both sides
 measured in the same round), with its range.  Latency percentiles pool
 every sample of every round (nearest rank).
 """
-import statistics
+import os
 import sys
-from collections import defaultdict
 
-
-def pct(values, p):
-    v = sorted(values)
-    if not v:
-        return float("nan")
-    k = max(0, min(len(v) - 1, int(-(-p * len(v) // 100)) - 1))
-    return v[k]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchstat import (cell as median_of, load, pct,  # noqa: E402
+                       per_round as rows, rate, ratio as ratio_of,
+                       rounds as nrounds, samples, smps as smp_list)
 
 
 def main():
-    data = defaultdict(list)  # (smp, metric, size) -> [(round, [ns...])]
-    with open(sys.argv[1]) as f:
-        for line in f:
-            w = line.split()
-            if len(w) < 5:
-                continue
-            smp, rnd, metric, size = w[0], int(w[1]), w[2], int(w[3])
-            data[(smp, metric, size)].append((rnd, [int(x) for x in w[4:]]))
-    smps = sorted({k[0] for k in data}, key=int)
+    data = load(sys.argv[1])
+    smps = smp_list(data)
 
     def per_round(smp, metric, size, col):
         """round -> MB/s of column col."""
-        out = {}
-        for rnd, ns in data.get((smp, metric, size), []):
-            if col < len(ns) and ns[col] > 0:
-                out.setdefault(rnd, []).append(size / ns[col] * 1e3)
-        return {r: statistics.median(v) for r, v in out.items()}
+        return rows(data, smp, metric, size, col, rate(size * 1e3))
 
     def cell(smp, metric, size, col):
-        v = per_round(smp, metric, size, col)
-        return statistics.median(v.values()) if v else None
+        return median_of(per_round(smp, metric, size, col))
 
     def ratio(smp, a, b):
-        ra = per_round(smp, *a)
-        rb = per_round(smp, *b)
-        rs = [ra[r] / rb[r] for r in ra if r in rb]
-        if not rs:
-            return "n/a"
-        return "%.2f (%.2f-%.2f, n=%d)" % (statistics.median(rs), min(rs),
-                                           max(rs), len(rs))
+        return ratio_of(per_round(smp, *a), per_round(smp, *b))
 
     def lat(smp, metric, size):
-        s = [x for _, ns in data.get((smp, metric, size), []) for x in ns]
-        return s
+        return samples(data, smp, metric, size)
 
     sizes = sorted({k[2] for k in data if k[1] in ("k1", "tcp_send")},
                    reverse=True)
     out = []
     for smp in smps:
-        rounds = len({r for k, v in data.items() if k[0] == smp
-                      for r, _ in v})
+        rounds = nrounds(data, smp)
         out.append("== guests with %s vCPU, %d rounds (medians; MB/s) ==" %
                    (smp, rounds))
         out.append("%-10s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s" % (
@@ -98,6 +76,13 @@ def main():
                     ("virgo set / NVMe write", ("k1", size, 1), ("nvme", size, 0)),
                     ("virgo get / NVMe read", ("k1", size, 2), ("nvme", size, 1)),
                     ("virgo cold / warm write", ("k1", size, 0), ("k1", size, 1)),
+                    ("no pool (node2): cold / warm", ("k2n", size, 0), ("k2n", size, 1)),
+                    ("cold: pool / no pool", ("k1", size, 0), ("k2n", size, 0)),
+                    ("daemon cold / warm write", ("d1", size, 0), ("d1", size, 1)),
+                    ("cold / warm after 1 s idle", ("k1", size, 0), ("k1", size, 3)),
+                    ("warm after idle / warm", ("k1", size, 3), ("k1", size, 1)),
+                    ("no pool: cold / warm after idle", ("k2n", size, 0), ("k2n", size, 3)),
+                    ("daemon cold / warm after idle", ("d1", size, 0), ("d1", size, 3)),
                     ("/dev/virgo set / raw tx", ("dev1", size, 1), ("tcp_send", size, 0)),
                     ("/dev/virgo get / raw rx", ("dev1", size, 2), ("tcp_recv", size, 0)),
                     ("/dev/virgo / kernel API set", ("dev1", size, 1), ("k1", size, 1)),

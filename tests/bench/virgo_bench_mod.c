@@ -10,9 +10,13 @@
  *   rw SIZE        virgo_malloc(SIZE); virgo_set() of a fresh pattern
  *                  (cold: the servers allocate the chunks' memory on this
  *                  first write), virgo_set() of another pattern (warm),
- *                  virgo_get() of it, every byte compared, virgo_free().
- *                  Result: "rw SIZE cold_ns set_ns get_ns"; a byte that
- *                  differs makes the write fail with -EIO.
+ *                  virgo_get() of it, every byte compared; after 1 s
+ *                  without traffic (longer than TCP's RTO: the sender's
+ *                  congestion window restarts, as it does for the cold
+ *                  write, which follows other traffic) virgo_set() of the
+ *                  same pattern again (warm after idle); virgo_free().
+ *                  Result: "rw SIZE cold_ns set_ns get_ns idle_ns"; a
+ *                  byte that differs makes the write fail with -EIO.
  *   malloc SIZE N  N times virgo_malloc(SIZE) (timed) + virgo_free().
  *                  Result: "malloc SIZE N" and the N times in ns.
  *
@@ -23,6 +27,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
@@ -70,7 +75,7 @@ static s64 vb_time_rw(virgo_addr_t addr, void *buf, size_t len, bool write)
 static int vb_rw(size_t size)
 {
 	size_t words = DIV_ROUND_UP(size, 4);
-	s64 cold, set, get = 0;
+	s64 cold, set, get = 0, idle = 0;
 	virgo_addr_t addr;
 	u32 *a, *b;
 	int ret = -ENOMEM;
@@ -94,11 +99,17 @@ static int vb_rw(size_t size)
 		pr_err("rw %zu: the bytes read back differ\n", size);
 		ret = -EIO;
 	}
+	if (!ret) {
+		msleep(1000);
+		idle = vb_time_rw(addr, a, size, true);
+		ret = idle < 0 ? idle : 0;
+	}
 	if (virgo_free(addr) && !ret)
 		ret = -EIO;
 	if (!ret)
-		snprintf(vb_result, VB_RESULT_LEN, "rw %zu %lld %lld %lld\n",
-			 size, cold, set, get);
+		snprintf(vb_result, VB_RESULT_LEN,
+			 "rw %zu %lld %lld %lld %lld\n", size, cold, set, get,
+			 idle);
 out:
 	vfree(a);
 	vfree(b);

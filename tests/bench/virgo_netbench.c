@@ -47,10 +47,11 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/virgo.h>
+
+#include "bench_pattern.h"
 
 #define MSG_LEN		16
 #define MAX_HOSTS	8
@@ -59,60 +60,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "virgo_netbench: %s: %s\n", what, strerror(errno));
 	exit(1);
-}
-
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-/*
- * The pattern: 64-bit words that depend on their position and @seed (a
- * word at a time: a byte loop is slow under TCG).  Lengths are multiples
- * of 8 except the last piece; its tail bytes are those of the next word.
- */
-static __u64 pat(__u64 word, __u32 seed)
-{
-	return (word + 1) * 0x9E3779B97F4A7C15ULL ^ seed;
-}
-
-static void fill(unsigned char *p, size_t n, __u64 from, __u32 seed)
-{
-	size_t i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		__u64 w = pat((from + i) / 8, seed);
-
-		memcpy(p + i, &w, 8);
-	}
-	if (i < n) {
-		__u64 w = pat((from + i) / 8, seed);
-
-		memcpy(p + i, &w, n - i);
-	}
-}
-
-static int check(const unsigned char *p, size_t n, __u64 from,
-		 __u32 seed)
-{
-	size_t i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		__u64 w = pat((from + i) / 8, seed);
-
-		if (memcmp(p + i, &w, 8))
-			return -1;
-	}
-	if (i < n) {
-		__u64 w = pat((from + i) / 8, seed);
-
-		if (memcmp(p + i, &w, n - i))
-			return -1;
-	}
-	return 0;
 }
 
 static void write_all(int fd, const void *buf, size_t n)

@@ -56,6 +56,8 @@ struct ctx {
 	unsigned int handshake_timeout;
 	unsigned int orphan_timeout;
 	bool resume; /* the server grants capability RESUME */
+	bool discard; /* the server grants capability DISCARD */
+	bool queues; /* the server grants capability QUEUES (with RESUME) */
 	/* Learnt from the first HELLO. */
 	struct virgo_wire_hello_rep hello;
 	struct virgo_wire_limits lim; /* server's */
@@ -557,9 +559,10 @@ static void t_hello(struct ctx *c)
 		goto out;
 	if (CHECK(c, k.hello.version == 1, "version %u", k.hello.version))
 		goto out;
-	/* Of all bits offered only known ones come back: RESUME, if any. */
-	if (CHECK(c, k.hello.caps == (c->resume ? VIRGO_CAP_RESUME :
-					       VIRGO_CAPS_V1),
+	/* Of all bits offered only known ones come back, those granted. */
+	if (CHECK(c, k.hello.caps == ((c->resume ? VIRGO_CAP_RESUME : 0) |
+				      (c->discard ? VIRGO_CAP_DISCARD : 0) |
+				      (c->queues ? VIRGO_CAP_QUEUES : 0)),
 		  "caps %#x offering all bits", k.hello.caps))
 		goto out;
 	if (CHECK(c, k.hello_len == virgo_wire_hello_rep_len(k.hello.caps),
@@ -1468,7 +1471,7 @@ static void t_bad_headers(struct ctx *c)
 		{ "version 0", 1, 0 },
 		{ "version 2", 1, 2 },
 		{ "opcode 0", 2, 0 },
-		{ "opcode 10", 2, 10 },
+		{ "opcode 12", 2, 12 },
 		{ "opcode 255", 2, 255 },
 		{ "flag bit 1", 3, 0x0002 },
 		{ "flag bit 15", 3, 0x8000 },
@@ -2023,6 +2026,23 @@ static int lent_now(struct ctx *c, struct virgo_wire_stat *st)
 	return ret;
 }
 
+/* Whether lent bytes and chunks come back to @base within 5 s. */
+static bool lent_back(struct ctx *c, const struct virgo_wire_stat *base)
+{
+	struct virgo_wire_stat st;
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		if (lent_now(c, &st))
+			return false;
+		if (st.lent_chunks == base->lent_chunks &&
+		    st.lent_bytes == base->lent_bytes)
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
 /* The library HMAC gives the resume proof of the test vector. */
 static void t_resume_vector(struct ctx *c)
 {
@@ -2114,6 +2134,51 @@ static void t_resume_not_agreed(struct ctx *c)
 		goto out;
 	if (CHECK_ST(c, resume_raw(c, &k, 1, proof, NULL, NULL),
 		     VIRGO_ST_PROTO, "RESUME, not agreed"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
+		goto out;
+out:
+	conn_close(&k);
+}
+
+/* JOIN on a connection that did not agree on QUEUES: PERM, INVAL, PROTO. */
+static int join_raw(struct ctx *c, struct conn *k, u64 id, u32 len)
+{
+	u8 p[VIRGO_WIRE_JOIN_REQ_LEN + 1] = { 0 };
+	u8 proof[VIRGO_WIRE_MAC_LEN] = { 0 };
+
+	virgo_wire_put_join_req(p, sizeof(p), id, proof);
+	return rpc(c, k->fd, VIRGO_OP_JOIN, p, len, NULL);
+}
+
+static void t_join_not_agreed(struct ctx *c)
+{
+	struct conn k = { .fd = -1 };
+
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	if (CHECK_ST(c, join_raw(c, &k, 1, VIRGO_WIRE_JOIN_REQ_LEN),
+		     VIRGO_ST_PERM, "JOIN before HELLO"))
+		goto out;
+	/* Offering QUEUES alone: never granted without RESUME. */
+	if (CHECK_ST(c, hello_with(c, &k, 1, 1, VIRGO_CAP_QUEUES), VIRGO_ST_OK,
+		     "HELLO offering QUEUES only"))
+		goto out;
+	if (CHECK(c, k.hello_len == VIRGO_WIRE_HELLO_REP_LEN,
+		  "HELLO reply of %u bytes", k.hello_len))
+		goto out;
+	if (c->have_key &&
+	    CHECK_ST(c, auth_with(c, &k, c->key, c->key_len), VIRGO_ST_OK,
+		     "AUTH"))
+		goto out;
+	if (CHECK_ST(c, join_raw(c, &k, 0, VIRGO_WIRE_JOIN_REQ_LEN),
+		     VIRGO_ST_INVAL, "JOIN of id 0"))
+		goto out;
+	if (CHECK_ST(c, join_raw(c, &k, 1, VIRGO_WIRE_JOIN_REQ_LEN - 1),
+		     VIRGO_ST_INVAL, "JOIN of 39 bytes"))
+		goto out;
+	if (CHECK_ST(c, join_raw(c, &k, 1, VIRGO_WIRE_JOIN_REQ_LEN),
+		     VIRGO_ST_PROTO, "JOIN, not agreed"))
 		goto out;
 	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
 		goto out;
@@ -2556,7 +2621,359 @@ out:
 	conn_close(&b);
 }
 
+/* ---- DISCARD (docs/protocol.md 5.9) ---------------------------------- */
+
+/* A ready session whose HELLO offered @caps; -errno or a status. */
+static int open_caps(struct ctx *c, struct conn *k, u32 caps)
+{
+	int ret = conn_open(c, k);
+
+	if (ret)
+		return ret;
+	ret = hello_with(c, k, 1, 1, caps);
+	if (ret == VIRGO_ST_OK && c->have_key)
+		ret = auth_with(c, k, c->key, c->key_len);
+	if (ret) {
+		conn_close(k);
+		return ret > 0 ? -EIO : ret;
+	}
+	return 0;
+}
+
+/* DISCARD; *done is the count the server reports. */
+static int do_discard(struct ctx *c, int fd, const u64 *h, u32 count,
+		      u32 *done)
+{
+	size_t cap = VIRGO_WIRE_BATCH_HDR_LEN + 8 * (size_t)count;
+	u8 *buf = malloc(cap);
+	int st;
+
+	if (!buf)
+		return -ENOMEM;
+	virgo_wire_put_discard_req(buf, cap, h, count);
+	st = rpc(c, fd, VIRGO_OP_DISCARD, buf, (u32)cap, NULL);
+	free(buf);
+	if (st == VIRGO_ST_OK && done)
+		*done = virgo_wire_discarded(g_rbuf);
+	return st;
+}
+
+/*
+ * The preamble of the DISCARD cases: a session with DISCARD agreed, @n
+ * chunks of @size bytes, each written whole with fill(seed i); 0 or -1.
+ */
+static int discard_setup(struct ctx *c, struct conn *k, u64 *h, u32 n,
+			 u32 size, u8 *data)
+{
+	u32 sizes[8], i;
+
+	if (CHECK(c, n <= ARRAY_SIZE(sizes), "setup of %u chunks", n) ||
+	    CHECK_ST(c, open_caps(c, k, VIRGO_CAP_DISCARD), 0,
+		     "session offering DISCARD") ||
+	    CHECK(c, k->hello.caps == VIRGO_CAP_DISCARD &&
+		  k->hello_len == VIRGO_WIRE_HELLO_REP_LEN,
+		  "caps %#x, %u bytes", k->hello.caps, k->hello_len))
+		return -1;
+	for (i = 0; i < n; i++)
+		sizes[i] = size;
+	if (CHECK_ST(c, do_alloc(c, k->fd, sizes, n, h), VIRGO_ST_OK,
+		     "ALLOC"))
+		return -1;
+	for (i = 0; i < n; i++) {
+		fill(data, size, i);
+		if (CHECK_ST(c, do_write(c, k->fd, h[i], 0, data, size),
+			     VIRGO_ST_OK, "WRITE"))
+			return -1;
+	}
+	return 0;
+}
+
+/* Not agreed: PERM before the handshake, INVAL malformed, else PROTO. */
+static void t_discard_not_agreed(struct ctx *c)
+{
+	struct conn k = { .fd = -1 };
+	u64 h = 1, zero = 0;
+
+	if (CHECK(c, !conn_open(c, &k), "connect"))
+		goto out;
+	if (CHECK_ST(c, do_discard(c, k.fd, &h, 1, NULL), VIRGO_ST_PERM,
+		     "DISCARD before HELLO"))
+		goto out;
+	if (CHECK_ST(c, hello_with(c, &k, 1, 1, 0), VIRGO_ST_OK, "HELLO"))
+		goto out;
+	if (c->have_key &&
+	    (CHECK_ST(c, do_discard(c, k.fd, &h, 1, NULL), VIRGO_ST_PERM,
+		      "DISCARD before AUTH") ||
+	     CHECK_ST(c, auth_with(c, &k, c->key, c->key_len), VIRGO_ST_OK,
+		      "AUTH")))
+		goto out;
+	if (CHECK_ST(c, do_discard(c, k.fd, &zero, 1, NULL), VIRGO_ST_INVAL,
+		     "DISCARD of handle 0, not agreed") ||
+	    CHECK_ST(c, do_alloc1(c, k.fd, 4096, &h), VIRGO_ST_OK, "ALLOC") ||
+	    CHECK_ST(c, do_discard(c, k.fd, &h, 1, NULL), VIRGO_ST_PROTO,
+		     "DISCARD, not agreed"))
+		goto out;
+	if (CHECK_ST(c, do_ping(c, k.fd), VIRGO_ST_OK, "PING after"))
+		goto out;
+out:
+	conn_close(&k);
+}
+
+/*
+ * Discarded chunks read as zeroes, the others keep their bytes; nothing
+ * lent or reserved changes; a discarded chunk is written again as new.
+ */
+static void t_discard_basic(struct ctx *c)
+{
+	struct conn k = { .fd = -1 };
+	struct virgo_wire_stat before, after;
+	u8 data[8192], got[8192];
+	u64 h[3], batch[3];
+	u32 done = 0;
+
+	if (discard_setup(c, &k, h, 3, sizeof(data), data) ||
+	    CHECK_ST(c, do_stat(c, k.fd, &before), VIRGO_ST_OK, "STAT"))
+		goto out;
+	batch[0] = h[0];
+	batch[1] = h[2];
+	batch[2] = h[0];
+	if (CHECK_ST(c, do_discard(c, k.fd, batch, 3, &done), VIRGO_ST_OK,
+		     "DISCARD") ||
+	    CHECK(c, done == 3, "discarded %u of 3 (a duplicate counts)", done))
+		goto out;
+	if (CHECK_ST(c, do_read(c, k.fd, h[0], 0, got, sizeof(got)),
+		     VIRGO_ST_OK, "READ discarded") ||
+	    CHECK(c, all_zero(got, sizeof(got)), "discarded chunk not zero") ||
+	    CHECK_ST(c, do_read(c, k.fd, h[2], 100, got, 50), VIRGO_ST_OK,
+		     "READ discarded") ||
+	    CHECK(c, all_zero(got, 50), "discarded chunk not zero"))
+		goto out;
+	fill(data, sizeof(data), 1);
+	if (CHECK_ST(c, do_read(c, k.fd, h[1], 0, got, sizeof(got)),
+		     VIRGO_ST_OK, "READ kept") ||
+	    CHECK(c, !memcmp(got, data, sizeof(got)), "kept chunk changed"))
+		goto out;
+	if (CHECK_ST(c, do_stat(c, k.fd, &after), VIRGO_ST_OK, "STAT") ||
+	    CHECK(c, after.session_bytes == before.session_bytes &&
+		  after.session_chunks == before.session_chunks &&
+		  after.free == before.free,
+		  "session %llu/%llu free %llu, was %llu/%llu %llu",
+		  after.session_bytes, after.session_chunks, after.free,
+		  before.session_bytes, before.session_chunks, before.free))
+		goto out;
+	/* Written again: the new bytes amid zeroes. */
+	if (CHECK_ST(c, do_write(c, k.fd, h[0], 10, "xyz", 3), VIRGO_ST_OK,
+		     "WRITE after DISCARD") ||
+	    CHECK_ST(c, do_read(c, k.fd, h[0], 0, got, 20), VIRGO_ST_OK,
+		     "READ"))
+		goto out;
+	if (CHECK(c, all_zero(got, 10) && !memcmp(got + 10, "xyz", 3) &&
+		  all_zero(got + 13, 7), "rewritten chunk"))
+		goto out;
+out:
+	conn_close(&k);
+}
+
+/* Malformed: nothing discarded; foreign and unknown handles skipped. */
+static void t_discard_errors(struct ctx *c)
+{
+	struct conn k = { .fd = -1 }, o = { .fd = -1 };
+	u64 h[2], other, batch[4];
+	u8 data[4096], got[4096];
+	u32 done = 0, n = c->lim.max_batch + 1;
+	u64 *many = calloc(n, sizeof(*many));
+	u8 frame[16];
+
+	if (CHECK(c, many, "memory") ||
+	    discard_setup(c, &k, h, 2, sizeof(data), data) ||
+	    CHECK_ST(c, open_ready(c, &o), 0, "second session") ||
+	    CHECK_ST(c, do_alloc1(c, o.fd, 4096, &other), VIRGO_ST_OK,
+		     "ALLOC") ||
+	    CHECK_ST(c, do_write(c, o.fd, other, 0, "other", 5), VIRGO_ST_OK,
+		     "WRITE"))
+		goto out;
+	/* A handle 0 among valid ones: INVAL, h[0] keeps its bytes. */
+	batch[0] = h[0];
+	batch[1] = 0;
+	if (CHECK_ST(c, do_discard(c, k.fd, batch, 2, NULL), VIRGO_ST_INVAL,
+		     "handle 0 in the batch"))
+		goto out;
+	for (done = 0; done < n; done++)
+		many[done] = h[0];
+	if (CHECK_ST(c, do_discard(c, k.fd, many, n, NULL), VIRGO_ST_TOOBIG,
+		     "max_batch + 1 handles"))
+		goto out;
+	virgo_wire_put_batch_hdr(frame, sizeof(frame), 0, 8);
+	if (CHECK_ST(c, rpc(c, k.fd, VIRGO_OP_DISCARD, frame, 8, NULL),
+		     VIRGO_ST_INVAL, "count 0"))
+		goto out;
+	fill(data, sizeof(data), 0);
+	if (CHECK_ST(c, do_read(c, k.fd, h[0], 0, got, sizeof(got)),
+		     VIRGO_ST_OK, "READ") ||
+	    CHECK(c, !memcmp(got, data, sizeof(got)),
+		  "a refused DISCARD changed the chunk"))
+		goto out;
+	/* Another session's handle and an unknown one are skipped. */
+	batch[0] = other;
+	batch[1] = h[1];
+	batch[2] = h[1] ^ 0x40000000ull;
+	if (CHECK_ST(c, do_discard(c, k.fd, batch, 3, &done), VIRGO_ST_OK,
+		     "DISCARD with foreign handles") ||
+	    CHECK(c, done == 1, "discarded %u, want 1", done) ||
+	    CHECK_ST(c, do_read(c, o.fd, other, 0, got, 5), VIRGO_ST_OK,
+		     "READ other") ||
+	    CHECK(c, !memcmp(got, "other", 5), "another session's chunk"))
+		goto out;
+	if (CHECK_ST(c, do_read(c, k.fd, h[1], 0, got, 16), VIRGO_ST_OK,
+		     "READ discarded") ||
+	    CHECK(c, all_zero(got, 16), "discarded chunk not zero"))
+		goto out;
+out:
+	free(many);
+	conn_close(&k);
+	conn_close(&o);
+}
+
 /* ---- the suite ------------------------------------------------------- */
+
+/* ---- cases: several connections per session (QUEUES, 6.2) --------- */
+
+/* Connect, HELLO offering RESUME and QUEUES (granted), AUTH if keyed. */
+static int open_queued(struct ctx *c, struct conn *k)
+{
+	int ret = conn_open(c, k);
+
+	if (ret)
+		return ret;
+	ret = hello_with(c, k, 1, 1, VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES);
+	if (ret == VIRGO_ST_OK &&
+	    (k->hello.caps & (VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES)) !=
+	    (VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES))
+		ret = -EPROTO;
+	if (ret == VIRGO_ST_OK && c->have_key)
+		ret = auth_with(c, k, c->key, c->key_len);
+	if (ret) {
+		conn_close(k);
+		return ret > 0 ? -EIO : ret;
+	}
+	return 0;
+}
+
+/*
+ * JOIN on @k the session (@id, @token), with the proof of section 5.10
+ * for this connection (@wrong: of another label, RESUME's); *queues from
+ * an OK reply.
+ */
+static int join_once(struct ctx *c, struct conn *k, u64 id, const u8 *token,
+		     bool wrong, u32 *queues)
+{
+	u8 in[VIRGO_WIRE_JOIN_INPUT_LEN], proof[VIRGO_WIRE_MAC_LEN];
+	u8 p[VIRGO_WIRE_JOIN_REQ_LEN];
+	unsigned int len = 0;
+	u32 rlen = 0;
+	int st;
+
+	memcpy(proof, token, sizeof(proof));
+	if (c->have_key) {
+		if (wrong)
+			virgo_wire_resume_input(in, token, k->cnonce,
+						k->snonce);
+		else
+			virgo_wire_join_input(in, token, k->cnonce,
+					      k->snonce);
+		if (!HMAC(EVP_sha256(), c->key, (int)c->key_len, in,
+			  sizeof(in), proof, &len) || len != sizeof(proof))
+			return -EIO;
+	} else if (wrong) {
+		proof[0] ^= 1;
+	}
+	virgo_wire_put_join_req(p, sizeof(p), id, proof);
+	st = rpc(c, k->fd, VIRGO_OP_JOIN, p, sizeof(p), &rlen);
+	if (st == VIRGO_ST_OK) {
+		if (rlen != VIRGO_WIRE_JOIN_REP_LEN)
+			return -EPROTO;
+		if (queues)
+			*queues = virgo_wire_get_join_rep(g_rbuf);
+	}
+	return st;
+}
+
+/*
+ * A second connection JOINs a live session: the session's chunks are
+ * read and written on either, ALLOC and FREE on the joined one act on the
+ * session; a wrong proof (or RESUME's) is NOENT, a second JOIN or one
+ * after an ALLOC INVAL; the session outlives its first connection.
+ */
+static void t_join_basic(struct ctx *c)
+{
+	struct conn a = { .fd = -1 }, b = { .fd = -1 }, d = { .fd = -1 };
+	static u8 w[(RS_CHUNKS + 1) * RS_SIZE];
+	struct virgo_wire_stat base, st;
+	u64 h[RS_CHUNKS + 1], hd, id;
+	u32 queues = 0, freed = 0;
+
+	if (CHECK_ST(c, lent_now(c, &base), VIRGO_ST_OK, "STAT before"))
+		goto out;
+	if (CHECK(c, !open_queued(c, &a), "handshake A"))
+		goto out;
+	id = a.hello.resume_id;
+	if (!fill_chunks(c, &a, RS_CHUNKS, RS_SIZE, 41, h, w))
+		goto out;
+	if (CHECK(c, !open_queued(c, &b), "handshake B"))
+		goto out;
+	if (CHECK_ST(c, join_once(c, &b, id, a.hello.token, true, NULL),
+		     VIRGO_ST_NOENT, "JOIN with a wrong proof"))
+		goto out;
+	if (CHECK_ST(c, join_once(c, &b, id ^ 2, a.hello.token, false, NULL),
+		     VIRGO_ST_NOENT, "JOIN of another id"))
+		goto out;
+	if (CHECK_ST(c, join_once(c, &b, id, a.hello.token, false, &queues),
+		     VIRGO_ST_OK, "JOIN on B") ||
+	    CHECK(c, queues == 2, "JOIN reply: %u queues", queues))
+		goto out;
+	if (CHECK_ST(c, join_once(c, &b, id, a.hello.token, false, NULL),
+		     VIRGO_ST_INVAL, "a second JOIN on B"))
+		goto out;
+	/* A's chunks on B; B's writes on A; an ALLOC on B is the session's. */
+	if (!check_chunks(c, &b, RS_CHUNKS, RS_SIZE, h, w, "READ on B"))
+		goto out;
+	if (!fill_chunks(c, &b, 1, RS_SIZE, 43, &h[RS_CHUNKS],
+			 w + RS_CHUNKS * RS_SIZE))
+		goto out;
+	if (!check_chunks(c, &a, RS_CHUNKS + 1, RS_SIZE, h, w, "READ on A"))
+		goto out;
+	if (CHECK_ST(c, do_stat(c, b.fd, &st), VIRGO_ST_OK, "STAT on B") ||
+	    CHECK(c, st.session_chunks == RS_CHUNKS + 1,
+		  "STAT on B: session of %llu chunks", st.session_chunks))
+		goto out;
+	/* A connection that allocated does not JOIN. */
+	if (CHECK(c, !open_queued(c, &d), "handshake D"))
+		goto out;
+	if (CHECK_ST(c, do_alloc1(c, d.fd, 4096, &hd), VIRGO_ST_OK,
+		     "ALLOC on D") ||
+	    CHECK_ST(c, join_once(c, &d, id, a.hello.token, false, NULL),
+		     VIRGO_ST_INVAL, "JOIN after an ALLOC") ||
+	    CHECK_ST(c, do_free(c, d.fd, &hd, 1, &freed), VIRGO_ST_OK,
+		     "FREE on D"))
+		goto out;
+	conn_close(&d);
+	/* A goes; the session stays, with B. */
+	conn_close(&a);
+	usleep(200000);
+	if (!check_chunks(c, &b, RS_CHUNKS + 1, RS_SIZE, h, w,
+			  "READ on B after A closed"))
+		goto out;
+	if (CHECK_ST(c, do_free(c, b.fd, h, RS_CHUNKS + 1, &freed),
+		     VIRGO_ST_OK, "FREE on B") ||
+	    CHECK(c, freed == RS_CHUNKS + 1, "FREE on B: %u freed", freed))
+		goto out;
+	conn_close(&b);
+	(void)CHECK(c, lent_back(c, &base), "lent back to where it was");
+out:
+	conn_close(&d);
+	conn_close(&a);
+	conn_close(&b);
+}
 
 struct tcase {
 	const char *name;
@@ -2564,8 +2981,15 @@ struct tcase {
 	int key; /* 1: needs --key, -1: needs no key, 0: either */
 	bool deadline; /* needs --handshake-timeout */
 	const char *what;
-	int resume; /* 1: needs RESUME granted, 2: and --orphan-timeout */
+	/*
+	 * 1: needs RESUME granted, 2: and --orphan-timeout;
+	 * NEEDS_DISCARD: needs DISCARD granted, NEEDS_QUEUES: QUEUES
+	 */
+	int resume;
 };
+
+#define NEEDS_DISCARD 3
+#define NEEDS_QUEUES 4
 
 static const struct tcase cases[] = {
 	{ "auth_vector", t_auth_vector, 0, false,
@@ -2626,6 +3050,11 @@ static const struct tcase cases[] = {
 	  "RESUME proof test vector of docs/protocol.md 6.1 (local)", 0 },
 	{ "resume_not_agreed", t_resume_not_agreed, 0, false,
 	  "RESUME without the capability: PERM, INVAL, then PROTO", 0 },
+	{ "join_not_agreed", t_join_not_agreed, 0, false,
+	  "JOIN without the capability: PERM, INVAL, then PROTO", 0 },
+	{ "join_basic", t_join_basic, 0, false,
+	  "a second connection JOINs: one session on both; NOENT, INVAL",
+	  NEEDS_QUEUES },
 	{ "resume_hello", t_resume_hello, 0, false,
 	  "RESUME offered: 112-byte HELLO reply, fresh id and token", 1 },
 	{ "resume_perm", t_resume_perm, 1, false,
@@ -2646,6 +3075,14 @@ static const struct tcase cases[] = {
 	  1 },
 	{ "resume_expiry", t_resume_expiry, 0, false,
 	  "an orphan expires: lent counters back, id NOENT", 2 },
+	{ "discard_not_agreed", t_discard_not_agreed, 0, false,
+	  "DISCARD not agreed: PERM, INVAL, PROTO", 0 },
+	{ "discard_basic", t_discard_basic, 0, false,
+	  "discarded chunks read zero, stay lent; others intact",
+	  NEEDS_DISCARD },
+	{ "discard_errors", t_discard_errors, 0, false,
+	  "malformed DISCARD changes nothing; foreign handles skipped",
+	  NEEDS_DISCARD },
 };
 
 #define NR_CASES ARRAY_SIZE(cases)
@@ -2730,6 +3167,10 @@ static const char *case_needs(const struct tcase *t)
 		return " [no key]";
 	if (t->deadline)
 		return " [--handshake-timeout]";
+	if (t->resume == NEEDS_DISCARD)
+		return " [DISCARD]";
+	if (t->resume == NEEDS_QUEUES)
+		return " [QUEUES]";
 	if (t->resume > 1)
 		return " [RESUME, --orphan-timeout]";
 	if (t->resume)
@@ -2854,6 +3295,28 @@ int main(int argc, char **argv)
 	}
 	c.resume = k.hello.caps & VIRGO_CAP_RESUME;
 	conn_close(&k);
+	if (conn_open(&c, &k) ||
+	    hello_with(&c, &k, 1, 1, VIRGO_CAP_DISCARD) != VIRGO_ST_OK) {
+		printf("FAIL setup: HELLO offering DISCARD\n");
+		return 1;
+	}
+	c.discard = k.hello.caps & VIRGO_CAP_DISCARD;
+	conn_close(&k);
+	/* QUEUES: only ever with RESUME (not granting is conformant). */
+	if (conn_open(&c, &k) ||
+	    hello_with(&c, &k, 1, 1, VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES) !=
+	    VIRGO_ST_OK) {
+		printf("FAIL setup: HELLO offering RESUME and QUEUES\n");
+		return 1;
+	}
+	c.queues = k.hello.caps & VIRGO_CAP_QUEUES;
+	if (c.queues && !(k.hello.caps & VIRGO_CAP_RESUME)) {
+		printf("FAIL setup: QUEUES granted without RESUME\n");
+		return 1;
+	}
+	conn_close(&k);
+	if (!c.discard)
+		puts("# server does not grant DISCARD: its cases skipped");
 	if (!c.resume) {
 		puts("# server does not grant RESUME (orphan_timeout 0?)");
 		puts("# RESUME cases skipped, but for PROTO without it");
@@ -2884,6 +3347,14 @@ int main(int argc, char **argv)
 			why = "needs a server without a key";
 		else if (t->deadline && !c.handshake_timeout)
 			why = "needs --handshake-timeout";
+		else if (t->resume == NEEDS_DISCARD && !c.discard)
+			why = "the server does not grant DISCARD";
+		else if (t->resume == NEEDS_DISCARD)
+			why = NULL;
+		else if (t->resume == NEEDS_QUEUES && !c.queues)
+			why = "the server does not grant QUEUES";
+		else if (t->resume == NEEDS_QUEUES)
+			why = NULL;
 		else if (t->resume && !c.resume)
 			why = "the server does not grant RESUME";
 		else if (t->resume > 1 &&

@@ -286,6 +286,29 @@ vsh() {
 		exit \$(sed -n 's/^#end $id //p' /tmp/vsh.out)"
 }
 
+# vsh_malloc_on NAME SIZE PEER: allocate NAME with at least one chunk on
+# PEER.  Placement takes the roomier of two random peers, so a small
+# allocation may miss one peer of three; the misses are kept aside while
+# trying again (they fill the other peers), then freed.  On failure the
+# client's view of its peers is printed.
+vsh_malloc_on() {
+	local name=$1 size=$2 peer=$3 try ret=1 misses=""
+	for try in 1 2 3 4 5 6 7 8; do
+		vsh malloc "$name" "$size" || break
+		if ! vsh avoid "$name" "$peer" >/dev/null; then
+			ret=0
+			break
+		fi
+		vsh rename "$name" "$name.miss$try" || break
+		misses="$misses $name.miss$try"
+	done
+	for try in $misses; do
+		vsh free "$try" || ret=1
+	done
+	[ $ret = 0 ] || { vsh where "$name"; node_run 0 "cat /sys/kernel/virgo/peers"; }
+	return $ret
+}
+
 vsh_stop() {
 	vsh quit >/dev/null
 	node_wait -t 30 0 vsh >/dev/null

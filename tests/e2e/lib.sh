@@ -513,6 +513,61 @@ cluster_add_file() {
 	E2E_FILES+=("$src${dest:+:$dest}")
 }
 
+# cluster_add_prog SRC DEST: a dynamically linked program of the host at
+# DEST in the guests, with the shared libraries and loader ldd lists for
+# it at their host paths.  DEST should not be a busybox applet's path
+# (copying onto its symlink would overwrite busybox).
+cluster_add_prog() {
+	local src=$1 dest=$2 lib
+	[ -x "$src" ] || { e2e_err "cluster_add_prog: no program $src"; return 1; }
+	cluster_add_file "$(readlink -f "$src")" "$dest" || return 1
+	for lib in $(LC_ALL=C ldd "$src" |
+		awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		cluster_add_file "$(readlink -f "$lib")" "$lib" || return 1
+	done
+}
+
+# _e2e_kmod_deps KVER MOD...: MOD and its dependencies, dependencies first.
+_e2e_kmod_deps() {
+	local kver=$1 m d
+	shift
+	for m in "$@"; do
+		for d in $(modinfo -k "$kver" -F depends "$m" | tr ',' ' '); do
+			_e2e_kmod_deps "$kver" "$d"
+		done
+		echo "$m"
+	done
+}
+
+# cluster_add_kmods KVER MOD...: ship MOD... of the nodes' kernel with
+# their dependencies to /virgo/kmod/NAME.ko (decompressed: busybox insmod
+# reads plain .ko only); E2E_KMODS lists the shipped ones in load order
+# (built-in ones are left out; kmods_cmd loads them).
+E2E_KMODS=
+cluster_add_kmods() {
+	local kver=$1 out=$E2E_RESULTS/kmod m path
+	shift
+	E2E_KMODS=
+	mkdir -p "$out" || return 1
+	for m in $(_e2e_kmod_deps "$kver" "$@" | awk '!seen[$0]++'); do
+		path=$(modinfo -k "$kver" -n "$m" 2>/dev/null) || return 1
+		case "$path" in
+		*.ko) cp "$path" "$out/$m.ko" ;;
+		*.ko.xz) xz -dc "$path" >"$out/$m.ko" ;;
+		*.ko.zst) zstd -dcq "$path" >"$out/$m.ko" ;;
+		*) continue ;;	# built in
+		esac || return 1
+		cluster_add_file "$out/$m.ko" "/virgo/kmod/$m.ko" || return 1
+		E2E_KMODS+=" $m"
+	done
+}
+
+# kmods_cmd MOD...: the guest command that loads shipped modules in this
+# order (one already loaded is fine).
+kmods_cmd() {
+	echo "for m in $*; do insmod /virgo/kmod/\$m.ko || grep -q \"^\$(echo \$m | tr - _) \" /proc/modules || exit 1; done"
+}
+
 # Make the work dir: short enough for unix socket paths (108 bytes).
 _e2e_mkwork() {
 	local base

@@ -245,6 +245,7 @@ fi
 # --- peers ----------------------------------------------------------------
 expect 0 "peers list" peers list
 has "peers list header" "$tmp/out" "^ID  *ADDRESS"
+has "peers list: sessions resumed and lost" "$tmp/out" "RESUMED  *LOST"
 first=$(awk 'NR == 2 { print $2 }' "$tmp/out")
 case "$first" in
 *.*.*.*:*) ok "peers list shows a peer ($first)" ;;
@@ -252,6 +253,7 @@ case "$first" in
 esac
 expect 0 "peers list --json" --json peers list
 has "peers list --json" "$tmp/out" '^{"source":"[a-z]*","peers":\[{"id":'
+has "peers list --json: resumed, sessions_lost" "$tmp/out" '"resumed":[0-9][0-9]*,"sessions_lost":[0-9]'
 # A peer nobody listens at: added, listed, refused twice, removed.
 spare=127.0.0.1:9
 expect 0 "peers add $spare" peers add "$spare"

@@ -54,6 +54,7 @@ enum cd_stat {
 	CD_STAT_SESSIONS_RESUMED,	/* orphans taken over by a RESUME */
 	CD_STAT_ORPHANS_EXPIRED,	/* orphans freed unresumed */
 	CD_STAT_ERR_RESUME,		/* RESUMEs answered other than OK */
+	CD_STAT_CHUNKS_DISCARDED,	/* handles DISCARD took */
 	CD_STAT_NR
 };
 
@@ -76,6 +77,7 @@ extern const char *const cd_stat_names[CD_STAT_NR];
  * @psk_len: bytes in @psk
  * @mlock: lock chunk memory (mlockall at start)
  * @hugepages: try MAP_HUGETLB / MADV_HUGEPAGE for large chunks
+ * @discard: grant the DISCARD capability (docs/protocol.md 5.9)
  */
 struct cd_config {
 	u64 max_memory;
@@ -91,6 +93,7 @@ struct cd_config {
 	size_t psk_len;
 	bool mlock;
 	bool hugepages;
+	bool discard;
 };
 
 /**
@@ -102,6 +105,7 @@ struct cd_config {
  * @budget: bytes of @cfg.max_memory in use (chunks + metadata)
  * @lent_bytes: chunk bytes lent, all sessions
  * @lent_chunks: chunks lent, all sessions
+ * @materialised: bytes of chunk data allocated (written, not discarded)
  * @sessions: open sessions (connections; orphans are not counted)
  * @orphans: sessions kept for a RESUME (a gauge; changed under @reg_lock)
  * @stats: event counters
@@ -125,6 +129,7 @@ struct cd_server {
 	atomic_ullong budget;
 	atomic_ullong lent_bytes;
 	atomic_ullong lent_chunks;
+	atomic_ullong materialised;
 	atomic_ullong sessions;
 	atomic_ullong orphans;
 	atomic_ullong stats[CD_STAT_NR];
@@ -180,6 +185,7 @@ struct cd_session {
 	bool authed;
 	bool allocated;			/* an ALLOC succeeded: no RESUME */
 	bool resume;			/* capability RESUME agreed */
+	bool discard;			/* capability DISCARD agreed */
 	bool resumed;			/* took an orphan over: no RESUME */
 	u8 client_nonce[VIRGO_WIRE_NONCE_LEN];
 	u8 server_nonce[VIRGO_WIRE_NONCE_LEN];

@@ -101,6 +101,8 @@ static const char cd_usage_text[] =
 "                             and loses its connection holding chunks is\n"
 "                             kept this long for it (default 120); 0: never\n"
 "                             offer resumption, free at once\n"
+"      --no-discard           do not grant DISCARD: clients write zeroes\n"
+"                             instead of giving chunk memory back\n"
 "  -k, --psk-file PATH        pre-shared key: the file's bytes (one trailing\n"
 "                             newline dropped), 1..%d; the file must not be\n"
 "                             accessible by group or others.  No key: any\n"
@@ -323,6 +325,8 @@ static int cd_write_stats(struct cd_daemon *d, const char *path)
 	fprintf(f, "lent_bytes %llu\n", atomic_load(&srv->lent_bytes));
 	fprintf(f, "lent_chunks %llu\n",
 		atomic_load(&srv->lent_chunks));
+	fprintf(f, "materialised_bytes %llu\n",
+		atomic_load(&srv->materialised));
 	fprintf(f, "sessions %llu\n", atomic_load(&srv->sessions));
 	fprintf(f, "orphans %llu\n", atomic_load(&srv->orphans));
 	for (i = 0; i < CD_STAT_NR; i++)
@@ -354,6 +358,7 @@ enum {
 	OPT_IO,
 	OPT_HANDSHAKE,
 	OPT_ORPHAN,
+	OPT_NO_DISCARD,
 	OPT_MLOCK,
 	OPT_HUGEPAGES,
 	OPT_LOG_FILE,
@@ -371,6 +376,7 @@ static const struct option cd_options[] = {
 	{ "io-timeout", required_argument, NULL, OPT_IO },
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 	{ "orphan-timeout", required_argument, NULL, OPT_ORPHAN },
+	{ "no-discard", no_argument, NULL, OPT_NO_DISCARD },
 	{ "psk-file", required_argument, NULL, 'k' },
 	{ "mlock", no_argument, NULL, OPT_MLOCK },
 	{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
@@ -461,6 +467,9 @@ static int cd_parse_args(int argc, char **argv, struct cd_daemon *d,
 				return cd_bad("--orphan-timeout (0..86400 s)",
 					      optarg);
 			cfg->orphan_timeout_ms = secs * 1000;
+			break;
+		case OPT_NO_DISCARD:
+			cfg->discard = false;
 			break;
 		case 'k':
 			a->psk_file = optarg;

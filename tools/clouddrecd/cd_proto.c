@@ -50,6 +50,7 @@ const char *const cd_stat_names[CD_STAT_NR] = {
 	[CD_STAT_SESSIONS_RESUMED]	= "sessions_resumed",
 	[CD_STAT_ORPHANS_EXPIRED]	= "orphans_expired",
 	[CD_STAT_ERR_RESUME]		= "err_resume",
+	[CD_STAT_CHUNKS_DISCARDED]	= "chunks_discarded",
 };
 
 /* Replies with this much data may be sent straight from the chunk. */
@@ -99,6 +100,7 @@ void cd_config_default(struct cd_config *cfg)
 	cfg->io_timeout_ms = 30 * 1000;
 	cfg->handshake_timeout_ms = 10 * 1000;
 	cfg->orphan_timeout_ms = 120 * 1000;
+	cfg->discard = true;
 }
 
 /**
@@ -278,21 +280,29 @@ static void cd_tab_del(struct cd_session *s, struct cd_chunk *c)
 	}
 }
 
-static void cd_data_free(struct cd_chunk *c)
+static void cd_data_free(struct cd_server *srv, struct cd_chunk *c)
 {
 	if (!c->data)
 		return;
+	atomic_fetch_sub(&srv->materialised, c->size);
 	if (c->mapped)
 		munmap(c->data, c->mapped_len);
 	else
 		free(c->data);
 	c->data = NULL;
+	c->mapped = 0;
 }
 
-/* Give a chunk its memory, zeroed. */
-static int cd_data_alloc(struct cd_server *srv, struct cd_chunk *c)
+/*
+ * Give a chunk its memory, zeroed.  A mapping is populated at once
+ * (MAP_POPULATE): the kernel allocates and zeroes its pages in one call
+ * instead of one page fault per page during the first WRITE's copy, which
+ * was most of what a cold write cost more than a warm one.
+ */
+static int __cd_data_alloc(struct cd_server *srv, struct cd_chunk *c)
 {
 	size_t len = c->size;
+	bool thp;
 	void *p;
 
 	if (len < CD_MMAP_MIN) {
@@ -304,7 +314,8 @@ static int cd_data_alloc(struct cd_server *srv, struct cd_chunk *c)
 			      ~(size_t)(CD_HUGE_SIZE - 1);
 
 		p = mmap(NULL, hlen, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+			 MAP_POPULATE, -1, 0);
 		if (p != MAP_FAILED) {
 			c->data = p;
 			c->mapped = 1;
@@ -312,16 +323,31 @@ static int cd_data_alloc(struct cd_server *srv, struct cd_chunk *c)
 			return 0;
 		}
 	}
+	thp = srv->cfg.hugepages && len >= CD_HUGE_SIZE;
+	/* With transparent huge pages: populated after the advice. */
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		 MAP_PRIVATE | MAP_ANONYMOUS | (thp ? 0 : MAP_POPULATE), -1, 0);
 	if (p == MAP_FAILED)
 		return -ENOMEM;
-	if (srv->cfg.hugepages && len >= CD_HUGE_SIZE)
-		(void)madvise(p, len, MADV_HUGEPAGE);	/* best effort */
+	if (thp) {
+		/* Best effort, both. */
+		(void)madvise(p, len, MADV_HUGEPAGE);
+		(void)madvise(p, len, MADV_POPULATE_WRITE);
+	}
 	c->data = p;
 	c->mapped = 1;
 	c->mapped_len = len;
 	return 0;
+}
+
+/* Give a chunk its memory, zeroed (again, after a DISCARD). */
+static int cd_data_alloc(struct cd_server *srv, struct cd_chunk *c)
+{
+	int ret = __cd_data_alloc(srv, c);
+
+	if (!ret)
+		atomic_fetch_add(&srv->materialised, c->size);
+	return ret;
 }
 
 /* Free the chunk at @c (a table entry) and give its budget back. */
@@ -330,7 +356,7 @@ static void cd_chunk_release(struct cd_session *s, struct cd_chunk *c)
 	struct cd_server *srv = s->srv;
 	u32 size = c->size;
 
-	cd_data_free(c);
+	cd_data_free(srv, c);
 	cd_tab_del(s, c);
 	s->nr_chunks--;
 	s->bytes -= size;
@@ -769,6 +795,10 @@ static int cd_do_hello(struct cd_session *s, const struct virgo_wire_msg *m,
 	rep.capacity = srv->cfg.max_memory;
 	rep.free = used < rep.capacity ? rep.capacity - used : 0;
 	memcpy(rep.nonce, s->server_nonce, sizeof(rep.nonce));
+	if ((req.caps & VIRGO_CAP_DISCARD) && srv->cfg.discard) {
+		rep.caps |= VIRGO_CAP_DISCARD;
+		s->discard = true;
+	}
 	if ((req.caps & VIRGO_CAP_RESUME) && srv->cfg.orphan_timeout_ms) {
 		rep.caps |= VIRGO_CAP_RESUME;
 #ifndef CD_FUZZ_HANDLES
@@ -789,6 +819,39 @@ static int cd_do_hello(struct cd_session *s, const struct virgo_wire_msg *m,
 		return -EIO;
 	s->hello_done = true;
 	return cd_reply(s, m, 0, buf, (u32)len);
+}
+
+/* ---- DISCARD (docs/protocol.md 5.9) ---------------------------------- */
+
+/*
+ * PROTO unless agreed; then each handle in order: the session's go back
+ * to the never-written state (memory freed, budget kept, reads zeroes)
+ * and are counted, a duplicate as often as it comes; others are skipped.
+ * A READ reply already queued carries a copy: it keeps its bytes.
+ */
+static int cd_do_discard(struct cd_session *s, const struct virgo_wire_msg *m,
+			 const u8 *p)
+{
+	u32 count = virgo_wire_batch_count(p), i, done = 0;
+	u8 rep[VIRGO_WIRE_DISCARD_REP_LEN];
+
+	if (!s->discard) {
+		cd_count(s->srv, CD_STAT_ERR_SEQUENCE);
+		return cd_reply_err(s, m, -EPROTONOSUPPORT);
+	}
+	for (i = 0; i < count; i++) {
+		struct cd_chunk *c = cd_chunk_find(s, virgo_wire_handle(p, i));
+
+		if (!c) {
+			cd_count(s->srv, CD_STAT_ERR_HANDLE);
+			continue;
+		}
+		cd_data_free(s->srv, c);
+		cd_count(s->srv, CD_STAT_CHUNKS_DISCARDED);
+		done++;
+	}
+	virgo_wire_put_discard_rep(rep, sizeof(rep), done);
+	return cd_reply(s, m, 0, rep, sizeof(rep));
 }
 
 static int cd_do_auth(struct cd_session *s, const struct virgo_wire_msg *m,
@@ -1130,8 +1193,14 @@ static int cd_execute(struct cd_session *s, const struct virgo_wire_msg *m,
 		return cd_do_stat(s, m);
 	case VIRGO_OP_PING:
 		return cd_reply(s, m, 0, p, m->len);
+	case VIRGO_OP_DISCARD:
+		return cd_do_discard(s, m, p);
 	case VIRGO_OP_RESUME:
 		return cd_do_resume(s, m, p);
+	case VIRGO_OP_JOIN:
+		/* QUEUES is never granted here: one connection per session. */
+		cd_count(srv, CD_STAT_ERR_SEQUENCE);
+		return cd_reply_err(s, m, -EPROTONOSUPPORT);
 	}
 	return -EPROTO;	/* virgo_wire_hdr_unpack() refuses the rest */
 }

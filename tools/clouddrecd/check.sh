@@ -5,8 +5,8 @@
 # on 127.0.0.1 (a port the kernel picks), the conformance suite against it
 # without a key and with one (both with --orphan-timeout 2: the session
 # resumption cases, orphan expiry included), once more against a daemon
-# with --orphan-timeout 0 (RESUME never granted: those cases skip, PROTO
-# without it is checked), a SIGTERM with an orphan left (freed), SIGTERM: the daemon must exit 0 within
+# with --orphan-timeout 0 and --no-discard (RESUME and DISCARD never
+# granted: those cases skip, PROTO without them is checked), a SIGTERM with an orphan left (freed), SIGTERM: the daemon must exit 0 within
 # 15 s with nothing lent and no sanitizer or leak report in its log; a
 # key file others can read must be refused; virgoctl status --peer against
 # it, without and with the key (tests/remote/virgoctl_peer_test.sh: its
@@ -193,15 +193,21 @@ else
 	bad "orphan: daemon did not start"
 fi
 
-# Resumption off: the capability is never granted.
+# Resumption and discard off: neither capability is granted.
 orphan_timeout=0
-if start noresume; then
+if start noresume --no-discard; then
 	suite conformance-noresume
 	if grep -q '^# server does not grant RESUME' \
 		"$work/conformance-noresume.out"; then
 		ok "--orphan-timeout 0: RESUME not granted"
 	else
 		bad "--orphan-timeout 0: RESUME granted"
+	fi
+	if grep -q '^# server does not grant DISCARD' \
+		"$work/conformance-noresume.out"; then
+		ok "--no-discard: DISCARD not granted"
+	else
+		bad "--no-discard: DISCARD granted"
 	fi
 	stop noresume
 else

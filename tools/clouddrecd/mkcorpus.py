@@ -47,6 +47,12 @@ def free(*handles):
                  b"".join(struct.pack("<Q", h) for h in handles))
 
 
+def discard(*handles):
+    """DISCARD (capability bit 1, protocol.md 5.9)."""
+    return frame(10, struct.pack("<II", len(handles), 0) +
+                 b"".join(struct.pack("<Q", h) for h in handles))
+
+
 def rw(op, h, off, length, data=b""):
     return frame(op, struct.pack("<QII", h, off, length) + data)
 
@@ -94,6 +100,13 @@ def main(out):
         hello_r() + resume(0) + frame(9, bytes(39)) + frame(9, bytes(41)) +
         resume(2) + resume(7) + resume(1, b"\x01" * 32) + alloc(8) +
         resume(1) + frame(9, flags=1),
+        # DISCARD: PROTO unless agreed; then written and unwritten chunks
+        # discarded (a duplicate, a foreign handle), read and written again.
+        "discard": b"\x04" + discard(2) + hello(caps=2) + alloc(16, 8192) +
+        rw(5, 3, 0, 8192, bytes(8192)) + rw(5, 2, 3, 4, b"abcd") +
+        discard(2, 3, 3, 99) + rw(6, 3, 0, 8192) + rw(5, 3, 1, 1, b"x") +
+        discard() + frame(10, bytes(12)) + discard(0) + free(2, 3) +
+        cut() + hello() + alloc(8) + discard(2),
         # With a key: PERM before AUTH.
         "resume_keyed": b"\x05" + hello_r() + resume(1) + frame(2, bytes(32)),
     }

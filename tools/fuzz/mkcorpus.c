@@ -210,6 +210,36 @@ int main(int argc, char **argv)
 	hq.caps = 0;
 	hp.caps = 0;
 
+	/* Capability DISCARD: HELLO offering it, DISCARD and its reply. */
+	hq.caps = VIRGO_CAP_DISCARD;
+	hp.caps = VIRGO_CAP_DISCARD;
+	n = virgo_wire_put_hello_req(buf, sizeof(buf), &hq);
+	one("req-hello-discard", VIRGO_OP_HELLO, 0, 0, buf, n);
+	n = virgo_wire_put_hello_rep(buf, sizeof(buf), &hp);
+	one("rep-hello-discard", VIRGO_OP_HELLO, VIRGO_WF_REPLY, 0, buf, n);
+	n = virgo_wire_put_discard_req(buf, sizeof(buf), handles, 3);
+	one("req-discard", VIRGO_OP_DISCARD, 0, 0, buf, n);
+	n = virgo_wire_put_discard_rep(buf, sizeof(buf), 2);
+	one("rep-discard", VIRGO_OP_DISCARD, VIRGO_WF_REPLY, 0, buf, n);
+	one("rep-error-proto", VIRGO_OP_DISCARD, VIRGO_WF_REPLY,
+	    VIRGO_ST_PROTO, NULL, 0);
+	hq.caps = 0;
+	hp.caps = 0;
+
+	/* Capability QUEUES (with RESUME): HELLO offering it, JOIN. */
+	hq.caps = VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES;
+	hp.caps = VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES;
+	n = virgo_wire_put_hello_req(buf, sizeof(buf), &hq);
+	one("req-hello-queues", VIRGO_OP_HELLO, 0, 0, buf, n);
+	n = virgo_wire_put_hello_rep(buf, sizeof(buf), &hp);
+	one("rep-hello-queues", VIRGO_OP_HELLO, VIRGO_WF_REPLY, 0, buf, n);
+	n = virgo_wire_put_join_req(buf, sizeof(buf), hp.resume_id, mac);
+	one("req-join", VIRGO_OP_JOIN, 0, 0, buf, n);
+	n = virgo_wire_put_join_rep(buf, sizeof(buf), 2);
+	one("rep-join", VIRGO_OP_JOIN, VIRGO_WF_REPLY, 0, buf, n);
+	hq.caps = 0;
+	hp.caps = 0;
+
 	/* A client's side of a session, then the server's. */
 	seed_start(&s, 0);
 	n = virgo_wire_put_hello_req(buf, sizeof(buf), &hq);

@@ -178,7 +178,8 @@ static void roundtrip(const struct virgo_wire_msg *m, const u8 *frame,
 		break;
 	}
 	case VIRGO_OP_ALLOC | 0x100:
-	case VIRGO_OP_FREE: {
+	case VIRGO_OP_FREE:
+	case VIRGO_OP_DISCARD: {
 		u64 *handles;
 
 		count = virgo_wire_batch_count(pl);
@@ -194,6 +195,10 @@ static void roundtrip(const struct virgo_wire_msg *m, const u8 *frame,
 			n = virgo_wire_put_alloc_rep(p, len, handles, count);
 			short_n = virgo_wire_put_alloc_rep(p, len - 1, handles,
 							   count);
+		} else if (m->opcode == VIRGO_OP_DISCARD) {
+			n = virgo_wire_put_discard_req(p, len, handles, count);
+			short_n = virgo_wire_put_discard_req(p, len - 1,
+							     handles, count);
 		} else {
 			n = virgo_wire_put_free_req(p, len, handles, count);
 			short_n = virgo_wire_put_free_req(p, len - 1, handles,
@@ -208,6 +213,13 @@ static void roundtrip(const struct virgo_wire_msg *m, const u8 *frame,
 		n = virgo_wire_put_free_rep(p, len, virgo_wire_freed(pl));
 		short_n = virgo_wire_put_free_rep(p, len - 1,
 						  virgo_wire_freed(pl));
+		break;
+	case VIRGO_OP_DISCARD | 0x100:
+		count = virgo_wire_discarded(pl);
+		FUZZ_CHECK(len == 8 && get_unaligned_le32(pl + 4) == 0);
+		FUZZ_CHECK(count <= lim->max_batch);
+		n = virgo_wire_put_discard_rep(p, len, count);
+		short_n = virgo_wire_put_discard_rep(p, len - 1, count);
 		break;
 	case VIRGO_OP_WRITE:
 	case VIRGO_OP_READ: {
@@ -266,6 +278,27 @@ static void roundtrip(const struct virgo_wire_msg *m, const u8 *frame,
 		virgo_wire_get_resume_rep(pl, &chunks, &bytes);
 		n = virgo_wire_put_resume_rep(p, len, chunks, bytes);
 		short_n = virgo_wire_put_resume_rep(p, len - 1, chunks, bytes);
+		break;
+	}
+	case VIRGO_OP_JOIN: {
+		u8 proof[VIRGO_WIRE_MAC_LEN];
+		u64 id;
+
+		FUZZ_CHECK(len == 40);
+		id = virgo_wire_get_join_req(pl, proof);
+		FUZZ_CHECK(id != 0);
+		n = virgo_wire_put_join_req(p, len, id, proof);
+		short_n = virgo_wire_put_join_req(p, len - 1, id, proof);
+		break;
+	}
+	case VIRGO_OP_JOIN | 0x100: {
+		u32 queues;
+
+		FUZZ_CHECK(len == 8);
+		queues = virgo_wire_get_join_rep(pl);
+		FUZZ_CHECK(queues >= 2);
+		n = virgo_wire_put_join_rep(p, len, queues);
+		short_n = virgo_wire_put_join_rep(p, len - 1, queues);
 		break;
 	}
 	case VIRGO_OP_WRITE | 0x100:

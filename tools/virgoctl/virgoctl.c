@@ -507,12 +507,12 @@ static int split(char *line, char **tok, int max)
 /* Peers: the columns of /sys/kernel/virgo/peers and debugfs virgo/peers. */
 enum {
 	PF_ID, PF_ADDR, PF_STATE, PF_EPOCH, PF_RTT, PF_FREE, PF_CAP,
-	PF_PLACED, PF_INFLIGHT, PF_NR
+	PF_PLACED, PF_INFLIGHT, PF_RESUMED, PF_LOST, PF_NR
 };
 
 static const char *const peer_cols[PF_NR] = {
 	"id", "address", "state", "epoch", "rtt_us", "free", "capacity",
-	"placed", "inflight",
+	"placed", "inflight", "resumed", "lost",
 };
 
 /**
@@ -653,7 +653,7 @@ static const char *hrtt(char *buf, size_t size, const char *s)
 
 static void peers_print(const struct peers *p, const char *indent)
 {
-	struct tab t = { .ncol = 9, .align = "rllrrrrrr" };
+	struct tab t = { .ncol = 11, .align = "rllrrrrrrrr" };
 	char b1[32], b2[32], b3[32], b4[32];
 	size_t i;
 
@@ -670,6 +670,8 @@ static void peers_print(const struct peers *p, const char *indent)
 	tab_add(&t, "CAPACITY");
 	tab_add(&t, "PLACED");
 	tab_add(&t, "INFLIGHT");
+	tab_add(&t, "RESUMED");
+	tab_add(&t, "LOST");
 	for (i = 0; i < p->nr; i++) {
 		char **f = p->f[i];
 
@@ -682,6 +684,8 @@ static void peers_print(const struct peers *p, const char *indent)
 		tab_add(&t, "%s", hbytes(b3, sizeof(b3), f[PF_CAP], false));
 		tab_add(&t, "%s", hbytes(b4, sizeof(b4), f[PF_PLACED], false));
 		tab_add(&t, "%s", or_q(f[PF_INFLIGHT]));
+		tab_add(&t, "%s", or_q(f[PF_RESUMED]));
+		tab_add(&t, "%s", or_q(f[PF_LOST]));
 	}
 	tab_print(&t, indent);
 	tab_free(&t);
@@ -705,6 +709,8 @@ static void peers_json(const char *key, const struct peers *p)
 		j_num("capacity", f[PF_CAP], false);
 		j_num("placed", f[PF_PLACED], false);
 		j_num("inflight", f[PF_INFLIGHT], true);
+		j_num("resumed", f[PF_RESUMED], false);
+		j_num("sessions_lost", f[PF_LOST], false);
 		j_close('}');
 	}
 	j_close(']');

@@ -10,7 +10,12 @@
  *                                  compared (never-written bytes: zeroes)
  *   virgo_blk_e2e zeroes DEV OFF LEN   BLKZEROOUT of a written range:
  *                                  reads back as zeroes, the bytes around
- *                                  it unchanged; BLKDISCARD is refused
+ *                                  it unchanged
+ *   virgo_blk_e2e fill DEV SEED    write the whole device with a pattern
+ *                                  of SEED (1 MiB O_DIRECT writes)
+ *   virgo_blk_e2e verify DEV SEED OFF LEN   read the whole device back:
+ *                                  [OFF, OFF + LEN) zeroes, every other
+ *                                  byte the pattern of fill DEV SEED
  *   virgo_blk_e2e readall DEV      O_DIRECT read of the whole device in
  *                                  1 MiB pieces; prints the first errno
  *                                  and the seconds it took; exit 0 only
@@ -197,13 +202,72 @@ static int cmd_zeroes(const char *dev, u64 off, u64 len)
 	memset(want + (off - from), 0, len);
 	if (pio(fd, buf, span, from, 0) || compare(buf, want, span, from))
 		return 1;
-	if (!ioctl(fd, BLKDISCARD, r)) {
-		fprintf(stderr, "BLKDISCARD succeeded: %s\n",
-			"discard is not advertised");
-		return 1;
+	printf("zeroes: %llu bytes at %llu read back as zeroes, %s\n",
+	       len, off, "neighbours intact");
+	close(fd);
+	return 0;
+}
+
+/* The pattern of fill: 8 bytes of a hash of @seed and the offset. */
+static void fill_pattern(u8 *buf, size_t len, u64 off, u64 seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i += 8) {
+		u64 z = seed + (off + i) / 8 * 0x9e3779b97f4a7c15ULL;
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+		memcpy(buf + i, &z, len - i < 8 ? len - i : 8);
 	}
-	printf("zeroes: %llu bytes at %llu read back as zeroes, %s; %s: %s\n",
-	       len, off, "neighbours intact", "BLKDISCARD", strerror(errno));
+}
+
+static int cmd_fill(const char *dev, u64 seed)
+{
+	u64 size, off;
+	size_t len;
+	u8 *buf;
+	int fd;
+
+	fd = open_dev(dev, &size);
+	if (fd < 0)
+		return 2;
+	buf = xalign(MAX_IO);
+	for (off = 0; off < size; off += len) {
+		len = size - off < MAX_IO ? size - off : MAX_IO;
+		fill_pattern(buf, len, off, seed);
+		if (pio(fd, buf, len, off, 1))
+			return 1;
+	}
+	printf("fill: %llu bytes written\n", size);
+	close(fd);
+	return 0;
+}
+
+static int cmd_verify(const char *dev, u64 seed, u64 zoff, u64 zlen)
+{
+	u8 *buf, *want;
+	u64 size, off, i;
+	size_t len;
+	int fd;
+
+	fd = open_dev(dev, &size);
+	if (fd < 0)
+		return 2;
+	buf = xalign(MAX_IO);
+	want = xalign(MAX_IO);
+	for (off = 0; off < size; off += len) {
+		len = size - off < MAX_IO ? size - off : MAX_IO;
+		fill_pattern(want, len, off, seed);
+		for (i = off; i < off + len; i++)
+			if (i >= zoff && i < zoff + zlen)
+				want[i - off] = 0;
+		if (pio(fd, buf, len, off, 0) || compare(buf, want, len, off))
+			return 1;
+	}
+	printf("verify: %llu bytes, %llu zero at %llu, all match\n", size,
+	       zlen, zoff);
 	close(fd);
 	return 0;
 }
@@ -323,6 +387,12 @@ int main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "zeroes"))
 		return cmd_zeroes(argv[2], strtoull(argv[3], NULL, 0),
 				  strtoull(argv[4], NULL, 0));
+	if (argc == 4 && !strcmp(argv[1], "fill"))
+		return cmd_fill(argv[2], strtoull(argv[3], NULL, 0));
+	if (argc == 6 && !strcmp(argv[1], "verify"))
+		return cmd_verify(argv[2], strtoull(argv[3], NULL, 0),
+				  strtoull(argv[4], NULL, 0),
+				  strtoull(argv[5], NULL, 0));
 	if (argc == 3 && !strcmp(argv[1], "readall"))
 		return cmd_readall(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "pressure"))

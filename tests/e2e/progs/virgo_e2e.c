@@ -44,6 +44,7 @@
  *				   data), within MS milliseconds
  *	  others NAME PEER	   read and check every chunk not on PEER
  *	  free NAME		   free it
+ *	  rename NAME NEW	   call NAME NEW from now on
  *	  forget NAME		   drop NAME without freeing (close frees)
  *	  stat			   VIRGO_IOC_STAT
  *	  quit
@@ -1447,6 +1448,18 @@ static int sh_free(struct sh_alloc *a, bool really)
 	return ret;
 }
 
+/* Another name for @a (e2e helpers keep misses of a placement aside). */
+static int sh_rename(struct sh_alloc *a, const char *name)
+{
+	if (strlen(name) >= sizeof(a->name))
+		return 2;
+	for (int i = 0; i < SH_MAX; i++)
+		if (sh_allocs[i].size && !strcmp(sh_allocs[i].name, name))
+			return 2;
+	strcpy(a->name, name);
+	return 0;
+}
+
 static int sh_run(int argc, char **argv)
 {
 	struct sh_alloc *a = NULL;
@@ -1480,6 +1493,8 @@ static int sh_run(int argc, char **argv)
 		return sh_probe(a, argv[2], true, 0, false, 0);
 	if (!strcmp(cmd, "free") && argc == 2)
 		return sh_free(a, true);
+	if (!strcmp(cmd, "rename") && argc == 3)
+		return sh_rename(a, argv[2]);
 	if (!strcmp(cmd, "forget") && argc == 2)
 		return sh_free(a, false);
 	if (!strcmp(cmd, "stat") && argc == 1)

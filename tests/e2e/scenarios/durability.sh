@@ -102,6 +102,11 @@ peer_is() {
 	test "$(peer_state "$2")" = "$1"
 }
 
+# peer_col COLUMN ADDR: the client's peers file, COLUMN of peer ADDR
+peer_col() {
+	node_run 0 "awk 'NR == 1 { for (i = 1; i <= NF; i++) c[\$i] = i } \$2 == \"$2\" { print \$c[\"$1\"] }' /sys/kernel/virgo/peers"
+}
+
 # resumed IDX: sessions node IDX let a client resume
 resumed() {
 	node_run "$1" "awk '\$1 == \"sessions_resumed\" { print \$2 }' /sys/kernel/debug/virgo_clouddrec/stats"
@@ -245,6 +250,8 @@ held=$(lent 1)
 expect "node1 holds part of it ($held bytes)" test "$held" -gt 0
 epoch0=$(peer_epoch "$n1")
 resumed0=$(resumed 1)
+cresumed0=$(peer_col resumed "$n1")
+clost0=$(peer_col lost "$n1")
 t0=$(date +%s)
 link_down 1
 # A read during the cut leaves bytes unacknowledged: the client's TCP user
@@ -263,6 +270,11 @@ expect "the client is back on node1 (within 90 s)" \
 expect "... in the same session: epoch $epoch0 kept" \
 	test "$(peer_epoch "$n1")" = "$epoch0"
 expect "... node1 resumed it" test "$(resumed 1)" -gt "${resumed0:-0}"
+expect "... the client's peers file counts it (resumed ${cresumed0:-?} -> more, lost ${clost0:-?} kept)" \
+	test "$(peer_col resumed "$n1")" -gt "${cresumed0:-99}" -a \
+	"$(peer_col lost "$n1")" -eq "${clost0:--1}"
+expect "... and virgoctl shows it" \
+	node_run 0 "virgoctl --json peers list | grep -q '\"address\":\"$n1\"[^}]*\"resumed\":[1-9]'"
 e2e_log "resumed $(($(date +%s) - t1)) s after the link came back"
 expect "all 8 MiB read back intact" \
 	node_run -t 120 0 "virgoctl read $c 8M -o /tmp/o9 && cmp /tmp/r7 /tmp/o9"

@@ -109,7 +109,6 @@ lends_as_table() {
 }
 
 # vsh is a function: a predicate for expect, no "sh -c".
-on_peer() { ! vsh avoid "$1" "$2"; }
 
 e2e_begin mixed
 e2e_build_progs || e2e_abort "cannot build tests/e2e/progs"
@@ -190,9 +189,8 @@ expect "free it" vsh free L
 lenders_zero "1 2 3"
 
 e2e_phase "kill: node3's daemon SIGKILLed while it holds chunks"
-expect "malloc K 6M" vsh malloc K 6M
+expect "malloc K 6M with chunks on node3" vsh_malloc_on K 6M "$n3"
 expect "fill K" vsh fill K "$seed"
-expect "K has chunks on node3" on_peer K "$n3"
 expect "node3: kill -KILL virgo-clouddrecd" node_run 3 "kill -KILL \$(pidof virgo-clouddrecd)"
 expect "K's chunks on node3: EIO within 1 s" vsh probe K "$n3" 4 fail 1000
 expect "K's chunks elsewhere read back right" vsh -t 60 others K "$n3"
