@@ -1516,7 +1516,14 @@ int virgo_peer_connect(struct virgo_peer *peer)
 		goto fail;
 
 	atomic_set(&peer->suspect, 0);
-	WRITE_ONCE(peer->state, VIRGO_PEER_UP);
+	/*
+	 * What "up" implies is in place before the state says so: a reader
+	 * that sees VIRGO_PEER_UP (lock-free) sees no backoff left over.
+	 */
+	WRITE_ONCE(peer->backoff_ms, 0);
+	WRITE_ONCE(peer->tried, true);
+	WRITE_ONCE(peer->down_since, 0);
+	smp_store_release(&peer->state, VIRGO_PEER_UP);
 	/* The receive thread holds a reference until it is reaped. */
 	kref_get(&peer->ref);
 	peer->rx = kthread_run(vp_rx_thread, peer, "virgo_rx/%u", peer->id);
@@ -1526,9 +1533,6 @@ int virgo_peer_connect(struct virgo_peer *peer)
 		kref_put(&peer->ref, vp_release);
 		goto fail;
 	}
-	peer->backoff_ms = 0;
-	WRITE_ONCE(peer->tried, true);
-	WRITE_ONCE(peer->down_since, 0);
 	if (peer->queues_ok)
 		vp_queues_kick(peer, 0);
 	mutex_unlock(&peer->conn_lock);
@@ -1545,8 +1549,9 @@ fail:
 	if (!READ_ONCE(peer->down_since))
 		WRITE_ONCE(peer->down_since, jiffies | 1);
 	vp_disconnect(peer, VIRGO_PEER_DOWN);
-	peer->backoff_ms = clamp(peer->backoff_ms * 2, VIRGO_BACKOFF_MIN_MS,
-				 VIRGO_BACKOFF_MAX_MS);
+	WRITE_ONCE(peer->backoff_ms,
+		   clamp(peer->backoff_ms * 2, VIRGO_BACKOFF_MIN_MS,
+			 VIRGO_BACKOFF_MAX_MS));
 	WRITE_ONCE(peer->next_try,
 		   jiffies + msecs_to_jiffies(peer->backoff_ms));
 	WRITE_ONCE(peer->tried, true);
