@@ -1523,6 +1523,7 @@ int virgo_peer_connect(struct virgo_peer *peer)
 	WRITE_ONCE(peer->backoff_ms, 0);
 	WRITE_ONCE(peer->tried, true);
 	WRITE_ONCE(peer->down_since, 0);
+	/* Orders the stores above before the state for lock-free readers. */
 	smp_store_release(&peer->state, VIRGO_PEER_UP);
 	/* The receive thread holds a reference until it is reaped. */
 	kref_get(&peer->ref);
