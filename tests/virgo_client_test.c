@@ -1825,6 +1825,24 @@ static struct virgo_peer *start_queued(struct kunit *test,
  * then a read of the same bytes (on other queues) reads what was written,
  * round after round; the server holds one session over four connections.
  */
+/*
+ * The end of a case over queues: every extra queue carried requests; @va
+ * frees, nothing is left lent; the reference on @peer is dropped.
+ */
+static void expect_queues_used_then_free(struct kunit *test,
+					 struct virgo_peer *peer,
+					 virgo_addr_t va)
+{
+	unsigned int i;
+
+	for (i = 0; i < peer->nr_queues; i++)
+		KUNIT_EXPECT_GT(test, atomic64_read(&peer->queues[i].sent),
+				0LL);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+	virgo_peer_put(peer);
+}
+
 static void vcq_requests_spread_over_queues_in_order(struct kunit *test)
 {
 	const size_t size = 7 * CHUNK + 77;
@@ -1833,7 +1851,6 @@ static void vcq_requests_spread_over_queues_in_order(struct kunit *test)
 	struct clouddrec_server *srv;
 	struct virgo_peer *peer;
 	virgo_addr_t va;
-	unsigned int i;
 	int round;
 
 	KUNIT_ASSERT_NOT_NULL(test, data);
@@ -1855,12 +1872,7 @@ static void vcq_requests_spread_over_queues_in_order(struct kunit *test)
 					     3 * CHUNK), 0);
 		KUNIT_EXPECT_EQ(test, memcmp(back, data, 3 * CHUNK), 0);
 	}
-	for (i = 0; i < peer->nr_queues; i++)
-		KUNIT_EXPECT_GT(test, atomic64_read(&peer->queues[i].sent),
-				0LL);
-	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
-	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
-	virgo_peer_put(peer);
+	expect_queues_used_then_free(test, peer, va);
 }
 
 /*
@@ -2061,7 +2073,6 @@ static void vcq_queues_with_a_key(struct kunit *test)
 	u8 *back = kunit_kzalloc(test, size, GFP_KERNEL);
 	struct virgo_peer *peer;
 	virgo_addr_t va;
-	unsigned int i;
 
 	KUNIT_ASSERT_NOT_NULL(test, data);
 	KUNIT_ASSERT_NOT_NULL(test, back);
@@ -2078,12 +2089,7 @@ static void vcq_queues_with_a_key(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), va, NULL, data, size), 0);
 	KUNIT_ASSERT_EQ(test, vc_get(vc_of(test), va, NULL, back, size), 0);
 	KUNIT_EXPECT_EQ(test, memcmp(back, data, size), 0);
-	for (i = 0; i < peer->nr_queues; i++)
-		KUNIT_EXPECT_GT(test, atomic64_read(&peer->queues[i].sent),
-				0LL);
-	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
-	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
-	virgo_peer_put(peer);
+	expect_queues_used_then_free(test, peer, va);
 }
 
 /*

@@ -1982,16 +1982,19 @@ static int resume_retry(struct ctx *c, struct conn *k, u64 id,
 	}
 }
 
-/* Connect, HELLO offering RESUME (granted), AUTH with the key if any. */
-static int open_resumable(struct ctx *c, struct conn *k)
+/*
+ * Connect, HELLO offering @caps (every one granted, in a reply of full
+ * length), AUTH with the key if any.
+ */
+static int open_with_caps(struct ctx *c, struct conn *k, u32 caps)
 {
 	int ret = conn_open(c, k);
 
 	if (ret)
 		return ret;
-	ret = hello_with(c, k, 1, 1, VIRGO_CAP_RESUME);
+	ret = hello_with(c, k, 1, 1, caps);
 	if (ret == VIRGO_ST_OK &&
-	    (!(k->hello.caps & VIRGO_CAP_RESUME) ||
+	    ((k->hello.caps & caps) != caps ||
 	     k->hello_len != VIRGO_WIRE_HELLO_REP_MAX))
 		ret = -EPROTO;
 	if (ret == VIRGO_ST_OK && c->have_key)
@@ -2001,6 +2004,11 @@ static int open_resumable(struct ctx *c, struct conn *k)
 		return ret > 0 ? -EIO : ret;
 	}
 	return 0;
+}
+
+static int open_resumable(struct ctx *c, struct conn *k)
+{
+	return open_with_caps(c, k, VIRGO_CAP_RESUME);
 }
 
 /* The client's connection breaks: RST, not a clean close. */
@@ -2838,25 +2846,9 @@ out:
 
 /* ---- cases: several connections per session (QUEUES, 6.2) --------- */
 
-/* Connect, HELLO offering RESUME and QUEUES (granted), AUTH if keyed. */
 static int open_queued(struct ctx *c, struct conn *k)
 {
-	int ret = conn_open(c, k);
-
-	if (ret)
-		return ret;
-	ret = hello_with(c, k, 1, 1, VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES);
-	if (ret == VIRGO_ST_OK &&
-	    (k->hello.caps & (VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES)) !=
-	    (VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES))
-		ret = -EPROTO;
-	if (ret == VIRGO_ST_OK && c->have_key)
-		ret = auth_with(c, k, c->key, c->key_len);
-	if (ret) {
-		conn_close(k);
-		return ret > 0 ? -EIO : ret;
-	}
-	return 0;
+	return open_with_caps(c, k, VIRGO_CAP_RESUME | VIRGO_CAP_QUEUES);
 }
 
 /*
