@@ -145,6 +145,8 @@ struct cd_pool {
  * @materialised_chunks: chunks whose memory @materialised counts
  * @next_sid: last session id handed out (starts at a random value)
  * @rx_buffered: bytes of session receive buffers allocated, all sessions
+ * @tx_queued: replies queued for clients (not yet taken by their sockets),
+ *	all sessions
  * @stats: event counters, indexed by enum clouddrec_stat
  * @pool: pre-zeroed pages for the chunks' first WRITEs (cd_pool_take())
  * @ready_sessions: sessions past HELLO (and AUTH): the pool is kept
@@ -176,6 +178,7 @@ struct clouddrec_server {
 	atomic64_t materialised_chunks;
 	atomic_t next_sid;
 	atomic64_t rx_buffered;
+	atomic64_t tx_queued;
 	atomic64_t stats[CD_STAT_NR];
 	struct cd_pool pool;
 	atomic_t ready_sessions;
@@ -676,6 +679,7 @@ static void cd_tx_done(struct clouddrec_session *s, struct cd_tx *tx)
 {
 	list_del(&tx->node);
 	s->tx_nr--;
+	atomic64_dec(&s->srv->tx_queued);
 	WRITE_ONCE(s->tx_bytes, s->tx_bytes - (tx->len - tx->sent));
 	if (tx->chunk) {
 		if (!--tx->chunk->sending && tx->chunk->waiter) {
@@ -744,15 +748,25 @@ static int cd_tx_queue(struct clouddrec_session *s, struct cd_tx *tx)
 		WRITE_ONCE(s->tx_since, jiffies);
 	list_add_tail(&tx->node, &s->tx_queue);
 	s->tx_nr++;
+	atomic64_inc(&s->srv->tx_queued);
 	WRITE_ONCE(s->tx_bytes, s->tx_bytes + tx->len);
 	return cd_tx_push(s);
 }
 
+/*
+ * Replies queued for a connection before its handshake is done: HELLO's,
+ * then AUTH's or a refusal.  Nothing more is kept on the word of a peer
+ * not known yet.
+ */
+#define CD_TX_PREAUTH	2
+
 /* True while the session must not read new requests: replies pile up. */
 static bool cd_tx_full(struct clouddrec_session *s)
 {
-	return s->tx_nr >= s->srv->cfg.max_inflight ||
-	       s->tx_bytes >= s->srv->lim.max_payload;
+	u32 max = READ_ONCE(s->ready) ? s->srv->cfg.max_inflight :
+					CD_TX_PREAUTH;
+
+	return s->tx_nr >= max || s->tx_bytes >= s->srv->lim.max_payload;
 }
 
 /*
@@ -2656,6 +2670,7 @@ static int cd_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "rx_buffer_bytes %llu\n",
 		   clouddrec_server_rx_buffered(srv));
 	seq_printf(m, "pool_bytes %llu\n", clouddrec_server_pooled_bytes(srv));
+	seq_printf(m, "tx_queued %llu\n", clouddrec_server_tx_queued(srv));
 	seq_printf(m, "sessions %u\n", clouddrec_server_sessions(srv));
 	seq_printf(m, "orphans %u\n", clouddrec_server_orphans(srv));
 	for (i = 0; i < CD_STAT_NR; i++)
@@ -2826,6 +2841,7 @@ clouddrec_server_start(const struct clouddrec_config *cfg)
 	atomic64_set(&srv->materialised, 0);
 	atomic64_set(&srv->materialised_chunks, 0);
 	atomic64_set(&srv->rx_buffered, 0);
+	atomic64_set(&srv->tx_queued, 0);
 	/* Handles of a restarted server's sessions differ from the last. */
 	atomic_set(&srv->next_sid, get_random_u32());
 	for (i = 0; i < CD_STAT_NR; i++)
@@ -3059,6 +3075,20 @@ u64 clouddrec_server_materialised_chunks(struct clouddrec_server *srv)
 u64 clouddrec_server_rx_buffered(struct clouddrec_server *srv)
 {
 	return atomic64_read(&srv->rx_buffered);
+}
+
+/**
+ * clouddrec_server_tx_queued() - replies queued for clients that have not
+ *	taken them yet (their sockets full), all sessions
+ * @srv: the server
+ *
+ * At most max_inflight per session past its handshake, 2 before it.
+ *
+ * Return: the reply count.
+ */
+u64 clouddrec_server_tx_queued(struct clouddrec_server *srv)
+{
+	return atomic64_read(&srv->tx_queued);
 }
 
 /**

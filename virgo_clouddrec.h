@@ -114,6 +114,7 @@ u64 clouddrec_server_charged_bytes(struct clouddrec_server *srv);
 u64 clouddrec_server_materialised_bytes(struct clouddrec_server *srv);
 u64 clouddrec_server_materialised_chunks(struct clouddrec_server *srv);
 u64 clouddrec_server_rx_buffered(struct clouddrec_server *srv);
+u64 clouddrec_server_tx_queued(struct clouddrec_server *srv);
 u64 clouddrec_server_pooled_bytes(struct clouddrec_server *srv);
 u64 clouddrec_chunk_cost(u32 size);
 unsigned int clouddrec_server_sessions(struct clouddrec_server *srv);

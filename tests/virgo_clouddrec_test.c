@@ -1044,6 +1044,50 @@ static void cd_test_preauth_big_frame_closes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tc_auth(test, sock, TEST_PSK), 0);
 }
 
+/*
+ * A peer past HELLO but not AUTH that sends request after request and
+ * reads no reply gets at most two replies queued: then the server reads
+ * nothing more from it (its handshake deadline ends it).  (It kept up to
+ * max_inflight replies, 128, for a peer it did not know yet.)
+ */
+static void cd_test_preauth_replies_stay_few(struct kunit *test)
+{
+	struct cd_test_ctx *ctx = ctx_of(test);
+	const size_t len = 2048 * VIRGO_WIRE_HDR_LEN;
+	u8 *pings = kunit_kzalloc(test, len, GFP_KERNEL);
+	struct socket *sock;
+	u64 perm = 0, now;
+	int i, ret = 0;
+
+	KUNIT_ASSERT_NOT_NULL(test, pings);
+	for (i = 0; i < (int)(len / VIRGO_WIRE_HDR_LEN); i++)
+		virgo_wire_hdr_pack(pings + i * VIRGO_WIRE_HDR_LEN,
+				    VIRGO_OP_PING, 0, 0, 0, i + 1);
+	use_key(test);
+	ctx->cfg.handshake_timeout_ms = 60000;
+	ctx->cfg.io_timeout_ms = 60000;
+	start_server(test);
+	sock = __tc_connect(test, 4096);
+	KUNIT_ASSERT_EQ(test, tc_hello(test, sock, NULL, NULL), 0);
+	/* Until the server stops reading and every buffer is full. */
+	sock->sk->sk_sndtimeo = HZ / 2;
+	for (i = 0; i < 1000 && !ret; i++)
+		ret = tc_send(sock, pings, len);
+	KUNIT_EXPECT_EQ(test, ret, -EAGAIN);
+	for (i = 0; i < 100; i++) {
+		msleep(100);
+		now = clouddrec_server_stat(ctx->srv, CD_STAT_ERR_PERM);
+		if (now == perm)
+			break;
+		perm = now;
+	}
+	KUNIT_EXPECT_GT(test, perm, 0ULL);
+	/* The queue was reached: the socket took no more replies. */
+	KUNIT_EXPECT_GE(test, clouddrec_server_tx_queued(ctx->srv), 1ULL);
+	KUNIT_EXPECT_LE(test, clouddrec_server_tx_queued(ctx->srv), 2ULL);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_sessions(ctx->srv), 1U);
+}
+
 static void cd_test_handshake_deadline(struct kunit *test)
 {
 	struct cd_test_ctx *ctx = ctx_of(test);
@@ -3071,6 +3115,7 @@ static struct kunit_case virgo_clouddrec_test_cases[] = {
 	KUNIT_CASE(cd_test_min_free_refuses_new_chunks),
 	KUNIT_CASE(cd_test_max_payload_advertised_and_enforced),
 	KUNIT_CASE(cd_test_preauth_malformed_gets_perm),
+	KUNIT_CASE(cd_test_preauth_replies_stay_few),
 	KUNIT_CASE(cd_test_refused_hello_is_not_the_hello),
 	KUNIT_CASE(cd_test_reply_flag_request_is_inval),
 	KUNIT_CASE(cd_test_free_check_order),
