@@ -259,12 +259,15 @@ EXPORT_SYMBOL_GPL(__virgo_discard_deadline);
  * @addr: any VIRGO address inside an allocation
  * @info: filled in: first address, size, chunk size, chunks, peers
  *
- * Return: 0, -ENOENT, -EPERM, or -ENOMEM.
+ * Return: 0, -EINVAL (@info NULL), -ENOENT, -EPERM, -ENOMEM, or -EINTR
+ * (a fatal signal).
  */
 int __virgo_stat(struct module *owner, virgo_addr_t addr,
 		 struct virgo_alloc_info *info)
 {
 	might_sleep();
+	if (!info)
+		return -EINVAL;
 	return vc_stat(api_client, addr, owner, info, true);
 }
 EXPORT_SYMBOL_GPL(__virgo_stat);
@@ -275,7 +278,7 @@ EXPORT_SYMBOL_GPL(__virgo_stat);
  * @addr: any VIRGO address inside an allocation
  * @size: set to its size in bytes
  *
- * Return: 0, -ENOENT, or -EPERM.
+ * Return: 0, -EINVAL (@size NULL), -ENOENT, or -EPERM.
  */
 int __virgo_size(struct module *owner, virgo_addr_t addr, u64 *size)
 {
@@ -283,6 +286,8 @@ int __virgo_size(struct module *owner, virgo_addr_t addr, u64 *size)
 	int ret;
 
 	might_sleep();
+	if (!size)
+		return -EINVAL;
 	ret = vc_stat(api_client, addr, owner, &info, false);
 	if (!ret)
 		*size = info.size;

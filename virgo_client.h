@@ -23,6 +23,8 @@
  */
 #define VIRGO_CHUNK_DEFAULT	VIRGO_WIRE_DEF_MAX_CHUNK
 
+struct vc_free_reserve;
+
 /**
  * struct virgo_client - a client instance
  * @table: its VIRGO address translation table
@@ -41,6 +43,10 @@
  * @repair_work: the repair worker (virgo_repair.c)
  * @repaired_chunks: replicas re-created so far
  * @repaired_bytes: bytes copied doing so
+ * @free_reserve_lock: serialises the frees that use @free_reserve
+ * @free_reserve: room to free a few chunks at a time when there is no
+ *	memory to free a whole allocation at once (a free never fails for
+ *	want of memory once the allocation left the table)
  */
 struct virgo_client {
 	struct virgo_xlat table;
@@ -59,6 +65,9 @@ struct virgo_client {
 	struct delayed_work repair_work;
 	atomic64_t repaired_chunks;
 	atomic64_t repaired_bytes;
+	/* Protects the contents of @free_reserve. */
+	struct mutex free_reserve_lock;
+	struct vc_free_reserve *free_reserve;
 };
 
 /**
@@ -109,8 +118,8 @@ int vc_rw_deadline(struct virgo_client *vc, virgo_addr_t addr,
 int vc_rwv_deadline(struct virgo_client *vc, virgo_addr_t addr,
 		    const void *owner, const struct kvec *vec,
 		    unsigned int nvec, bool write, unsigned long deadline);
-int vc_zero_deadline(struct virgo_client *vc, virgo_addr_t addr,
-		     const void *owner, size_t len, unsigned long deadline);
+int vc_zero_entry(struct virgo_client *vc, struct virgo_xlat_entry *e,
+		  virgo_addr_t addr, size_t len, unsigned long deadline);
 int vc_discard(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	       size_t len, unsigned long deadline);
 void vc_chunk_mark_stale(struct virgo_client *vc, struct virgo_chunk *c,
@@ -121,5 +130,10 @@ unsigned int vc_free_all(struct virgo_client *vc, const void *owner,
 			 bool any_owner);
 int vc_pick_replacement(struct virgo_peer **peers, unsigned int n,
 			u64 *planned, const struct virgo_chunk *c);
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/* Tests only: a free finds no memory for the whole allocation at once. */
+extern bool vc_test_free_nomem;
+#endif
 
 #endif /* _VIRGO_CLIENT_H */

@@ -8,7 +8,7 @@
  * written again, so a block device over an allocation is thin.  The
  * pieces of chunks at the edges of the range, and whole chunks with a
  * replica on a peer that did not grant DISCARD, are written with zeroes
- * instead (vc_zero_deadline()).
+ * instead (vc_zero_entry()).
  *
  * Chunks are taken a window at a time: one DISCARD per peer and session
  * for the window's replicas there (at most the peer's max_batch handles
@@ -328,7 +328,7 @@ static unsigned long vc_discard_round(struct virgo_client *vc,
 }
 
 /* Write zeroes over the chunks of the window marked in @d->zero. */
-static int vc_discard_zero_marked(struct vc_discard *d, const void *owner,
+static int vc_discard_zero_marked(struct vc_discard *d,
 				  unsigned long deadline)
 {
 	u32 i;
@@ -337,8 +337,8 @@ static int vc_discard_zero_marked(struct vc_discard *d, const void *owner,
 	for_each_set_bit(i, d->zero, d->nr) {
 		const struct virgo_chunk *c = &d->e->chunks[d->base + i];
 
-		ret = vc_zero_deadline(d->vc, d->e->va + c->offset, owner,
-				       c->len, deadline);
+		ret = vc_zero_entry(d->vc, d->e, d->e->va + c->offset, c->len,
+				    deadline);
 		if (ret)
 			return ret;
 	}
@@ -346,8 +346,8 @@ static int vc_discard_zero_marked(struct vc_discard *d, const void *owner,
 }
 
 /* Discard chunks [@first, @end) of @e whole. */
-static int vc_discard_chunks(struct vc_discard *d, const void *owner,
-			     u32 first, u32 end, unsigned long deadline)
+static int vc_discard_chunks(struct vc_discard *d, u32 first, u32 end,
+			     unsigned long deadline)
 {
 	int ret = 0;
 
@@ -365,7 +365,7 @@ static int vc_discard_chunks(struct vc_discard *d, const void *owner,
 		if (ret)
 			return vc_discard_errno(ret);
 		/* Outside io_lock: the write takes it itself. */
-		ret = vc_discard_zero_marked(d, owner, deadline);
+		ret = vc_discard_zero_marked(d, deadline);
 		cond_resched();
 	}
 	return ret;
@@ -376,9 +376,8 @@ static int vc_discard_chunks(struct vc_discard *d, const void *owner,
  * whole is written with zeroes; [*@first, *@end) are the chunks it does.
  */
 static int vc_discard_edges(struct virgo_client *vc,
-			    struct virgo_xlat_entry *e, const void *owner,
-			    u64 off, u64 len, unsigned long deadline,
-			    u32 *first, u32 *end)
+			    struct virgo_xlat_entry *e, u64 off, u64 len,
+			    unsigned long deadline, u32 *first, u32 *end)
 {
 	int head = virgo_xlat_chunk_index(e, off);
 	int tail = virgo_xlat_chunk_index(e, off + len - 1);
@@ -395,14 +394,14 @@ static int vc_discard_edges(struct virgo_client *vc,
 	if (off != h->offset || (head == tail && stop != h->offset + h->len)) {
 		u64 n = min_t(u64, stop, h->offset + h->len) - off;
 
-		ret = vc_zero_deadline(vc, e->va + off, owner, n, deadline);
+		ret = vc_zero_entry(vc, e, e->va + off, n, deadline);
 		if (ret)
 			return ret;
 		(*first)++;
 	}
 	if (tail != head && stop != t->offset + t->len) {
-		ret = vc_zero_deadline(vc, e->va + t->offset, owner,
-				       stop - t->offset, deadline);
+		ret = vc_zero_entry(vc, e, e->va + t->offset,
+				    stop - t->offset, deadline);
 		if (ret)
 			return ret;
 		(*end)--;
@@ -450,7 +449,7 @@ int vc_discard(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 	ret = -EINVAL;
 	if (off >= e->size || len > e->size - off)
 		goto put;
-	ret = vc_discard_edges(vc, e, owner, off, len, deadline, &first, &end);
+	ret = vc_discard_edges(vc, e, off, len, deadline, &first, &end);
 	if (ret || first == end)
 		goto put;
 	ret = -ENOMEM;
@@ -459,7 +458,7 @@ int vc_discard(struct virgo_client *vc, virgo_addr_t addr, const void *owner,
 		goto put;
 	d->vc = vc;
 	d->e = e;
-	ret = vc_discard_chunks(d, owner, first, end, deadline);
+	ret = vc_discard_chunks(d, first, end, deadline);
 	kvfree(d);
 put:
 	virgo_xlat_put(e);

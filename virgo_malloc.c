@@ -186,12 +186,33 @@ static int vc_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Free the chunks an ALLOC got, and wait for it (used on failure). */
+/* The handles an ALLOC got, freed in the background by the peer. */
+static void vc_undo_alloc_later(struct vc_alloc_req *r,
+				struct virgo_peer *peer)
+{
+	u64 *handles = kvmalloc_array(r->count, sizeof(*handles), GFP_KERNEL);
+	u32 i;
+
+	if (!handles)
+		return;
+	for (i = 0; i < r->count; i++)
+		handles[i] = virgo_wire_handle(r->rpc->data, i);
+	virgo_peer_free_handles(peer, r->rpc->epoch, handles, r->count);
+	kvfree(handles);
+}
+
+/*
+ * Free the chunks an ALLOC got, and wait for it (used on failure).  A FREE
+ * that cannot be sent now (no memory, a fatal signal, a full window) is
+ * left to the peer's background frees: a failed malloc leaves nothing
+ * lent.  -EIO: the chunks died with their session.
+ */
 static void vc_undo_alloc(struct virgo_client *vc, struct vc_alloc_req *r,
 			  struct virgo_peer *peer)
 {
 	u32 len = VIRGO_WIRE_BATCH_HDR_LEN + r->count * VIRGO_WIRE_HANDLE_LEN;
 	struct virgo_rpc *rpc;
+	int err = -ENOMEM;
 	void *p;
 	u32 i;
 
@@ -208,17 +229,19 @@ static void vc_undo_alloc(struct virgo_client *vc, struct vc_alloc_req *r,
 		}
 		rpc->count = r->count;
 		/* Handles of the session that gave them, or none at all. */
-		if (!virgo_rpc_send(peer, r->rpc->epoch, rpc, p, len, NULL,
-				    0)) {
-			unsigned long deadline = jiffies +
-				msecs_to_jiffies(vc->rpc_timeout_ms);
+		err = virgo_rpc_send(peer, r->rpc->epoch, rpc, p, len, NULL, 0);
+	}
+	kfree(p);
+	if (!err) {
+		unsigned long deadline = jiffies +
+			msecs_to_jiffies(vc->rpc_timeout_ms);
 
-			if (virgo_rpc_gone(virgo_rpc_wait(rpc, deadline)))
-				rpc = NULL;
-		}
+		if (virgo_rpc_gone(virgo_rpc_wait(rpc, deadline)))
+			rpc = NULL;
+	} else if (err != -EIO) {
+		vc_undo_alloc_later(r, peer);
 	}
 	virgo_rpc_free(rpc);
-	kfree(p);
 }
 
 /*
@@ -539,6 +562,19 @@ struct vc_dead_chunk {
 	u32 len;
 };
 
+#if IS_ENABLED(CONFIG_KUNIT)
+bool vc_test_free_nomem;
+#endif
+
+/* Replica entries in a client's reserve for frees (vc_release_chunks()). */
+#define VC_FREE_RESERVE		(16 * VIRGO_MAX_REPLICAS)
+
+/* Room to free a few chunks when there is no memory for more. */
+struct vc_free_reserve {
+	struct vc_dead_chunk dead[VC_FREE_RESERVE];
+	struct virgo_rpc *rpcs[VC_FREE_RESERVE];
+};
+
 static int vc_cmp_dead(const void *a, const void *b)
 {
 	const struct vc_dead_chunk *x = a, *y = b;
@@ -639,26 +675,19 @@ static int vc_free_wait(struct virgo_client *vc, struct virgo_rpc **rpcs,
 	return ret;
 }
 
-/* Free the remote chunks of a removed, unused entry, in parallel. */
-static int vc_release_chunks(struct virgo_client *vc,
-			     struct virgo_xlat_entry *e)
+/*
+ * Free the replicas of chunks [@first, @end) of @e on their peers, with
+ * room for all of them at @dead and @rpcs: batched per peer and epoch,
+ * every FREE out before any reply is awaited.
+ */
+static int vc_release_range(struct virgo_client *vc,
+			    struct virgo_xlat_entry *e, u32 first, u32 end,
+			    struct vc_dead_chunk *dead,
+			    struct virgo_rpc **rpcs)
 {
-	struct vc_dead_chunk *dead;
-	struct virgo_rpc **rpcs;
 	u32 i, r, nr = 0, nr_rpcs = 0;
-	int ret;
 
-	for (i = 0; i < e->nr_chunks; i++)
-		nr += e->chunks[i].nr_replicas;
-	dead = kvmalloc_array(nr, sizeof(*dead), GFP_KERNEL);
-	rpcs = kvcalloc(nr, sizeof(*rpcs), GFP_KERNEL);
-	if (!dead || !rpcs) {
-		kvfree(dead);
-		kvfree(rpcs);
-		return -ENOMEM;
-	}
-	nr = 0;
-	for (i = 0; i < e->nr_chunks; i++) {
+	for (i = first; i < end; i++) {
 		const struct virgo_chunk *c = &e->chunks[i];
 		u16 stale = READ_ONCE(c->stale);
 
@@ -702,8 +731,47 @@ static int vc_release_chunks(struct virgo_client *vc,
 		i += n;
 		cond_resched();
 	}
+	return vc_free_wait(vc, rpcs, nr_rpcs);
+}
 
-	ret = vc_free_wait(vc, rpcs, nr_rpcs);
+/*
+ * Free every chunk of @e, which has left the table already: it cannot
+ * fail for want of memory here.  Without room for all its replicas at
+ * once, they go through the client's reserve, a few chunks at a time.
+ */
+static int vc_release_chunks(struct virgo_client *vc,
+			     struct virgo_xlat_entry *e)
+{
+	const u32 window = VC_FREE_RESERVE / VIRGO_MAX_REPLICAS;
+	struct vc_dead_chunk *dead;
+	struct virgo_rpc **rpcs;
+	u32 i, n, nr = 0;
+	int ret = 0, err;
+
+	for (i = 0; i < e->nr_chunks; i++)
+		nr += e->chunks[i].nr_replicas;
+	dead = kvmalloc_array(nr, sizeof(*dead), GFP_KERNEL | __GFP_NOWARN);
+	rpcs = kvcalloc(nr, sizeof(*rpcs), GFP_KERNEL | __GFP_NOWARN);
+#if IS_ENABLED(CONFIG_KUNIT)
+	if (vc_test_free_nomem) {
+		kvfree(dead);
+		dead = NULL;
+	}
+#endif
+	if (dead && rpcs) {
+		ret = vc_release_range(vc, e, 0, e->nr_chunks, dead, rpcs);
+		goto out;
+	}
+	mutex_lock(&vc->free_reserve_lock);
+	for (i = 0; i < e->nr_chunks; i += n) {
+		n = min(e->nr_chunks - i, window);
+		err = vc_release_range(vc, e, i, i + n, vc->free_reserve->dead,
+				       vc->free_reserve->rpcs);
+		if (err && !ret)
+			ret = err;
+	}
+	mutex_unlock(&vc->free_reserve_lock);
+out:
 	kvfree(rpcs);
 	kvfree(dead);
 	return ret;
@@ -1168,32 +1236,21 @@ static int vc_io_one(struct vc_io *io, const struct virgo_chunk *c, u32 idx,
  * @buf, or the @nvec segments of @vec when @vec is set, or zeroes (a
  * write with @zero): @len bytes.
  */
-static int __vc_io(struct virgo_client *vc, virgo_addr_t addr,
-		   const void *owner, void *buf, const struct kvec *vec,
-		   unsigned int nvec, size_t len, bool write, bool zero,
-		   unsigned long deadline)
+/* Move [@addr, @addr + @len) of @e, which the caller holds a reference on. */
+static int vc_io_entry(struct virgo_client *vc, struct virgo_xlat_entry *e,
+		       virgo_addr_t addr, void *buf, const struct kvec *vec,
+		       unsigned int nvec, size_t len, bool write, bool zero,
+		       unsigned long deadline)
 {
-	struct virgo_xlat_entry *e;
 	struct vc_io *io;
 	int ret;
 
-	might_sleep();
-	if (!buf && !vec && !zero && len)
-		return -EINVAL;
-	e = virgo_xlat_get(&vc->table, addr);
-	if (!e)
-		return -ENOENT;
-	ret = -EPERM;
-	if (e->owner != owner)
-		goto put;
 	/* Nothing to move: the address was checked, that is all. */
-	ret = 0;
 	if (!len)
-		goto put;
-	ret = -ENOMEM;
+		return 0;
 	io = kvzalloc(sizeof(*io), GFP_KERNEL);
 	if (!io)
-		goto put;
+		return -ENOMEM;
 	io->vc = vc;
 	io->e = e;
 	io->write = write;
@@ -1215,7 +1272,27 @@ static int __vc_io(struct virgo_client *vc, virgo_addr_t addr,
 		ret = io->err;
 free_io:
 	kvfree(io);
-put:
+	return ret;
+}
+
+static int __vc_io(struct virgo_client *vc, virgo_addr_t addr,
+		   const void *owner, void *buf, const struct kvec *vec,
+		   unsigned int nvec, size_t len, bool write, bool zero,
+		   unsigned long deadline)
+{
+	struct virgo_xlat_entry *e;
+	int ret;
+
+	might_sleep();
+	if (!buf && !vec && !zero && len)
+		return -EINVAL;
+	e = virgo_xlat_get(&vc->table, addr);
+	if (!e)
+		return -ENOENT;
+	ret = -EPERM;
+	if (e->owner == owner)
+		ret = vc_io_entry(vc, e, addr, buf, vec, nvec, len, write,
+				  zero, deadline);
 	virgo_xlat_put(e);
 	return ret;
 }
@@ -1230,22 +1307,21 @@ static int vc_io(struct virgo_client *vc, virgo_addr_t addr,
 }
 
 /**
- * vc_zero_deadline() - write zeroes into an allocation
+ * vc_zero_entry() - write zeroes over a range of an allocation held
  * @vc: the client
- * @addr: any VIRGO address inside the allocation
- * @owner: its owner cookie
- * @len: how many; [addr, addr + len) must lie inside the allocation
- * @deadline: as for vc_rw_deadline() (0: none but the rounds')
- *
- * As vc_set() of @len zero bytes, from the zero page: no buffer.
+ * @e: the allocation (the caller holds a reference: no lookup by address,
+ *	which a concurrent free and malloc could give to another allocation)
+ * @addr: the first VIRGO address of the range
+ * @len: its length; the range must lie inside @e
+ * @deadline: jiffies after which the call fails with -ETIMEDOUT (0: none)
  *
  * Return: as vc_set().
  */
-int vc_zero_deadline(struct virgo_client *vc, virgo_addr_t addr,
-		     const void *owner, size_t len, unsigned long deadline)
+int vc_zero_entry(struct virgo_client *vc, struct virgo_xlat_entry *e,
+		  virgo_addr_t addr, size_t len, unsigned long deadline)
 {
-	return __vc_io(vc, addr, owner, NULL, NULL, 0, len, true, true,
-		       deadline);
+	return vc_io_entry(vc, e, addr, NULL, NULL, 0, len, true, true,
+			   deadline);
 }
 
 /**
@@ -1450,21 +1526,29 @@ int virgo_client_init(struct virgo_client *vc,
 	vc->repair_kbps = cfg->repair_kbps;
 	vc->repair_period_ms = cfg->repair_period_ms ?
 		cfg->repair_period_ms : 1000;
+	mutex_init(&vc->free_reserve_lock);
+	vc->free_reserve = kmalloc(sizeof(*vc->free_reserve), GFP_KERNEL);
+	if (!vc->free_reserve)
+		return -ENOMEM;
 	ret = virgo_peers_init(&vc->peers, cfg->psk, cfg->psk_len,
 			       cfg->chunk_size, cfg->connect_timeout_ms,
 			       cfg->rpc_timeout_ms);
 	if (ret)
-		return ret;
+		goto free_reserve;
 	vc->peers.queues = cfg->queues ? cfg->queues : 1;
 	virgo_xlat_init(&vc->table);
 	ret = virgo_peers_add_list(&vc->peers, cfg->peers);
-	if (ret) {
-		virgo_xlat_destroy(&vc->table);
-		virgo_peers_destroy(&vc->peers);
-		return ret;
-	}
+	if (ret)
+		goto destroy;
 	virgo_repair_start(vc);
 	return 0;
+
+destroy:
+	virgo_xlat_destroy(&vc->table);
+	virgo_peers_destroy(&vc->peers);
+free_reserve:
+	kfree(vc->free_reserve);
+	return ret;
 }
 
 /**
@@ -1477,4 +1561,5 @@ void virgo_client_destroy(struct virgo_client *vc)
 	vc_free_all(vc, NULL, true);
 	virgo_peers_destroy(&vc->peers);
 	virgo_xlat_destroy(&vc->table);
+	kfree(vc->free_reserve);
 }

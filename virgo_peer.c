@@ -86,6 +86,32 @@ static void vp_release(struct kref *ref);
  * on after it): see virgo_sock_sendv().  @started (if not NULL) is set
  * once a byte went out: an error before that left the stream whole.
  */
+/*
+ * A send found the socket full with a signal pending that is not fatal (a
+ * user process's timer, SIGCHLD...): the socket does not wait with it
+ * pending (-EINTR), and a frame must not end half-sent for a signal the
+ * task handles later.  Wait for room here, uninterruptibly, a little at a
+ * time; true when the send should go on.
+ */
+static bool vp_send_interrupted(int ret)
+{
+	if ((ret != -EINTR && ret != -ERESTARTSYS) ||
+	    fatal_signal_pending(current))
+		return false;
+	usleep_range(100, 300);
+	return true;
+}
+
+/* What a failed kernel_sendmsg()/kernel_sendpage() means to a sender. */
+static int vp_send_errno(int ret)
+{
+	if (ret == -EAGAIN)
+		return -ETIMEDOUT;	/* the send timeout passed */
+	if (ret == -ERESTARTSYS)
+		return -EINTR;		/* a fatal signal */
+	return ret ? ret : -EPIPE;
+}
+
 static int vp_sendv_until(struct socket *sock, struct kvec *iov, int nr,
 			  size_t len, unsigned long end, int flags,
 			  bool *started)
@@ -104,7 +130,9 @@ static int vp_sendv_until(struct socket *sock, struct kvec *iov, int nr,
 		WRITE_ONCE(sock->sk->sk_sndtimeo, left);
 		ret = kernel_sendmsg(sock, &msg, iov, nr, len);
 		if (ret <= 0) {
-			ret = ret == -EAGAIN ? -ETIMEDOUT : ret ? ret : -EPIPE;
+			if (vp_send_interrupted(ret))
+				continue;
+			ret = vp_send_errno(ret);
 			break;
 		}
 		if (started)
@@ -206,7 +234,9 @@ static int vp_send_data(struct socket *sock, const u8 *data, size_t len,
 			ret = kernel_sendmsg(sock, &msg, &iov, 1, n);
 		}
 		if (ret <= 0) {
-			ret = ret == -EAGAIN ? -ETIMEDOUT : ret ? ret : -EPIPE;
+			if (vp_send_interrupted(ret))
+				continue;
+			ret = vp_send_errno(ret);
 			break;
 		}
 		data += ret;
@@ -560,9 +590,10 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		 * say so now, so that a sender waiting for the session to be
 		 * back waits for the reconnect, not for this broken socket.
 		 * A queue's: only the queue (its receive work sees it).  A
-		 * frame that timed out before its first byte broke nothing.
+		 * frame that timed out, or whose sender was killed, before
+		 * its first byte broke nothing.
 		 */
-		if (started || ret != -ETIMEDOUT) {
+		if (started || (ret != -ETIMEDOUT && ret != -EINTR)) {
 			kernel_sock_shutdown(sock, SHUT_RDWR);
 			if (q)
 				WRITE_ONCE(q->up, false);
@@ -578,7 +609,8 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 		 * peer took nothing for rpc_timeout_ms; no waiting for a
 		 * resume on top (protocol.md 6.1 helps the next call).
 		 */
-		ret = ret == -ETIMEDOUT ? -ETIMEDOUT : VIRGO_ERR_CONN_LOST;
+		if (ret != -ETIMEDOUT && ret != -EINTR)
+			ret = VIRGO_ERR_CONN_LOST;
 		xa_lock(&peer->pending);
 		if (!rpc->claimed && __xa_erase(&peer->pending, rpc->tag)) {
 			xa_unlock(&peer->pending);

@@ -164,6 +164,7 @@ static void vc_test_exit(struct kunit *test)
 
 	virgo_peer_test_pre_send = NULL;
 	virgo_peer_test_rx = NULL;
+	vc_test_free_nomem = false;
 	if (clouddrec_test_io) {
 		clouddrec_test_io = NULL;
 		complete_all(&hook_server_go);
@@ -865,6 +866,38 @@ static void vc_test_discard_zeroes_range_frees_whole_chunks(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
 }
 
+/*
+ * A free that finds no memory to free the whole allocation at once goes
+ * through the client's reserve, a few chunks at a time: every replica of
+ * every chunk is given back.  (It failed with -ENOMEM once the allocation
+ * had left the table: nothing could free its chunks any more.)
+ */
+static void vc_test_free_without_memory_frees_every_chunk(struct kunit *test)
+{
+	const size_t size = 40 * CHUNK + 5;
+	u8 *data = kunit_kmalloc(test, size, GFP_KERNEL);
+	virgo_addr_t va;
+
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	vctx(test)->replicas = 2;
+	start_cluster(test, 3, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	get_random_bytes(data, size);
+	KUNIT_ASSERT_EQ(test, vc_set(vc_of(test), va, NULL, data, size), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 2ULL * size);
+	vc_test_free_nomem = true;
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	vc_test_free_nomem = false;
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), -ENOENT);
+	/* The reserve is there for the next one. */
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	vc_test_free_nomem = true;
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	vc_test_free_nomem = false;
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+}
+
 /* With two replicas, every replica of a chunk gives its memory back. */
 static void vc_test_discard_reaches_every_replica(struct kunit *test)
 {
@@ -939,6 +972,7 @@ static struct kunit_case virgo_client_test_cases[] = {
 	KUNIT_CASE(vc_test_thousand_peers),
 	KUNIT_CASE(vc_test_discard_zeroes_range_frees_whole_chunks),
 	KUNIT_CASE(vc_test_discard_reaches_every_replica),
+	KUNIT_CASE(vc_test_free_without_memory_frees_every_chunk),
 	KUNIT_CASE(vc_test_discard_without_capability_writes_zeroes),
 	{}
 };
@@ -1821,11 +1855,6 @@ static struct virgo_peer *start_queued(struct kunit *test,
 }
 
 /*
- * Requests go out on every queue, each caller's in its order: a write
- * then a read of the same bytes (on other queues) reads what was written,
- * round after round; the server holds one session over four connections.
- */
-/*
  * The end of a case over queues: every extra queue carried requests; @va
  * frees, nothing is left lent; the reference on @peer is dropped.
  */
@@ -1843,6 +1872,11 @@ static void expect_queues_used_then_free(struct kunit *test,
 	virgo_peer_put(peer);
 }
 
+/*
+ * Requests go out on every queue, each caller's in its order: a write
+ * then a read of the same bytes (on other queues) reads what was written,
+ * round after round; the server holds one session over four connections.
+ */
 static void vcq_requests_spread_over_queues_in_order(struct kunit *test)
 {
 	const size_t size = 7 * CHUNK + 77;
@@ -1917,6 +1951,67 @@ static void vcq_long_replies_on_a_queue_wait_for_no_timeout(struct kunit *test)
 static void hook_server_deaf(struct clouddrec_server *srv)
 {
 	wait_for_completion_timeout(&hook_server_go, 30 * HZ);
+}
+
+static void hook_server_go_fn(struct work_struct *work)
+{
+	complete_all(&hook_server_go);
+}
+
+static DECLARE_DELAYED_WORK(hook_server_go_work, hook_server_go_fn);
+
+/*
+ * A signal that is not fatal pending in the caller's task (a user
+ * process's timer, say) while its send waits for room in the socket: the
+ * send waits on, the connection stays up, every byte arrives.  (The socket
+ * returned -EINTR, which broke the connection, and every other caller's
+ * requests on it, for a signal the task would handle later.)
+ */
+static void vcf_signal_while_a_send_waits_breaks_nothing(struct kunit *test)
+{
+	const size_t size = 16 * SZ_1M;
+	u8 *data = vmalloc(size), *back = vzalloc(size);
+	struct virgo_peer *peer;
+	virgo_addr_t va;
+	u32 epoch;
+	int ret;
+
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	KUNIT_ASSERT_NOT_NULL(test, back);
+	vctx(test)->chunk_size = SZ_1M;
+	vctx(test)->server_memory = size + 16 * SZ_1M;
+	start_cluster(test, 1, NULL, NULL);
+	peer = first_peer(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	epoch = READ_ONCE(peer->epoch);
+	get_random_bytes(data, size);
+	/* The server reads nothing for a while: the socket fills up. */
+	reinit_completion(&hook_server_go);
+	clouddrec_test_io = hook_server_deaf;
+	schedule_delayed_work(&hook_server_go_work, msecs_to_jiffies(500));
+	allow_signal(SIGUSR1);
+	send_sig(SIGUSR1, current, 1);
+	ret = vc_set(vc_of(test), va, NULL, data, size);
+	/* Still pending: a user task would handle it on its way out. */
+	KUNIT_EXPECT_TRUE(test, signal_pending(current));
+	flush_signals(current);
+	disallow_signal(SIGUSR1);
+	cancel_delayed_work_sync(&hook_server_go_work);
+	clouddrec_test_io = NULL;
+	complete_all(&hook_server_go);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(peer->epoch), epoch);
+	KUNIT_EXPECT_EQ(test, atomic_read(&peer->resumed), 0);
+	KUNIT_EXPECT_EQ(test, clouddrec_server_stat(vctx(test)->srv[0],
+						    CD_STAT_SESSIONS_RESUMED),
+			0ULL);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, back, size), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(back, data, size), 0);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
+	virgo_peer_put(peer);
+	vfree(back);
+	vfree(data);
 }
 
 /*
@@ -2186,6 +2281,7 @@ static struct kunit_case virgo_client_fault_cases[] = {
 	KUNIT_CASE(vcf_lost_connection_resumes_with_every_byte),
 	KUNIT_CASE(vcf_restarted_server_loses_only_its_session),
 	KUNIT_CASE(vcf_send_to_a_stuck_peer_takes_one_timeout),
+	KUNIT_CASE(vcf_signal_while_a_send_waits_breaks_nothing),
 	KUNIT_CASE(vcq_requests_spread_over_queues_in_order),
 	KUNIT_CASE(vcq_alloc_and_free_never_on_an_extra_queue),
 	KUNIT_CASE(vcq_long_replies_on_a_queue_wait_for_no_timeout),
@@ -2665,6 +2761,9 @@ static void vca_len_zero_checks_the_address_only(struct kunit *test)
 			-ENOENT);
 	KUNIT_EXPECT_EQ(test, vc_get(vc, 0, vca_mod_a, NULL, 0), -ENOENT);
 	KUNIT_EXPECT_EQ(test, vc_get(vc, va, vca_mod_a, NULL, 1), -EINVAL);
+	/* No place for the answer: an error, never a NULL dereference. */
+	KUNIT_EXPECT_EQ(test, __virgo_size(NULL, va, NULL), -EINVAL);
+	KUNIT_EXPECT_EQ(test, __virgo_stat(NULL, va, NULL), -EINVAL);
 	KUNIT_EXPECT_EQ(test, vc_free(vc, va, vca_mod_a), 0);
 	KUNIT_EXPECT_EQ(test, vc_get(vc, va, vca_mod_a, NULL, 0), -ENOENT);
 }
