@@ -3190,7 +3190,7 @@ MODULE_PARM_DESC(max_sessions_per_addr, "most connections from one client addres
 
 static uint max_session_chunks = 1U << 20;
 module_param(max_session_chunks, uint, 0444);
-MODULE_PARM_DESC(max_session_chunks, "most chunks one connection may hold (default 1048576)");
+MODULE_PARM_DESC(max_session_chunks, "most chunks one session may hold, all its connections together (default 1048576)");
 
 static uint orphan_timeout = 120;
 module_param(orphan_timeout, uint, 0444);
