@@ -101,7 +101,8 @@ struct cd_config {
  * @cfg: configuration, read only after cd_server_init()
  * @lim: wire limits derived from @cfg
  * @out_high: a session stops executing requests while its output queue
- *	holds this many bytes (its client is not reading)
+ *	holds this many bytes (its client is not reading); CD_OUT_PREAUTH
+ *	before its handshake is done
  * @budget: bytes of @cfg.max_memory in use (chunks + metadata)
  * @lent_bytes: chunk bytes lent, all sessions
  * @lent_chunks: chunks lent, all sessions
@@ -241,9 +242,20 @@ static inline size_t cd_session_pending(const struct cd_session *s)
 	return s->out_len - s->out_off;
 }
 
+/*
+ * Reply bytes a session queues before its handshake is done (HELLO's,
+ * then AUTH's or a refusal): nothing more is kept on the word of a peer
+ * not known yet.
+ */
+#define CD_OUT_PREAUTH	(2 * (VIRGO_WIRE_HDR_LEN + VIRGO_WIRE_HELLO_REP_MAX))
+
+/* True while the session must not execute requests: its client lags. */
 static inline bool cd_session_blocked(const struct cd_session *s)
 {
-	return cd_session_pending(s) >= s->srv->out_high;
+	size_t high = s->hello_done && s->authed ? s->srv->out_high :
+						   CD_OUT_PREAUTH;
+
+	return cd_session_pending(s) >= high;
 }
 
 void cd_session_sent(struct cd_session *s, size_t n);

@@ -14,12 +14,16 @@
  * others are open, so orphans, RESUME (OK, BUSY, NOENT), eviction and
  * expiry are reached (see CD_FUZZ_CUT below).
  *
+ * Bit 4: a client that reads nothing until the session stops executing
+ * its requests.
+ *
  * Checked, besides ASan/UBSan: every byte a session queues is a
  * well-formed reply (virgo_wire_hdr_unpack() + virgo_wire_check_rep()
  * with the server's limits); once every connection has ended, no
  * session is left and at most max_sessions orphans; after
  * cd_server_fini() the server lends nothing and has no budget in use;
- * a session's queue never grows past out_high + one largest reply.
+ * a session's queue never grows past out_high + one largest reply, nor
+ * past CD_OUT_PREAUTH + one HELLO reply before its handshake is done.
  */
 #define _GNU_SOURCE	/* memmem */
 #include <stdio.h>
@@ -124,7 +128,7 @@ static void cd_fuzz_drain(struct cd_session *s, size_t n)
 
 /* Feed @n bytes to @s as the loop would.  Returns cd_session_input()'s. */
 static int cd_fuzz_feed(struct cd_server *srv, struct cd_session *s,
-			const u8 *data, size_t n, u32 *rng)
+			const u8 *data, size_t n, u32 *rng, bool deaf)
 {
 	size_t off = 0;
 	int ret = 0;
@@ -141,12 +145,16 @@ static int cd_fuzz_feed(struct cd_server *srv, struct cd_session *s,
 		if (cd_session_pending(s) > srv->out_high +
 		    VIRGO_WIRE_HDR_LEN + srv->lim.max_payload)
 			cd_fuzz_die("output queue over its bound");
+		if (!cd_session_ready(s) &&
+		    cd_session_pending(s) > CD_OUT_PREAUTH +
+		    VIRGO_WIRE_HDR_LEN + VIRGO_WIRE_HELLO_REP_MAX)
+			cd_fuzz_die("pre-handshake output queue over its bound");
 		if (used < piece && !cd_session_blocked(s) && ret == 0)
 			cd_fuzz_die("input refused while not blocked");
 		/* The client reads some, or all if we are stuck. */
 		*rng = *rng * 1103515245u + 12345u;
 		cd_fuzz_drain(s, cd_session_blocked(s) ? SIZE_MAX :
-			      (*rng >> 16) % 65536);
+			      deaf ? 0 : (*rng >> 16) % 65536);
 		s->now_ms += 1;
 	}
 	cd_fuzz_drain(s, SIZE_MAX);
@@ -212,7 +220,8 @@ int cd_fuzz_one_input(const u8 *data, size_t size)
 			s->tx = cd_fuzz_tx;
 			s->tx_arg = NULL;
 		}
-		ret = cd_fuzz_feed(&srv, s, data + off, n, &rng);
+		ret = cd_fuzz_feed(&srv, s, data + off, n, &rng,
+				   data[0] & 0x10);
 		now = s->now_ms;
 		if (ret) {
 			/* The session asked to be closed. */

@@ -109,6 +109,9 @@ def main(out):
         cut() + hello() + alloc(8) + discard(2),
         # With a key: PERM before AUTH.
         "resume_keyed": b"\x05" + hello_r() + resume(1) + frame(2, bytes(32)),
+        # With a key, a client that reads nothing: requests before AUTH
+        # get PERM, and at most two replies wait for it.
+        "preauth_deaf": b"\x11" + hello() + frame(8) * 2000,
     }
     os.makedirs(out, exist_ok=True)
     for name, data in seeds.items():
