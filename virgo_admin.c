@@ -10,7 +10,8 @@
  *                              every allocation and where each chunk lives
  *   /sys/kernel/debug/virgo/peers   the peers with their connection state
  *
- * No kernel address is ever printed: owners show as "kernel" or "user".
+ * No kernel address is ever printed: owners show as "kernel" (built-in
+ * callers) or "user" (any other owner: user space, or a module).
  */
 
 #include <linux/debugfs.h>

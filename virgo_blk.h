@@ -64,6 +64,7 @@ int vblk_dev_power_off(struct vblk_dev *dev);
 int vblk_dev_module_init(void);
 void vblk_dev_module_exit(void);
 blk_status_t vblk_errno_to_status(int err);
+int vblk_parse_size(const char *str, u64 *bytes);
 
 /* virgo_blk_configfs.c: /sys/kernel/config/virgo_blk */
 int vblk_configfs_init(void);

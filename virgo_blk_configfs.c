@@ -63,7 +63,7 @@ static ssize_t vblk_item_size_store(struct config_item *item,
 				    const char *page, size_t count)
 {
 	struct vblk_dev *dev = &to_vblk_item(item)->dev;
-	char buf[32], *end;
+	char buf[32];
 	ssize_t ret = count;
 	u64 size;
 
@@ -71,9 +71,7 @@ static ssize_t vblk_item_size_store(struct config_item *item,
 		return -EINVAL;
 	memcpy(buf, page, count);
 	buf[count] = 0;
-	size = memparse(strim(buf), &end);
-	if (*end || size < VBLK_MIN_SIZE || size > VBLK_MAX_SIZE ||
-	    size % VBLK_MIN_SIZE)
+	if (vblk_parse_size(strim(buf), &size))
 		return -EINVAL;
 	mutex_lock(&dev->lock);
 	if (dev->disk)
@@ -124,17 +122,22 @@ static ssize_t vblk_item_power_show(struct config_item *item, char *page)
 	return sysfs_emit(page, "%d\n", on);
 }
 
+/*
+ * Pinned first, then powered: an rmdir racing the store fails the pin
+ * (-ENOENT) before any disk exists, so a disk never outlives its
+ * directory, whoever opens it meanwhile.
+ */
 static int vblk_item_power_on(struct vblk_item *vi)
 {
 	int ret;
 
-	ret = vblk_dev_power_on(&vi->dev);
-	if (ret)
-		return ret;
 	/* Called from a callback of this same subsystem: the unlocked one. */
 	ret = configfs_depend_item_unlocked(&vblk_subsys, &vi->item);
+	if (ret)
+		return ret;
+	ret = vblk_dev_power_on(&vi->dev);
 	if (ret) {
-		vblk_dev_power_off(&vi->dev);
+		configfs_undepend_item(&vi->item);
 		return ret;
 	}
 	vi->pinned = true;

@@ -27,7 +27,10 @@
 
 #include <linux/blkdev.h>
 #include <linux/bvec.h>
+#include <linux/ctype.h>
 #include <linux/idr.h>
+#include <linux/kstrtox.h>
+#include <linux/overflow.h>
 #include <linux/sched/mm.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -281,6 +284,46 @@ static const struct block_device_operations vblk_fops = {
 	.owner	= THIS_MODULE,
 	.open	= vblk_open,
 };
+
+/**
+ * vblk_parse_size() - a device size as configfs and size= take it
+ * @str: decimal bytes, with an optional K, M, G, T, P or E suffix (powers
+ *	of 1024)
+ * @bytes: the size
+ *
+ * Unlike memparse(), a number or a shift that overflows is an error, not
+ * a wrapped size.
+ *
+ * Return: 0, or -EINVAL (garbage, overflow, outside VBLK_MIN_SIZE ..
+ * VBLK_MAX_SIZE, or not a multiple of VBLK_MIN_SIZE).
+ */
+int vblk_parse_size(const char *str, u64 *bytes)
+{
+	static const char suffixes[] = "kmgtpe";
+	size_t digits = strspn(str, "0123456789");
+	unsigned int shift = 0;
+	const char *unit;
+	char num[24];
+	u64 v;
+
+	if (!digits || digits >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, str, digits);
+	num[digits] = 0;
+	if (kstrtoull(num, 10, &v))
+		return -EINVAL;
+	if (str[digits]) {
+		unit = strchr(suffixes, tolower(str[digits]));
+		if (!unit || str[digits + 1])
+			return -EINVAL;
+		shift = 10 * (unit - suffixes + 1);
+	}
+	if (check_shl_overflow(v, shift, &v) || v < VBLK_MIN_SIZE ||
+	    v > VBLK_MAX_SIZE || v % VBLK_MIN_SIZE)
+		return -EINVAL;
+	*bytes = v;
+	return 0;
+}
 
 /**
  * vblk_dev_init() - set a device up, powered off

@@ -43,16 +43,24 @@ MODULE_PARM_DESC(hw_queues, "hardware queues per device (default 1; 0: one per C
 /* The devices made at load, in order; only init and exit touch it. */
 static LIST_HEAD(vblk_load_devs);
 
-static void vblk_remove_load_devs(void)
+/*
+ * Remove the devices made at load; true when none is left.  At exit none
+ * is open (an opener pins the module); a load that fails may find one
+ * already opened (udev's blkid, a user), which then stays.
+ */
+static bool vblk_remove_load_devs(void)
 {
 	struct vblk_dev *dev, *next;
 
 	list_for_each_entry_safe_reverse(dev, next, &vblk_load_devs, node) {
-		/* Nobody holds it open: that would pin the module. */
-		WARN_ON(vblk_dev_power_off(dev));
+		if (vblk_dev_power_off(dev)) {
+			pr_warn("%s: open, so it stays\n", dev->name);
+			continue;
+		}
 		list_del(&dev->node);
 		kfree(dev);
 	}
+	return list_empty(&vblk_load_devs);
 }
 
 static int vblk_create_load_devs(u64 bytes)
@@ -80,11 +88,7 @@ static int vblk_create_load_devs(u64 bytes)
 
 static int vblk_check_params(u64 *bytes)
 {
-	char *end;
-
-	*bytes = memparse(size, &end);
-	if (*end || *bytes < VBLK_MIN_SIZE || *bytes > VBLK_MAX_SIZE ||
-	    *bytes % VBLK_MIN_SIZE) {
+	if (vblk_parse_size(size, bytes)) {
 		pr_err("size=%s: want a multiple of 4096 from 4K to 64T\n",
 		       size);
 		return -EINVAL;
@@ -99,6 +103,9 @@ static int vblk_check_params(u64 *bytes)
 		vblk_hw_queues = nr_cpu_ids;
 	return 0;
 }
+
+/* configfs is registered (a load that failed may leave it off). */
+static bool vblk_configfs_up;
 
 static int __init vblk_init(void)
 {
@@ -119,11 +126,20 @@ static int __init vblk_init(void)
 	ret = vblk_configfs_init();
 	if (ret)
 		goto remove;
+	vblk_configfs_up = true;
 	pr_info("ready: %u devices at load\n", nr_devices);
 	return 0;
 
 remove:
-	vblk_remove_load_devs();
+	/*
+	 * A disk someone opened meanwhile cannot go, and a failed load
+	 * would free the module under its opener: load, with what is left.
+	 */
+	if (!vblk_remove_load_devs()) {
+		pr_err("loaded anyway, with the devices still open (%d)\n",
+		       ret);
+		return 0;
+	}
 	vblk_dev_module_exit();
 	return ret;
 }
@@ -131,7 +147,8 @@ remove:
 static void __exit vblk_exit(void)
 {
 	/* Each configfs device holds a module reference: none is left. */
-	vblk_configfs_exit();
+	if (vblk_configfs_up)
+		vblk_configfs_exit();
 	vblk_remove_load_devs();
 	vblk_dev_module_exit();
 	pr_info("unloaded\n");

@@ -784,7 +784,8 @@ out:
  * @owner: its owner cookie
  *
  * Return: 0, -ENOENT, -EINVAL (not the first address), -EPERM (another
- * owner's), or an error from a peer (the allocation is gone regardless).
+ * owner's), -ENOMEM (the table could not be changed: the allocation
+ * stays), or an error from a peer (the allocation is gone regardless).
  */
 int vc_free(struct virgo_client *vc, virgo_addr_t addr, const void *owner)
 {
@@ -923,6 +924,8 @@ static int vc_io_send(struct vc_io *io, struct vc_io_req *q,
 	if (!q->rpc)
 		goto put;
 	q->rpc->deadline = deadline;
+	q->rpc->replicated = io->write &&
+			     io->e->chunks[q->idx].nr_replicas > 1;
 	virgo_wire_put_rw_req(payload, sizeof(payload), &rw);
 	/* Only into the session that gave the handle: else -EIO, unsent. */
 	ret = virgo_rpc_send(peer, rep->epoch, q->rpc, payload,

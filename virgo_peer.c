@@ -112,9 +112,14 @@ static int vp_send_errno(int ret)
 	return ret ? ret : -EPIPE;
 }
 
+/*
+ * Send @len bytes of @iov by jiffies @end.  With @nowait, a socket with
+ * no room for the first byte is -ETIMEDOUT at once (nothing sent); once a
+ * byte is out, the frame is completed as any other.
+ */
 static int vp_sendv_until(struct socket *sock, struct kvec *iov, int nr,
 			  size_t len, unsigned long end, int flags,
-			  bool *started)
+			  bool *started, bool nowait)
 {
 	unsigned int noreclaim = memalloc_noreclaim_save();
 	int ret = 0;
@@ -126,6 +131,10 @@ static int vp_sendv_until(struct socket *sock, struct kvec *iov, int nr,
 		if (left <= 0) {
 			ret = -ETIMEDOUT;
 			break;
+		}
+		if (nowait) {
+			left = 0;	/* -EAGAIN if the socket is full */
+			nowait = false;
 		}
 		WRITE_ONCE(sock->sk->sk_sndtimeo, left);
 		ret = kernel_sendmsg(sock, &msg, iov, nr, len);
@@ -167,7 +176,8 @@ static int vp_sendv_until(struct socket *sock, struct kvec *iov, int nr,
 int virgo_sock_sendv(struct socket *sock, struct kvec *iov, int nr,
 		     size_t len, long timeout)
 {
-	return vp_sendv_until(sock, iov, nr, len, jiffies + timeout, 0, NULL);
+	return vp_sendv_until(sock, iov, nr, len, jiffies + timeout, 0, NULL,
+			      false);
 }
 
 /* WRITE data of at least this many bytes goes by page reference. */
@@ -579,9 +589,16 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 	end = jiffies + msecs_to_jiffies(set->rpc_timeout_ms);
 	if (rpc->deadline && time_before(rpc->deadline, end))
 		end = rpc->deadline;
+	/*
+	 * A write another replica takes too does not wait for room in the
+	 * socket of a peer that already let a reply time out (a dead node's
+	 * socket fills and stays full): each such wait would delay the
+	 * healthy replicas' sends that follow it in the caller's round.
+	 */
 	ret = vp_sendv_until(sock, iov, nr,
 			     sizeof(hdr) + len + (zerocopy ? 0 : data_len),
-			     end, zerocopy ? MSG_MORE : 0, &started);
+			     end, zerocopy ? MSG_MORE : 0, &started,
+			     rpc->replicated && atomic_read(&peer->suspect));
 	if (!ret && zerocopy)
 		ret = vp_send_data(sock, data, data_len, end);
 	if (ret) {
@@ -2025,6 +2042,17 @@ static struct virgo_peer *vp_find(struct virgo_peer_set *set,
 	return NULL;
 }
 
+/*
+ * The one word @spec holds, white space around it allowed: *@spec is
+ * moved to it, *@len is its length.  -EINVAL when anything follows it.
+ */
+static int vp_spec_word(const char **spec, size_t *len)
+{
+	*spec = skip_spaces(*spec);
+	*len = strcspn(*spec, " \t\n");
+	return *skip_spaces(*spec + *len) ? -EINVAL : 0;
+}
+
 /**
  * virgo_peer_add() - add a peer; it is connected in the background
  * @set: the peer set
@@ -2039,11 +2067,13 @@ int virgo_peer_add(struct virgo_peer_set *set, const char *spec)
 	char domain[VIRGO_PEER_DOMAIN_LEN];
 	struct virgo_peer *peer;
 	union virgo_addr addr;
+	size_t len;
 	u32 id;
 	int ret;
 
-	spec = skip_spaces(spec);
-	ret = vp_parse(spec, strcspn(spec, " \t\n"), &addr, domain);
+	ret = vp_spec_word(&spec, &len);
+	if (!ret)
+		ret = vp_parse(spec, len, &addr, domain);
 	if (ret)
 		return ret;
 
@@ -2123,9 +2153,11 @@ static struct virgo_peer *vp_find_spec_locked(struct virgo_peer_set *set,
 {
 	struct virgo_peer *peer = NULL;
 	union virgo_addr addr;
+	size_t len;
 
-	spec = skip_spaces(spec);
-	*ret = vp_parse(spec, strcspn(spec, " \t\n"), &addr, NULL);
+	*ret = vp_spec_word(&spec, &len);
+	if (!*ret)
+		*ret = vp_parse(spec, len, &addr, NULL);
 	mutex_lock(&set->lock);
 	if (!*ret) {
 		peer = vp_find(set, &addr);

@@ -261,6 +261,8 @@ struct virgo_peer_set {
  * @err: the result: 0, a negative errno, or the reply's status mapped
  * @claimed: the receive thread took it; only it completes it now
  * @abandoned: its sender stopped waiting; the receive path frees it
+ * @replicated: a WRITE that another replica of its chunk takes too: to a
+ *	suspect peer it is sent only if the socket has room for its start
  * @deadline: jiffies by which the caller wants it sent, or 0: bounds the
  *	wait for an in-flight slot below rpc_timeout_ms
  * @sent_ns: when it was sent (for RTT)
@@ -279,6 +281,7 @@ struct virgo_rpc {
 	int err;
 	bool claimed;
 	bool abandoned;
+	bool replicated;
 	unsigned long deadline;
 	u64 sent_ns;
 	struct completion done;

@@ -217,6 +217,30 @@ static const void *virgo_user_cookie(struct virgo_user *user,
 	return fd ? (const void *)fd : (const void *)user;
 }
 
+/* virgo_user_free() with @user->free_lock held. */
+static int virgo_user_free_locked(struct virgo_client *vc, u64 addr,
+				  struct virgo_user *user,
+				  struct virgo_user_fd *fd)
+{
+	const void *owner = virgo_user_cookie(user, fd);
+	struct virgo_xlat_entry *e;
+	u64 size = 0;
+	int ret;
+
+	lockdep_assert_held(&user->free_lock);
+	e = virgo_xlat_get(&vc->table, addr);
+	if (e) {
+		if (e->va == addr && e->owner == owner)
+			size = e->size;
+		virgo_xlat_put(e);
+	}
+	ret = vc_free(vc, addr, owner);
+	/* -ENOMEM: the table could not be changed, the allocation stays. */
+	if (size && ret != -ENOMEM)
+		virgo_user_uncharge(user, fd, size, 1);
+	return ret;
+}
+
 /**
  * virgo_user_free() - free an allocation for user space
  * @vc: the client
@@ -232,9 +256,6 @@ static const void *virgo_user_cookie(struct virgo_user *user,
 int virgo_user_free(struct virgo_client *vc, u64 addr,
 		    struct virgo_user *user, struct virgo_user_fd *fd)
 {
-	const void *owner = virgo_user_cookie(user, fd);
-	struct virgo_xlat_entry *e;
-	u64 size = 0;
 	int ret;
 
 	/*
@@ -243,15 +264,7 @@ int virgo_user_free(struct virgo_client *vc, u64 addr,
 	 */
 	if (mutex_lock_killable(&user->free_lock))
 		return -EINTR;
-	e = virgo_xlat_get(&vc->table, addr);
-	if (e) {
-		if (e->va == addr && e->owner == owner)
-			size = e->size;
-		virgo_xlat_put(e);
-	}
-	ret = vc_free(vc, addr, owner);
-	if (size)
-		virgo_user_uncharge(user, fd, size, 1);
+	ret = virgo_user_free_locked(vc, addr, user, fd);
 	mutex_unlock(&user->free_lock);
 	return ret;
 }
@@ -298,8 +311,13 @@ int virgo_user_malloc(struct virgo_client *vc, u64 size,
 		return ret;
 	}
 	if (put_user(addr, uaddr)) {
-		/* Gives the charge back unless another free was faster. */
-		virgo_user_free(vc, addr, user, fd);
+		/*
+		 * Gives the charge back unless another free was faster; not
+		 * killable: the caller never learns the address.
+		 */
+		mutex_lock(&user->free_lock);
+		virgo_user_free_locked(vc, addr, user, fd);
+		mutex_unlock(&user->free_lock);
 		return -EFAULT;
 	}
 	return 0;

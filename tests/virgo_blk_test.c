@@ -363,6 +363,37 @@ static void virgo_blk_errnos_map_to_block_statuses(struct kunit *test)
 			BLK_STS_NOTSUPP);
 }
 
+/*
+ * Sizes as configfs and size= take them: a number or a suffix shift that
+ * overflows is refused, never wrapped to a small size (memparse() took
+ * 16777217T as 1 TiB and 2^64 + 4096 as 4096).
+ */
+static void virgo_blk_size_parser_refuses_what_overflows(struct kunit *test)
+{
+	u64 v = 0;
+
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("4096", &v), 0);
+	KUNIT_EXPECT_EQ(test, v, 4096ULL);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("64M", &v), 0);
+	KUNIT_EXPECT_EQ(test, v, 64ULL << 20);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("8g", &v), 0);
+	KUNIT_EXPECT_EQ(test, v, 8ULL << 30);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("64T", &v), 0);
+	KUNIT_EXPECT_EQ(test, v, 64ULL << 40);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("16777217T", &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("18446744073709555712", &v),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("65T", &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("4095", &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("6000", &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("", &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("M", &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("64MB", &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("64X", &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vblk_parse_size("-4096", &v), -EINVAL);
+	KUNIT_EXPECT_EQ(test, v, 64ULL << 40);
+}
+
 static struct kunit_case virgo_blk_test_cases[] = {
 	KUNIT_CASE(virgo_blk_reads_back_every_byte_written),
 	KUNIT_CASE(virgo_blk_small_reads_see_a_whole_write),
@@ -371,6 +402,7 @@ static struct kunit_case virgo_blk_test_cases[] = {
 	KUNIT_CASE(virgo_blk_dead_peer_fails_io_within_the_timeout),
 	KUNIT_CASE(virgo_blk_removing_an_open_device_is_busy),
 	KUNIT_CASE(virgo_blk_errnos_map_to_block_statuses),
+	KUNIT_CASE(virgo_blk_size_parser_refuses_what_overflows),
 	{}
 };
 

@@ -543,6 +543,11 @@ static void vc_test_peer_del_refused_while_used(struct kunit *test)
 			-EINVAL);
 	KUNIT_EXPECT_EQ(test, virgo_peer_add(&vc_of(test)->peers,
 					     "127.0.0.1:0"), -EINVAL);
+	/* One peer a line: anything after it is refused, not ignored. */
+	KUNIT_EXPECT_EQ(test, virgo_peer_add(&vc_of(test)->peers,
+					     " 127.0.0.2:7 junk\n"), -EINVAL);
+	KUNIT_EXPECT_EQ(test, virgo_peer_del(&vc_of(test)->peers,
+					     "127.0.0.1:1 junk"), -EINVAL);
 	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), 100, NULL, &va), 0);
 	KUNIT_EXPECT_EQ(test, virgo_peer_del(&vc_of(test)->peers, spec),
 			-EBUSY);

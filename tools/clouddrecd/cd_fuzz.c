@@ -148,7 +148,7 @@ static int cd_fuzz_feed(struct cd_server *srv, struct cd_session *s,
 		if (!cd_session_ready(s) &&
 		    cd_session_pending(s) > CD_OUT_PREAUTH +
 		    VIRGO_WIRE_HDR_LEN + VIRGO_WIRE_HELLO_REP_MAX)
-			cd_fuzz_die("pre-handshake output queue over its bound");
+			cd_fuzz_die("pre-auth output queue over its bound");
 		if (used < piece && !cd_session_blocked(s) && ret == 0)
 			cd_fuzz_die("input refused while not blocked");
 		/* The client reads some, or all if we are stuck. */
