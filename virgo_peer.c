@@ -112,6 +112,9 @@ static int vp_send_errno(int ret)
 	return ret ? ret : -EPIPE;
 }
 
+/* What a send past its round's end has to finish a frame it could start. */
+#define VP_LATE_SEND_MS		250
+
 /*
  * Send @len bytes of @iov by jiffies @end.  With @nowait, a socket with
  * no room for the first byte is -ETIMEDOUT at once (nothing sent); once a
@@ -491,7 +494,7 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 	/* The send lock of the connection it goes out on. */
 	struct mutex *lock;
 	struct kvec iov[3];
-	bool slot = false, zerocopy, started = false;
+	bool slot = false, zerocopy, started = false, nowait;
 	unsigned long end;
 	int nr = 0, ret;
 
@@ -594,11 +597,19 @@ int virgo_rpc_send(struct virgo_peer *peer, u32 epoch, struct virgo_rpc *rpc,
 	 * socket of a peer that already let a reply time out (a dead node's
 	 * socket fills and stays full): each such wait would delay the
 	 * healthy replicas' sends that follow it in the caller's round.
+	 * Nor does a send that comes after its round's end (a blocked send
+	 * before it used the round up): it goes if the socket has room now,
+	 * with VP_LATE_SEND_MS to finish its frame, so a healthy replica's
+	 * copy still leaves while a dead one's fails at once.
 	 */
+	nowait = rpc->replicated && atomic_read(&peer->suspect);
+	if (time_after_eq(jiffies, end)) {
+		end = jiffies + msecs_to_jiffies(VP_LATE_SEND_MS);
+		nowait = true;
+	}
 	ret = vp_sendv_until(sock, iov, nr,
 			     sizeof(hdr) + len + (zerocopy ? 0 : data_len),
-			     end, zerocopy ? MSG_MORE : 0, &started,
-			     rpc->replicated && atomic_read(&peer->suspect));
+			     end, zerocopy ? MSG_MORE : 0, &started, nowait);
 	if (!ret && zerocopy)
 		ret = vp_send_data(sock, data, data_len, end);
 	if (ret) {

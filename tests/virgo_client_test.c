@@ -2452,6 +2452,55 @@ static void vcr_write_with_a_replica_down_marks_it_stale(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, lent_everywhere(test), 0ULL);
 }
 
+/* Only @deaf_srv's I/O works wait (a node that takes nothing any more). */
+static struct clouddrec_server *deaf_srv;
+
+static void hook_one_server_deaf(struct clouddrec_server *srv)
+{
+	if (srv == READ_ONCE(deaf_srv))
+		wait_for_completion_timeout(&hook_server_go, 30 * HZ);
+}
+
+/*
+ * A node that takes nothing any more (dead, no RST) holds a replica of
+ * every chunk of a large write: once its socket is full, a send to it
+ * uses the round up, and the healthy replicas' sends after it still go
+ * out.  (They failed unsent, past the round: chunks lost both copies'
+ * writes and the call failed, e2e durability's rewrite with a node dead.)
+ */
+static void vcr_write_past_a_deaf_replica_still_succeeds(struct kunit *test)
+{
+	const size_t size = 32 * SZ_1M;
+	u8 *data = vmalloc(size), *back = vzalloc(size);
+	virgo_addr_t va;
+	int ret;
+
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	KUNIT_ASSERT_NOT_NULL(test, back);
+	vctx(test)->chunk_size = SZ_1M;
+	vctx(test)->server_memory = size + 16 * SZ_1M;
+	vctx(test)->replicas = 2;
+	start_cluster(test, 2, NULL, NULL);
+	wait_peers_up(test);
+	KUNIT_ASSERT_EQ(test, vc_malloc(vc_of(test), size, NULL, &va), 0);
+	get_random_bytes(data, size);
+	reinit_completion(&hook_server_go);
+	WRITE_ONCE(deaf_srv, vctx(test)->srv[1]);
+	clouddrec_test_io = hook_one_server_deaf;
+	ret = vc_set(vc_of(test), va, NULL, data, size);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	/* The deaf node's copies are stale: its socket did fill up. */
+	KUNIT_EXPECT_GT(test, atomic64_read(&vc_of(test)->stale_replicas),
+			0LL);
+	KUNIT_EXPECT_EQ(test, vc_get(vc_of(test), va, NULL, back, size), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(back, data, size), 0);
+	clouddrec_test_io = NULL;
+	complete_all(&hook_server_go);
+	KUNIT_EXPECT_EQ(test, vc_free(vc_of(test), va, NULL), 0);
+	vfree(back);
+	vfree(data);
+}
+
 static void vcr_stale_replica_is_never_read(struct kunit *test)
 {
 	u8 *old = kunit_kmalloc(test, CHUNK, GFP_KERNEL);
@@ -2696,6 +2745,7 @@ static struct kunit_case virgo_replica_cases[] = {
 	KUNIT_CASE(vcr_replicas_go_to_distinct_peers_and_domains),
 	KUNIT_CASE(vcr_read_fails_over_when_a_replica_dies),
 	KUNIT_CASE(vcr_write_with_a_replica_down_marks_it_stale),
+	KUNIT_CASE(vcr_write_past_a_deaf_replica_still_succeeds),
 	KUNIT_CASE(vcr_stale_replica_is_never_read),
 	KUNIT_CASE(vcr_too_few_peers_for_the_replicas),
 	KUNIT_CASE(vcrep_lost_node_replicas_are_recreated),
